@@ -1,0 +1,8 @@
+//! initscope: weight-initialisation and training-dynamics experiments on
+//! neural networks.
+//!
+//! Data flows one way: settings ([`experiment`]) -> data ([`data`]) ->
+//! model ([`nn`]) -> trainer ([`train`]) -> records ([`record`]).
+
+pub mod nn;
+pub mod rng;

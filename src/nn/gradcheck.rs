@@ -1,0 +1,149 @@
+//! Finite-difference checks of every backward pass: each analytic gradient
+//! is compared with the central difference `(f(x+h) - f(x-h)) / 2h` of a
+//! scalar function of the layer's output, computed in f64 where the layer
+//! allows it and otherwise with a step large enough for f32.
+
+use super::activation::Activation;
+use super::init::Init;
+use super::linear::Linear;
+use super::loss::softmax_cross_entropy;
+use super::mlp::{Mlp, Workspace};
+use crate::rng::Stream;
+
+fn random(n: usize, scale: f32, stream: &mut Stream) -> Vec<f32> {
+    (0..n).map(|_| scale * (2.0 * stream.unit_f32() - 1.0)).collect()
+}
+
+/// Relative error with a floor, so tiny gradients compare absolutely.
+fn assert_close(analytic: f32, numeric: f64, what: &str) {
+    let err = (f64::from(analytic) - numeric).abs() / numeric.abs().max(1e-2);
+    assert!(err < 2e-3, "{what}: analytic {analytic} vs numeric {numeric} (rel err {err})");
+}
+
+/// `L = sum(r * (x W^T + b))` evaluated in f64.
+fn linear_objective(layer: &Linear, params: &[f32], x: &[f32], r: &[f32], batch: usize) -> f64 {
+    let mut z = vec![0.0f32; batch * layer.fan_out];
+    layer.forward(params, x, &mut z, batch);
+    z.iter().zip(r).map(|(&z, &r)| f64::from(z) * f64::from(r)).sum()
+}
+
+#[test]
+fn linear_backward_matches_finite_differences() {
+    let mut s = Stream::new(7, "gradcheck/linear", 0);
+    let (batch, fan_in, fan_out) = (3, 5, 4);
+    let layer = Linear { fan_in, fan_out, offset: 2 };
+    let mut params = random(layer.offset + layer.num_params(), 1.0, &mut s);
+    let mut x = random(batch * fan_in, 1.0, &mut s);
+    let r = random(batch * fan_out, 1.0, &mut s);
+    let mut grads = vec![0.0; params.len()];
+    let mut dx = vec![0.0; x.len()];
+    layer.backward(&params, &x, &r, &mut grads, Some(&mut dx), batch);
+    let h = 1e-2f32; // the objective is linear in each parameter, so h can be large
+    for i in layer.offset..params.len() {
+        let keep = params[i];
+        params[i] = keep + h;
+        let plus = linear_objective(&layer, &params, &x, &r, batch);
+        params[i] = keep - h;
+        let minus = linear_objective(&layer, &params, &x, &r, batch);
+        params[i] = keep;
+        assert_close(grads[i], (plus - minus) / (2.0 * f64::from(h)), &format!("param {i}"));
+    }
+    for i in 0..x.len() {
+        let keep = x[i];
+        x[i] = keep + h;
+        let plus = linear_objective(&layer, &params, &x, &r, batch);
+        x[i] = keep - h;
+        let minus = linear_objective(&layer, &params, &x, &r, batch);
+        x[i] = keep;
+        assert_close(dx[i], (plus - minus) / (2.0 * f64::from(h)), &format!("input {i}"));
+    }
+}
+
+#[test]
+fn activation_backward_matches_finite_differences() {
+    for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Identity] {
+        let mut s = Stream::new(3, "gradcheck/activation", 0);
+        // Keep away from ReLU's kink at 0, where the derivative is undefined.
+        let z: Vec<f32> = random(64, 3.0, &mut s)
+            .into_iter()
+            .map(|v| if v.abs() < 0.1 { v + 0.3 } else { v })
+            .collect();
+        let da = random(z.len(), 1.0, &mut s);
+        let mut a = vec![0.0; z.len()];
+        act.forward(&z, &mut a);
+        let mut dz = vec![0.0; z.len()];
+        act.backward(&a, &da, &mut dz);
+        let h = 1e-3f32;
+        for i in 0..z.len() {
+            let (mut up, mut down) = ([0.0f32], [0.0f32]);
+            act.forward(&[z[i] + h], &mut up);
+            act.forward(&[z[i] - h], &mut down);
+            let numeric = f64::from(da[i]) * (f64::from(up[0]) - f64::from(down[0])) / (2.0 * f64::from(h));
+            let err = (f64::from(dz[i]) - numeric).abs();
+            assert!(err < 2e-3, "{act:?} at z={}: analytic {} numeric {numeric}", z[i], dz[i]);
+        }
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_matches_finite_differences_and_closed_form() {
+    let mut s = Stream::new(4, "gradcheck/loss", 0);
+    let (batch, classes) = (4, 10);
+    let mut logits = random(batch * classes, 4.0, &mut s);
+    let labels = [3u8, 0, 9, 3];
+    let mut grad = vec![0.0; logits.len()];
+    let loss = softmax_cross_entropy(&logits, &labels, &mut grad, classes);
+    // Closed form in f64.
+    let reference = |logits: &[f32]| -> f64 {
+        let mut total = 0.0;
+        for (row, &y) in logits.chunks(classes).zip(&labels) {
+            let lse = row.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+            total += lse - f64::from(row[usize::from(y)]);
+        }
+        total / batch as f64
+    };
+    assert!((f64::from(loss) - reference(&logits)).abs() < 1e-5);
+    // Equal logits give ln(classes).
+    let mut g = vec![0.0; classes];
+    let flat = softmax_cross_entropy(&[0.5; 10], &[2], &mut g, classes);
+    assert!((f64::from(flat) - 10f64.ln()).abs() < 1e-6);
+    let h = 1e-3f32;
+    for i in 0..logits.len() {
+        let keep = logits[i];
+        logits[i] = keep + h;
+        let plus = reference(&logits);
+        logits[i] = keep - h;
+        let minus = reference(&logits);
+        logits[i] = keep;
+        assert_close(grad[i], (plus - minus) / (2.0 * f64::from(h)), &format!("logit {i}"));
+    }
+}
+
+#[test]
+fn whole_model_gradient_matches_finite_differences() {
+    for act in [Activation::Relu, Activation::Tanh] {
+        let mut model = Mlp::new(&[6, 5, 4, 3], act);
+        model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 11);
+        let batch = 5;
+        let mut ws = Workspace::new(&model, batch);
+        let mut s = Stream::new(1, "gradcheck/mlp", 0);
+        ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
+        let labels = [0u8, 2, 1, 1, 0];
+        let mut grads = vec![0.0; model.params.len()];
+        model.forward_backward(&mut ws, &labels, &mut grads);
+        let mut scratch = vec![0.0; grads.len()];
+        let h = 2e-3f32;
+        for i in 0..model.params.len() {
+            let keep = model.params[i];
+            model.params[i] = keep + h;
+            let plus = model.forward_backward(&mut ws, &labels, &mut scratch);
+            model.params[i] = keep - h;
+            let minus = model.forward_backward(&mut ws, &labels, &mut scratch);
+            model.params[i] = keep;
+            let numeric = (f64::from(plus) - f64::from(minus)) / (2.0 * f64::from(h));
+            // f32 loss differences: absolute tolerance of a few 1e-4.
+            let err = (f64::from(grads[i]) - numeric).abs();
+            assert!(err < 5e-4 + 1e-2 * numeric.abs(), "{act:?} param {i}: {} vs {numeric}", grads[i]);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The network: layers as forward/backward pairs, the loss, the
+//! initialisation schemes and the model that strings them together.
+
+pub mod activation;
+pub mod init;
+pub mod linear;
+pub mod loss;
+pub mod matmul;
+pub mod mlp;
+
+#[cfg(test)]
+mod gradcheck;
+
+pub use activation::Activation;
+pub use init::{FanMode, Init};
+pub use linear::Linear;
+pub use mlp::{Mlp, Workspace};
