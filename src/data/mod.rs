@@ -1,0 +1,130 @@
+//! Data: the IDX reader, the data sets and where to get them, splits and
+//! batches. Pixels stay `u8` in memory and are scaled by 1/255 per batch.
+
+pub mod batch;
+pub mod fetch;
+pub mod idx;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A data set initscope knows how to fetch and verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    /// LeCun, Cortes & Burges' handwritten digits.
+    Mnist,
+    /// Zalando's clothing images in MNIST's format (Xiao et al. 2017).
+    FashionMnist,
+}
+
+impl DatasetName {
+    /// The name used in paths and settings (`mnist`, `fashion-mnist`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+        }
+    }
+}
+
+/// Where data sets live when neither `--data-dir` nor `INITSCOPE_DATA_DIR`
+/// says otherwise: the user's cache directory, `~/.cache/initscope` on Linux.
+pub fn default_data_root() -> PathBuf {
+    dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".cache")).join("initscope")
+}
+
+/// Labelled images: `count` images of `rows x cols` bytes, one label each.
+#[derive(Clone, Debug)]
+pub struct LabeledImages {
+    /// Number of images.
+    pub count: usize,
+    /// Height.
+    pub rows: usize,
+    /// Width.
+    pub cols: usize,
+    /// `count * rows * cols` pixels, row-major, 0 (background) to 255.
+    pub pixels: Vec<u8>,
+    /// `count` labels.
+    pub labels: Vec<u8>,
+}
+
+impl LabeledImages {
+    /// Pixels per image.
+    pub fn pixels_per_image(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Reads an image file and a label file and checks that they agree:
+    /// 3-dimensional images, 1-dimensional labels, equal counts, labels
+    /// below `classes`.
+    pub fn read(images: &Path, labels: &Path, classes: usize) -> Result<Self> {
+        let img = idx::read(images)?;
+        let lab = idx::read(labels)?;
+        if img.dims.len() != 3 {
+            bail!("{}: images must have 3 dimensions (count, rows, cols), found {:?}", images.display(), img.dims);
+        }
+        if lab.dims.len() != 1 {
+            bail!("{}: labels must have 1 dimension, found {:?}", labels.display(), lab.dims);
+        }
+        if img.dims[0] != lab.dims[0] {
+            bail!(
+                "{}: {} labels for {} images in {}",
+                labels.display(),
+                lab.dims[0],
+                img.dims[0],
+                images.display()
+            );
+        }
+        if let Some((i, &bad)) = lab.data.iter().enumerate().find(|(_, &l)| usize::from(l) >= classes) {
+            bail!("{}: label {bad} at index {i} is outside 0..{classes}", labels.display());
+        }
+        Ok(LabeledImages {
+            count: img.dims[0],
+            rows: img.dims[1],
+            cols: img.dims[2],
+            pixels: img.data,
+            labels: lab.data,
+        })
+    }
+}
+
+/// A data set's training and test parts, as in its files.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The training file (60,000 images for MNIST), before any validation split.
+    pub train: LabeledImages,
+    /// The test file (10,000 images).
+    pub test: LabeledImages,
+}
+
+/// Number of classes of every data set initscope knows.
+pub const CLASSES: usize = 10;
+
+impl Dataset {
+    /// Reads the four standard files from `dir` (compressed or not).
+    pub fn read_dir(dir: &Path) -> Result<Self> {
+        let find = |stem: &str| fetch::existing_file(dir, stem).with_context(|| {
+            format!("{}: no {stem} or {stem}.gz", dir.display())
+        });
+        Ok(Dataset {
+            train: LabeledImages::read(
+                &find("train-images-idx3-ubyte")?,
+                &find("train-labels-idx1-ubyte")?,
+                CLASSES,
+            )?,
+            test: LabeledImages::read(
+                &find("t10k-images-idx3-ubyte")?,
+                &find("t10k-labels-idx1-ubyte")?,
+                CLASSES,
+            )?,
+        })
+    }
+
+    /// Fetches `name` into `root/<name>` if needed, verifies it, and reads it.
+    pub fn load(name: DatasetName, root: &Path) -> Result<Self> {
+        let dir = fetch::ensure(name, root)?;
+        Self::read_dir(&dir)
+    }
+}
