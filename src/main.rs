@@ -1,5 +1,120 @@
-fn main() {
-    let root = std::path::PathBuf::from(std::env::args().nth(1).unwrap());
-    let d = initscope::data::Dataset::load(initscope::data::DatasetName::Mnist, &root).unwrap();
-    println!("{} {}", d.train.count, d.test.count);
+//! The `initscope` command line: parses arguments, calls the library,
+//! prints. All the work is in the library.
+
+use clap::{Args, Parser, Subcommand};
+use initscope::data::{default_data_root, fetch, DatasetName};
+use initscope::experiment::Experiment;
+use initscope::run::{run_experiment, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "initscope", version, about = "Weight-initialisation and training-dynamics experiments")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment (with no arguments: the seed experiment, both
+    /// initialisations, 15 epochs).
+    Run(RunArgs),
+    /// Manage data sets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// Root of the data sets (each in a subdirectory named after it).
+    /// Default: the user's cache directory, e.g. ~/.cache/initscope.
+    #[arg(long, env = "INITSCOPE_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn root(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_root)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Epochs to train each variant.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Seed of every random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The run directory to create (default: runs/<name>-<timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (results do not depend on it).
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Print nothing but errors and the run directory.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Fetch and verify a data set (MNIST by default).
+    Fetch {
+        /// Which data set.
+        #[arg(value_enum, default_value = "mnist")]
+        dataset: DatasetName,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => {
+            let mut exp = Experiment::seed_experiment();
+            if let Some(epochs) = args.epochs {
+                exp.epochs = epochs;
+            }
+            if let Some(seed) = args.seed {
+                exp.seed = seed;
+            }
+            if args.threads == 0 {
+                anyhow::bail!("--threads: must be at least 1");
+            }
+            let opts = RunOptions {
+                run_dir: args.out,
+                runs_root: PathBuf::from("runs"),
+                data_root: args.data.root(),
+                threads: args.threads,
+                quiet: args.quiet,
+            };
+            let outcome = run_experiment(&exp, &opts)?;
+            println!("Run directory: {}", outcome.dir.display());
+        }
+        Command::Data { command: DataCommand::Fetch { dataset, data } } => {
+            let dir = fetch::ensure(dataset, &data.root())?;
+            println!("{} is ready in {}", dataset.as_str(), dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

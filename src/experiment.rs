@@ -1,0 +1,154 @@
+//! What to run: the resolved settings of an experiment, its variants, and
+//! the built-in seed experiment.
+
+use crate::data::DatasetName;
+use crate::nn::{Activation, Init};
+use crate::optim::Sgd;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// The network's shape (input and output widths come from the data).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Widths of the hidden layers, first to last.
+    pub hidden: Vec<usize>,
+    /// Nonlinearity after each hidden Linear layer.
+    pub activation: Activation,
+}
+
+/// One arm of the comparison: how its layers are initialised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Name, used for the variant's directory and in every report.
+    pub name: String,
+    /// Scheme of every Linear layer's weights.
+    pub weight_init: Init,
+    /// Scheme of every Linear layer's biases.
+    pub bias_init: Init,
+}
+
+/// Every setting of a run, fully resolved: saved as `experiment.toml` in
+/// the run directory so the run can be repeated from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name, the prefix of the run directory.
+    pub name: String,
+    /// The data set.
+    pub dataset: DatasetName,
+    /// The one seed every random stream derives from.
+    pub seed: u64,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per training step.
+    pub batch_size: usize,
+    /// Share of the training file held out (its last images) for validation.
+    pub validation_fraction: f64,
+    /// Reshuffle the training set every epoch.
+    pub shuffle: bool,
+    /// Print a loss line every this many steps (0: never).
+    pub log_every: usize,
+    /// The network.
+    pub model: ModelSettings,
+    /// The optimiser.
+    pub optimizer: Sgd,
+    /// The arms compared.
+    pub variants: Vec<Variant>,
+}
+
+impl Experiment {
+    /// The original notebook's experiment (see the README): MNIST, MLP
+    /// 784-512-256-128-64-10 with ReLU, Kaiming-uniform against N(0, 0.001),
+    /// SGD lr 0.1, batch 128, 15 epochs, seed 123.
+    pub fn seed_experiment() -> Self {
+        Experiment {
+            name: "seed".into(),
+            dataset: DatasetName::Mnist,
+            seed: 123,
+            epochs: 15,
+            batch_size: 128,
+            validation_fraction: 0.1,
+            shuffle: true,
+            log_every: 50,
+            model: ModelSettings { hidden: vec![512, 256, 128, 64], activation: Activation::Relu },
+            optimizer: Sgd { lr: 0.1 },
+            variants: vec![
+                Variant { name: "kaiming".into(), weight_init: Init::kaiming_relu(), bias_init: Init::zeros() },
+                Variant {
+                    name: "normal".into(),
+                    weight_init: Init::Normal { mean: 0.0, std: 0.001 },
+                    bias_init: Init::zeros(),
+                },
+            ],
+        }
+    }
+
+    /// Rejects settings that cannot run, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            bail!("epochs: must be at least 1");
+        }
+        if self.batch_size == 0 {
+            bail!("batch_size: must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.validation_fraction) {
+            bail!("validation_fraction: must be in [0, 1), got {}", self.validation_fraction);
+        }
+        if !(self.optimizer.lr.is_finite() && self.optimizer.lr > 0.0) {
+            bail!("optimizer.lr: must be a positive number, got {}", self.optimizer.lr);
+        }
+        if let Some(i) = self.model.hidden.iter().position(|&w| w == 0) {
+            bail!("model.hidden[{i}]: a layer needs at least one unit");
+        }
+        if self.variants.is_empty() {
+            bail!("variants: at least one is needed");
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            let ok = !v.name.is_empty()
+                && v.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && !v.name.starts_with('.');
+            if !ok {
+                bail!("variants[{i}].name: {:?} must be letters, digits, '-', '_' or '.'", v.name);
+            }
+            if self.variants[..i].iter().any(|o| o.name == v.name) {
+                bail!("variants[{i}].name: {:?} appears twice", v.name);
+            }
+            v.weight_init.validate().map_err(|e| anyhow::anyhow!("variants[{i}].weight_init: {e}"))?;
+            v.bias_init.validate().map_err(|e| anyhow::anyhow!("variants[{i}].bias_init: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The settings as TOML, as saved in the run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("settings always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_experiment_is_valid_and_round_trips_through_toml() {
+        let seed = Experiment::seed_experiment();
+        seed.validate().unwrap();
+        let back: Experiment = toml::from_str(&seed.to_toml()).unwrap();
+        assert_eq!(back, seed);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let mut e = Experiment::seed_experiment();
+        e.optimizer.lr = 0.0;
+        assert!(e.validate().unwrap_err().to_string().starts_with("optimizer.lr"));
+        let mut e = Experiment::seed_experiment();
+        e.batch_size = 0;
+        assert!(e.validate().unwrap_err().to_string().starts_with("batch_size"));
+        let mut e = Experiment::seed_experiment();
+        e.variants[1].name = "kaiming".into();
+        assert!(e.validate().unwrap_err().to_string().contains("appears twice"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Runs an experiment end to end: run directory, data, every variant,
+//! records and summary.
+
+use crate::console::Console;
+use crate::data::Dataset;
+use crate::experiment::Experiment;
+use crate::fsutil::write_atomic;
+use crate::record::{Environment, Recorder, RunSummary};
+use crate::train::{train_variant, Event, Observer};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where a run reads and writes, and how it reports.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The run directory; `None` makes `runs_root/<name>-<UTC timestamp>`.
+    pub run_dir: Option<PathBuf>,
+    /// Parent of generated run directories.
+    pub runs_root: PathBuf,
+    /// Root of the data sets (`<data_root>/<dataset>/`).
+    pub data_root: PathBuf,
+    /// Worker threads.
+    pub threads: usize,
+    /// No log lines or progress bar on the console (the log file is still written).
+    pub quiet: bool,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// What `summary.json` says.
+    pub summary: RunSummary,
+}
+
+/// Several observers as one.
+pub struct Fanout<'a>(pub Vec<&'a mut dyn Observer>);
+
+impl Observer for Fanout<'_> {
+    fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
+        self.0.iter_mut().try_for_each(|o| o.on_event(variant, event))
+    }
+}
+
+/// Creates a fresh run directory; an existing non-empty one is refused, so
+/// no earlier records are overwritten. Checks it can be written before any
+/// training starts.
+fn create_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
+    let dir = match &opts.run_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            let stamp: String = stamp.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect::<String>().replace('T', "-");
+            let base = opts.runs_root.join(format!("{}-{stamp}", exp.name));
+            let mut dir = base.clone();
+            let mut n = 2;
+            while dir.exists() {
+                dir = PathBuf::from(format!("{}-{n}", base.display()));
+                n += 1;
+            }
+            dir
+        }
+    };
+    if dir.is_dir() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        bail!("{}: the run directory already exists and is not empty", dir.display());
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the run directory", dir.display()))?;
+    write_atomic(&dir.join(".write-test"), b"").with_context(|| format!("{}: cannot write to the run directory", dir.display()))?;
+    let _ = std::fs::remove_file(dir.join(".write-test"));
+    Ok(dir)
+}
+
+/// Runs every variant of `exp`, writing the records into a new run directory.
+pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
+    exp.validate()?;
+    let dir = create_run_dir(exp, opts)?;
+    write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
+    let data = Dataset::load(exp.dataset, &opts.data_root)?;
+    run_on_data(exp, &data, &dir, opts)
+}
+
+/// Runs every variant of `exp` on already loaded data, recording into `dir`.
+pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    let log = std::fs::File::create(dir.join("log.txt")).with_context(|| format!("{}: cannot create log.txt", dir.display()))?;
+    let mut console = Console::new(Some(log), exp.log_every, opts.quiet);
+    let mut recorder = Recorder::new(dir);
+    let mut summary = RunSummary { experiment: exp.name.clone(), environment: Environment::current(opts.threads), variants: Vec::new() };
+    for variant in &exp.variants {
+        let mut observers = Fanout(vec![&mut console, &mut recorder]);
+        let result = train_variant(exp, variant, data, &mut observers)?;
+        summary.variants.push(result);
+        let json = serde_json::to_string_pretty(&summary).expect("summary always serialises");
+        write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    }
+    Ok(RunOutcome { dir: dir.into(), summary })
+}

@@ -1,0 +1,237 @@
+//! The training loop. The [`Trainer`] owns a model together with its
+//! optimiser and buffers, so an optimiser can never step another model's
+//! parameters (the original notebook's bug). [`train_variant`] runs one
+//! variant of an experiment and reports what happens as [`Event`]s.
+
+use crate::data::batch::{epoch_order, fill_batch, validation_split};
+use crate::data::{Dataset, LabeledImages};
+use crate::experiment::{Experiment, Variant};
+use crate::nn::loss::argmax_rows;
+use crate::nn::{Mlp, Workspace};
+use crate::optim::Sgd;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Samples per forward pass when evaluating (larger than a training batch:
+/// evaluation keeps no gradients, and bigger products run faster).
+const EVAL_BATCH: usize = 1000;
+
+/// A model, its optimiser, its gradient buffer and its workspaces.
+pub struct Trainer {
+    model: Mlp,
+    optimizer: Sgd,
+    grads: Vec<f32>,
+    train_ws: Workspace,
+    eval_ws: Workspace,
+    labels: Vec<u8>,
+    predictions: Vec<u8>,
+}
+
+impl Trainer {
+    /// Takes ownership of `model` and `optimizer`; `batch_size` is the
+    /// largest training batch [`Trainer::step`] will see.
+    pub fn new(model: Mlp, optimizer: Sgd, batch_size: usize) -> Self {
+        let grads = vec![0.0; model.params.len()];
+        let train_ws = Workspace::new(&model, batch_size);
+        let eval_ws = Workspace::new(&model, EVAL_BATCH);
+        Trainer { model, optimizer, grads, train_ws, eval_ws, labels: Vec::new(), predictions: Vec::new() }
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The gradient of the last step, in the layout of the parameters.
+    pub fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+
+    /// One optimisation step on the images at `indices`; returns the
+    /// batch's mean loss before the update.
+    pub fn step(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
+        fill_batch(data, indices, &mut self.train_ws.input, &mut self.labels);
+        let loss = self.model.forward_backward(&mut self.train_ws, &self.labels, &mut self.grads);
+        self.optimizer.step(&mut self.model.params, &self.grads);
+        loss
+    }
+
+    /// Predicted class of each image at `indices`, in order.
+    pub fn predict(&mut self, data: &LabeledImages, indices: &[u32]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(indices.len());
+        for chunk in indices.chunks(EVAL_BATCH) {
+            fill_batch(data, chunk, &mut self.eval_ws.input, &mut self.labels);
+            self.model.forward(&mut self.eval_ws, chunk.len());
+            argmax_rows(self.model.logits(&self.eval_ws, chunk.len()), self.model.classes(), &mut self.predictions);
+            out.extend_from_slice(&self.predictions);
+        }
+        out
+    }
+
+    /// Accuracy in percent over the images at `indices`.
+    pub fn accuracy(&mut self, data: &LabeledImages, indices: &[u32]) -> Accuracy {
+        let predicted = self.predict(data, indices);
+        let correct = predicted.iter().zip(indices).filter(|(&p, &i)| data.labels[i as usize] == p).count();
+        Accuracy { correct, total: indices.len() }
+    }
+}
+
+/// Correct predictions out of a total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// Correctly classified.
+    pub correct: usize,
+    /// Classified.
+    pub total: usize,
+}
+
+impl Accuracy {
+    /// In percent (0 when nothing was classified).
+    pub fn percent(self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// What one epoch achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean of the epoch's minibatch losses.
+    pub mean_loss: f64,
+    /// Over the full batches of a fresh shuffle of the training set, as the
+    /// original iterates its training loader again.
+    pub train: Accuracy,
+    /// Over the validation set.
+    pub valid: Accuracy,
+    /// Seconds since the variant started training (wall clock).
+    pub elapsed_s: f64,
+}
+
+/// What a whole variant achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantSummary {
+    /// The variant's name.
+    pub name: String,
+    /// Optimisation steps taken.
+    pub steps: usize,
+    /// Loss of the very first batch, before any update.
+    pub initial_loss: f64,
+    /// Mean minibatch loss of the last epoch.
+    pub final_loss: f64,
+    /// Training accuracy after the last epoch.
+    pub train: Accuracy,
+    /// Validation accuracy after the last epoch.
+    pub valid: Accuracy,
+    /// Test accuracy of the final model.
+    pub test: Accuracy,
+    /// Wall-clock seconds of training and evaluation.
+    pub seconds: f64,
+}
+
+/// What happens while a variant trains, in order.
+pub enum Event<'a> {
+    /// Before the first step; `model` holds the initial parameters.
+    Start {
+        /// The model.
+        model: &'a Mlp,
+        /// Steps per epoch.
+        steps_per_epoch: usize,
+        /// Epochs to run.
+        epochs: usize,
+    },
+    /// After each step.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 0-based step within the epoch.
+        step: usize,
+        /// The batch's loss before the update.
+        loss: f32,
+    },
+    /// After each epoch's evaluation.
+    Epoch(&'a EpochMetrics),
+    /// After the test evaluation; `model` holds the final parameters.
+    End {
+        /// The model.
+        model: &'a Mlp,
+        /// The results.
+        summary: &'a VariantSummary,
+    },
+}
+
+/// Receives a variant's [`Event`]s: the console, the run records, probes.
+pub trait Observer {
+    /// Called for every event of the variant named `variant`.
+    fn on_event(&mut self, variant: &str, event: &Event) -> Result<()>;
+}
+
+/// Trains one variant of `exp` on `data`, telling `observer` everything.
+pub fn train_variant(exp: &Experiment, variant: &Variant, data: &Dataset, observer: &mut dyn Observer) -> Result<VariantSummary> {
+    let pixels = data.train.pixels_per_image();
+    if data.test.pixels_per_image() != pixels {
+        bail!("test images are {}x{} but training images {}x{}", data.test.rows, data.test.cols, data.train.rows, data.train.cols);
+    }
+    let mut sizes = vec![pixels];
+    sizes.extend(&exp.model.hidden);
+    sizes.push(crate::data::CLASSES);
+    let mut model = Mlp::new(&sizes, exp.model.activation);
+    model.initialise(&variant.weight_init, &variant.bias_init, exp.seed);
+
+    let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
+    let steps_per_epoch = train_range.len() / exp.batch_size; // the last partial batch is dropped
+    if steps_per_epoch == 0 {
+        bail!("batch_size: {} is larger than the {} training images", exp.batch_size, train_range.len());
+    }
+    let valid_order: Vec<u32> = valid_range.map(|i| i as u32).collect();
+    let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size);
+    observer.on_event(&variant.name, &Event::Start { model: trainer.model(), steps_per_epoch, epochs: exp.epochs })?;
+
+    let start = Instant::now();
+    let mut initial_loss = f64::NAN;
+    let mut last: Option<EpochMetrics> = None;
+    for epoch in 1..=exp.epochs {
+        let order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train", epoch as u64);
+        let mut loss_sum = 0.0f64;
+        for (step, batch) in order.chunks_exact(exp.batch_size).enumerate() {
+            let loss = trainer.step(&data.train, batch);
+            if epoch == 1 && step == 0 {
+                initial_loss = f64::from(loss);
+            }
+            loss_sum += f64::from(loss);
+            observer.on_event(&variant.name, &Event::Step { epoch, step, loss })?;
+        }
+        // The original evaluates on its training loader again: a new order,
+        // the last partial batch dropped.
+        let eval_order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train-eval", epoch as u64);
+        let full = steps_per_epoch * exp.batch_size;
+        let metrics = EpochMetrics {
+            epoch,
+            mean_loss: loss_sum / steps_per_epoch as f64,
+            train: trainer.accuracy(&data.train, &eval_order[..full]),
+            valid: trainer.accuracy(&data.train, &valid_order),
+            elapsed_s: start.elapsed().as_secs_f64(),
+        };
+        observer.on_event(&variant.name, &Event::Epoch(&metrics))?;
+        last = Some(metrics);
+    }
+    let last = last.expect("epochs >= 1 is validated");
+    let test_order: Vec<u32> = (0..data.test.count as u32).collect();
+    let summary = VariantSummary {
+        name: variant.name.clone(),
+        steps: steps_per_epoch * exp.epochs,
+        initial_loss,
+        final_loss: last.mean_loss,
+        train: last.train,
+        valid: last.valid,
+        test: trainer.accuracy(&data.test, &test_order),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    observer.on_event(&variant.name, &Event::End { model: trainer.model(), summary: &summary })?;
+    Ok(summary)
+}
