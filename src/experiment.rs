@@ -1,7 +1,7 @@
 //! What to run: the resolved settings of an experiment, its variants, and
 //! the built-in seed experiment.
 
-use crate::data::DatasetName;
+use crate::data::{DataSource, DatasetName};
 use crate::nn::{Activation, Init};
 use crate::optim::Sgd;
 use anyhow::{bail, Result};
@@ -36,8 +36,8 @@ pub struct Variant {
 pub struct Experiment {
     /// Name, the prefix of the run directory.
     pub name: String,
-    /// The data set.
-    pub dataset: DatasetName,
+    /// The data: `"mnist"`, `"fashion-mnist"` or a directory of IDX files.
+    pub dataset: DataSource,
     /// The one seed every random stream derives from.
     pub seed: u64,
     /// Passes over the training set.
@@ -65,7 +65,7 @@ impl Experiment {
     pub fn seed_experiment() -> Self {
         Experiment {
             name: "seed".into(),
-            dataset: DatasetName::Mnist,
+            dataset: DataSource::Known(DatasetName::Mnist),
             seed: 123,
             epochs: 15,
             batch_size: 128,

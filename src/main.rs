@@ -46,6 +46,10 @@ struct RunArgs {
     /// Epochs to train each variant.
     #[arg(long)]
     epochs: Option<usize>,
+    /// The data: mnist, fashion-mnist, or a directory holding the four IDX
+    /// files (train-images-idx3-ubyte[.gz] and so on).
+    #[arg(long)]
+    dataset: Option<String>,
     /// Seed of every random stream.
     #[arg(long)]
     seed: Option<u64>,
@@ -84,6 +88,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut exp = Experiment::seed_experiment();
             if let Some(epochs) = args.epochs {
                 exp.epochs = epochs;
+            }
+            if let Some(dataset) = args.dataset {
+                exp.dataset = dataset.into();
             }
             if let Some(seed) = args.seed {
                 exp.seed = seed;

@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Sgd {
     /// Learning rate.
-    pub lr: f32,
+    pub lr: f64,
 }
 
 impl Sgd {
     /// One update of every parameter.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "parameter and gradient buffers differ");
-        let lr = self.lr;
+        let lr = self.lr as f32;
         params.iter_mut().zip(grads).for_each(|(p, &g)| *p -= lr * g);
     }
 }

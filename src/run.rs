@@ -76,7 +76,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome>
     exp.validate()?;
     let dir = create_run_dir(exp, opts)?;
     write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
-    let data = Dataset::load(exp.dataset, &opts.data_root)?;
+    let data = exp.dataset.load(&opts.data_root)?;
     run_on_data(exp, &data, &dir, opts)
 }
 

@@ -29,6 +29,54 @@ impl DatasetName {
     }
 }
 
+/// Where an experiment's data comes from: a data set initscope fetches and
+/// verifies, or a directory holding the four IDX files (any image size),
+/// read as they are. Written in settings as `"mnist"`, `"fashion-mnist"` or
+/// a path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DataSource {
+    /// A known data set under the data root.
+    Known(DatasetName),
+    /// A directory of IDX files.
+    Dir(PathBuf),
+}
+
+impl From<String> for DataSource {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "mnist" => DataSource::Known(DatasetName::Mnist),
+            "fashion-mnist" => DataSource::Known(DatasetName::FashionMnist),
+            _ => DataSource::Dir(PathBuf::from(s)),
+        }
+    }
+}
+
+impl From<DataSource> for String {
+    fn from(d: DataSource) -> String {
+        match d {
+            DataSource::Known(name) => name.as_str().to_string(),
+            DataSource::Dir(path) => path.display().to_string(),
+        }
+    }
+}
+
+impl DataSource {
+    /// Loads the data: fetching and verifying a known set under `root`, or
+    /// reading a directory as it is.
+    pub fn load(&self, root: &Path) -> Result<Dataset> {
+        match self {
+            DataSource::Known(name) => Dataset::load(*name, root),
+            DataSource::Dir(dir) => {
+                if !dir.is_dir() {
+                    bail!("{}: data directory not found", dir.display());
+                }
+                Dataset::read_dir(dir)
+            }
+        }
+    }
+}
+
 /// Where data sets live when neither `--data-dir` nor `INITSCOPE_DATA_DIR`
 /// says otherwise: the user's cache directory, `~/.cache/initscope` on Linux.
 pub fn default_data_root() -> PathBuf {

@@ -1,0 +1,122 @@
+//! End-to-end tests of the command line on small data the tests make.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn run_synthetic(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "--dataset", data.to_str().unwrap(), "--epochs", "3", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    initscope(&args)
+}
+
+#[test]
+fn run_writes_the_records_and_logs_as_the_original() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 3000, 500, 12);
+    let out = tmp.path().join("run");
+    let result = run_synthetic(&data, &out, &[]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let stdout = String::from_utf8(result.stdout).unwrap();
+    // 2700 training images / 128 = 21 full batches.
+    assert!(stdout.contains("Epoch: 001/003 | Batch 0000/0021 | Loss: "), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("Epoch: 003/003 | Train: ") && l.contains("% | Validation: ")));
+    assert!(stdout.contains("Total Training Time: ") && stdout.contains("Test accuracy "));
+    for file in ["experiment.toml", "summary.json", "log.txt"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    for variant in ["kaiming", "normal"] {
+        for file in ["steps.csv", "epochs.csv", "timings.csv", "initial.safetensors", "final.safetensors"] {
+            assert!(out.join(variant).join(file).is_file(), "{variant}/{file}");
+        }
+        let steps = std::fs::read_to_string(out.join(variant).join("steps.csv")).unwrap();
+        assert_eq!(steps.lines().count(), 1 + 3 * 21);
+    }
+    let log = std::fs::read_to_string(out.join("log.txt")).unwrap();
+    assert!(stdout.starts_with(&log), "log.txt is the console log");
+
+    // The bars are trivially separable: kaiming learns them, normal(0, 0.001) does not.
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let test = |i: usize| {
+        let t = &summary["variants"][i]["test"];
+        t["correct"].as_f64().unwrap() / t["total"].as_f64().unwrap()
+    };
+    assert!(test(0) > 0.95, "kaiming test accuracy {}", test(0));
+    assert!(test(1) < 0.3, "normal test accuracy {}", test(1));
+}
+
+#[test]
+fn same_seed_gives_byte_identical_records_and_another_seed_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 1500, 200, 10);
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    for (dir, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
+        let r = run_synthetic(&data, dir, &["--seed", seed, "--quiet"]);
+        assert!(r.status.success(), "{}", stderr(&r));
+    }
+    for variant in ["kaiming", "normal"] {
+        for file in ["steps.csv", "epochs.csv", "initial.safetensors", "final.safetensors"] {
+            let read = |d: &Path| std::fs::read(d.join(variant).join(file)).unwrap();
+            assert_eq!(read(&a), read(&b), "{variant}/{file} differs between identical runs");
+            assert_ne!(read(&a), read(&c), "{variant}/{file} does not depend on the seed");
+        }
+    }
+    assert_eq!(std::fs::read(a.join("experiment.toml")).unwrap(), std::fs::read(b.join("experiment.toml")).unwrap());
+}
+
+#[test]
+fn weights_are_saved_under_the_pytorch_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let out = tmp.path().join("run");
+    let r = run_synthetic(&data, &out, &["--quiet"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let tensors = initscope::record::load_safetensors(&out.join("kaiming/initial.safetensors")).unwrap();
+    let names: Vec<(&str, &[usize])> = tensors.iter().map(|(n, s, _)| (n.as_str(), s.as_slice())).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("my_network.1.bias", &[512][..]),
+            ("my_network.1.weight", &[512, 64][..]),
+            ("my_network.3.bias", &[256][..]),
+            ("my_network.3.weight", &[256, 512][..]),
+            ("my_network.5.bias", &[128][..]),
+            ("my_network.5.weight", &[128, 256][..]),
+            ("my_network.7.bias", &[64][..]),
+            ("my_network.7.weight", &[64, 128][..]),
+            ("my_network.9.bias", &[10][..]),
+            ("my_network.9.weight", &[10, 64][..]),
+        ]
+    );
+    // Initial kaiming weights of layer 1 lie within +-sqrt(6 / 64), biases are zero.
+    let bound = (6.0f32 / 64.0).sqrt();
+    assert!(tensors[1].2.iter().all(|w| w.abs() <= bound));
+    assert!(tensors[0].2.iter().all(|&b| b == 0.0));
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_nonzero_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let one_line = |r: &std::process::Output, needle: &str| {
+        assert!(!r.status.success());
+        let err = stderr(r);
+        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+        assert!(err.contains(needle), "{err} lacks {needle}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    // A missing data directory.
+    let missing = tmp.path().join("nowhere");
+    one_line(&run_synthetic(&missing, &out, &[]), "nowhere: data directory not found");
+    // A truncated image file.
+    let data = synthetic_dir(tmp.path(), 300, 50, 8);
+    let file = data.join("train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    one_line(&run_synthetic(&data, &tmp.path().join("run2"), &[]), "train-images-idx3-ubyte.gz: corrupt or truncated gzip");
+    // A run directory that already holds something.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    one_line(&run_synthetic(&data, &out, &[]), "already exists and is not empty");
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+}
