@@ -47,11 +47,16 @@ impl Observer for Console {
                 self.epochs = *epochs;
                 self.steps_per_epoch = *steps_per_epoch;
                 self.line(&format!("== {variant} =="))?;
-                let bar = ProgressBar::with_draw_target(Some((epochs * steps_per_epoch) as u64), ProgressDrawTarget::stderr());
+                let bar = ProgressBar::with_draw_target(
+                    Some((epochs * steps_per_epoch) as u64),
+                    ProgressDrawTarget::stderr(),
+                );
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, {eta} left")
-                        .expect("the template is valid")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, {eta} left",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
                 );
                 bar.set_prefix(variant.to_string());
                 self.bar = (!self.quiet).then_some(bar);

@@ -4,13 +4,13 @@
 //! Data flows one way: settings ([`experiment`]) -> data ([`data`]) ->
 //! model ([`nn`]) -> trainer ([`train`]) -> records ([`record`]).
 
-pub mod nn;
-pub mod rng;
-pub mod data;
-pub mod fsutil;
 pub mod console;
+pub mod data;
 pub mod experiment;
+pub mod fsutil;
+pub mod nn;
 pub mod optim;
 pub mod record;
+pub mod rng;
 pub mod run;
 pub mod train;

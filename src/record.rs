@@ -41,10 +41,14 @@ pub fn save_safetensors(model: &Mlp, path: &Path) -> Result<()> {
     write_atomic(path, &out)
 }
 
-/// Reads tensors saved by [`save_safetensors`]: `(name, shape, values)`.
-pub fn load_safetensors(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+/// A named f32 tensor read back from a safetensors file: `(name, shape, values)`.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Reads tensors saved by [`save_safetensors`], sorted by name.
+pub fn load_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).with_context(|| format!("{}: not a safetensors file", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
     let mut out: Vec<_> = st
         .tensors()
         .into_iter()
@@ -84,7 +88,12 @@ impl Environment {
     pub fn current(threads: usize) -> Self {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|s| s.trim().to_string())
+            })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         Environment { initscope_version: env!("CARGO_PKG_VERSION").into(), cpu, threads }
     }
@@ -100,13 +109,20 @@ pub struct Recorder {
 }
 
 const STEPS_HEADER: &str = "step,epoch,batch,loss\n";
-const EPOCHS_HEADER: &str = "epoch,mean_loss,train_accuracy,valid_accuracy,train_correct,train_total,valid_correct,valid_total\n";
+const EPOCHS_HEADER: &str =
+    "epoch,mean_loss,train_accuracy,valid_accuracy,train_correct,train_total,valid_correct,valid_total\n";
 const TIMINGS_HEADER: &str = "epoch,elapsed_s\n";
 
 impl Recorder {
     /// Records into `run_dir`, which must exist.
     pub fn new(run_dir: &Path) -> Self {
-        Recorder { run_dir: run_dir.into(), steps: String::new(), epochs: String::new(), timings: String::new(), step_index: 0 }
+        Recorder {
+            run_dir: run_dir.into(),
+            steps: String::new(),
+            epochs: String::new(),
+            timings: String::new(),
+            step_index: 0,
+        }
     }
 
     fn variant_dir(&self, variant: &str) -> PathBuf {

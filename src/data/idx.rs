@@ -99,10 +99,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray, IdxError> {
     if bytes.len() < data_start {
         return Err(header(format!("file ends inside the {ndims} dimensions")));
     }
-    let dims: Vec<usize> = bytes[4..data_start]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        bytes[4..data_start].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))

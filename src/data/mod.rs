@@ -117,13 +117,7 @@ impl LabeledImages {
             bail!("{}: labels must have 1 dimension, found {:?}", labels.display(), lab.dims);
         }
         if img.dims[0] != lab.dims[0] {
-            bail!(
-                "{}: {} labels for {} images in {}",
-                labels.display(),
-                lab.dims[0],
-                img.dims[0],
-                images.display()
-            );
+            bail!("{}: {} labels for {} images in {}", labels.display(), lab.dims[0], img.dims[0], images.display());
         }
         if let Some((i, &bad)) = lab.data.iter().enumerate().find(|(_, &l)| usize::from(l) >= classes) {
             bail!("{}: label {bad} at index {i} is outside 0..{classes}", labels.display());
@@ -153,20 +147,12 @@ pub const CLASSES: usize = 10;
 impl Dataset {
     /// Reads the four standard files from `dir` (compressed or not).
     pub fn read_dir(dir: &Path) -> Result<Self> {
-        let find = |stem: &str| fetch::existing_file(dir, stem).with_context(|| {
-            format!("{}: no {stem} or {stem}.gz", dir.display())
-        });
+        let find = |stem: &str| {
+            fetch::existing_file(dir, stem).with_context(|| format!("{}: no {stem} or {stem}.gz", dir.display()))
+        };
         Ok(Dataset {
-            train: LabeledImages::read(
-                &find("train-images-idx3-ubyte")?,
-                &find("train-labels-idx1-ubyte")?,
-                CLASSES,
-            )?,
-            test: LabeledImages::read(
-                &find("t10k-images-idx3-ubyte")?,
-                &find("t10k-labels-idx1-ubyte")?,
-                CLASSES,
-            )?,
+            train: LabeledImages::read(&find("train-images-idx3-ubyte")?, &find("train-labels-idx1-ubyte")?, CLASSES)?,
+            test: LabeledImages::read(&find("t10k-images-idx3-ubyte")?, &find("t10k-labels-idx1-ubyte")?, CLASSES)?,
         })
     }
 

@@ -23,9 +23,7 @@ impl Activation {
         match self {
             Activation::Relu => a.iter_mut().zip(z).for_each(|(a, &z)| *a = z.max(0.0)),
             Activation::Tanh => a.iter_mut().zip(z).for_each(|(a, &z)| *a = z.tanh()),
-            Activation::Sigmoid => {
-                a.iter_mut().zip(z).for_each(|(a, &z)| *a = 1.0 / (1.0 + (-z).exp()))
-            }
+            Activation::Sigmoid => a.iter_mut().zip(z).for_each(|(a, &z)| *a = 1.0 / (1.0 + (-z).exp())),
             Activation::Identity => a.copy_from_slice(z),
         }
     }

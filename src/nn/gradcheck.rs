@@ -28,6 +28,7 @@ fn linear_objective(layer: &Linear, params: &[f32], x: &[f32], r: &[f32], batch:
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // i indexes params and grads alike
 fn linear_backward_matches_finite_differences() {
     let mut s = Stream::new(7, "gradcheck/linear", 0);
     let (batch, fan_in, fan_out) = (3, 5, 4);
@@ -64,10 +65,8 @@ fn activation_backward_matches_finite_differences() {
     for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Identity] {
         let mut s = Stream::new(3, "gradcheck/activation", 0);
         // Keep away from ReLU's kink at 0, where the derivative is undefined.
-        let z: Vec<f32> = random(64, 3.0, &mut s)
-            .into_iter()
-            .map(|v| if v.abs() < 0.1 { v + 0.3 } else { v })
-            .collect();
+        let z: Vec<f32> =
+            random(64, 3.0, &mut s).into_iter().map(|v| if v.abs() < 0.1 { v + 0.3 } else { v }).collect();
         let da = random(z.len(), 1.0, &mut s);
         let mut a = vec![0.0; z.len()];
         act.forward(&z, &mut a);
@@ -86,6 +85,7 @@ fn activation_backward_matches_finite_differences() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // i indexes logits and grads alike
 fn softmax_cross_entropy_matches_finite_differences_and_closed_form() {
     let mut s = Stream::new(4, "gradcheck/loss", 0);
     let (batch, classes) = (4, 10);
@@ -120,6 +120,7 @@ fn softmax_cross_entropy_matches_finite_differences_and_closed_form() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // i indexes params and grads alike
 fn whole_model_gradient_matches_finite_differences() {
     for act in [Activation::Relu, Activation::Tanh] {
         let mut model = Mlp::new(&[6, 5, 4, 3], act);

@@ -85,8 +85,7 @@ impl Init {
                     FanMode::FanOut => fan_out,
                 };
                 let bound = gain * (3.0 / fan as f64).sqrt();
-                out.iter_mut()
-                    .for_each(|w| *w = (bound * (2.0 * stream.unit_f64() - 1.0)) as f32);
+                out.iter_mut().for_each(|w| *w = (bound * (2.0 * stream.unit_f64() - 1.0)) as f32);
             }
             Init::Normal { mean, std } => {
                 out.iter_mut().for_each(|w| *w = (mean + std * stream.standard_normal()) as f32);

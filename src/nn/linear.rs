@@ -67,12 +67,7 @@ impl Linear {
         let (n_in, n_out) = (self.fan_in, self.fan_out);
         let dz = &dz[..batch * n_out];
         let dz_mat = MatRef::row_major(dz, batch, n_out);
-        matmul(
-            &mut grads[self.weight_range()],
-            false,
-            dz_mat.t(),
-            MatRef::row_major(&x[..batch * n_in], batch, n_in),
-        );
+        matmul(&mut grads[self.weight_range()], false, dz_mat.t(), MatRef::row_major(&x[..batch * n_in], batch, n_in));
         let db = &mut grads[self.bias_range()];
         db.fill(0.0);
         for row in dz.chunks_exact(n_out) {

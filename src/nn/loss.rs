@@ -11,20 +11,11 @@
 /// Returns the mean loss `mean_b(logsumexp(logits_b) - logits_b[label_b])`,
 /// computed with the maximum subtracted so that exp cannot overflow, and
 /// summed in f64.
-pub fn softmax_cross_entropy(
-    logits: &[f32],
-    labels: &[u8],
-    dlogits: &mut [f32],
-    classes: usize,
-) -> f32 {
+pub fn softmax_cross_entropy(logits: &[f32], labels: &[u8], dlogits: &mut [f32], classes: usize) -> f32 {
     let batch = labels.len();
     let scale = 1.0 / batch as f32;
     let mut total = 0.0f64;
-    for ((row, grad), &label) in logits
-        .chunks_exact(classes)
-        .zip(dlogits.chunks_exact_mut(classes))
-        .zip(labels)
-    {
+    for ((row, grad), &label) in logits.chunks_exact(classes).zip(dlogits.chunks_exact_mut(classes)).zip(labels) {
         let label = usize::from(label);
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;

@@ -24,20 +24,13 @@ impl<'a> MatRef<'a> {
 
     /// The transpose, as a view of the same memory.
     pub fn t(self) -> Self {
-        MatRef {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
+        MatRef { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
     }
 
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
-                < self.data.len()
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
     }
 }
 
@@ -83,7 +76,13 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
 mod tests {
     use super::*;
 
-    fn naive(m: usize, n: usize, k: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+    fn naive(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: impl Fn(usize, usize) -> f32,
+        b: impl Fn(usize, usize) -> f32,
+    ) -> Vec<f32> {
         let mut out = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {

@@ -63,11 +63,7 @@ impl Mlp {
         let mut out = Vec::with_capacity(2 * self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
             let index = 2 * l + 1;
-            out.push((
-                format!("my_network.{index}.weight"),
-                vec![layer.fan_out, layer.fan_in],
-                layer.weight_range(),
-            ));
+            out.push((format!("my_network.{index}.weight"), vec![layer.fan_out, layer.fan_in], layer.weight_range()));
             out.push((format!("my_network.{index}.bias"), vec![layer.fan_out], layer.bias_range()));
         }
         out
