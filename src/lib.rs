@@ -10,6 +10,7 @@ pub mod experiment;
 pub mod fsutil;
 pub mod nn;
 pub mod optim;
+pub mod parallel;
 pub mod record;
 pub mod rng;
 pub mod run;

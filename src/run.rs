@@ -95,7 +95,7 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
     };
     for variant in &exp.variants {
         let mut observers = Fanout(vec![&mut console, &mut recorder]);
-        let result = train_variant(exp, variant, data, &mut observers)?;
+        let result = train_variant(exp, variant, data, opts.threads, &mut observers)?;
         summary.variants.push(result);
         let json = serde_json::to_string_pretty(&summary).expect("summary always serialises");
         write_atomic(&dir.join("summary.json"), json.as_bytes())?;

@@ -9,6 +9,7 @@ use crate::experiment::{Experiment, Variant};
 use crate::nn::loss::argmax_rows;
 use crate::nn::{Mlp, Workspace};
 use crate::optim::Sgd;
+use crate::parallel::{for_each_split, part};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -17,25 +18,61 @@ use std::time::Instant;
 /// evaluation keeps no gradients, and bigger products run faster).
 const EVAL_BATCH: usize = 1000;
 
-/// A model, its optimiser, its gradient buffer and its workspaces.
-pub struct Trainer {
-    model: Mlp,
-    optimizer: Sgd,
+/// Every training batch is computed as this many shards, whatever the
+/// thread count: the shards' shapes, and the fixed order in which their
+/// gradients are summed, make the result independent of the threads.
+pub const SHARDS: usize = 2;
+
+/// One shard's share of a step: its rows' buffers and gradient.
+struct Shard {
+    ws: Workspace,
     grads: Vec<f32>,
-    train_ws: Workspace,
-    eval_ws: Workspace,
+    labels: Vec<u8>,
+    loss_sum: f64,
+}
+
+/// One evaluation worker's buffers.
+struct EvalWorker {
+    ws: Workspace,
     labels: Vec<u8>,
     predictions: Vec<u8>,
 }
 
+/// One evaluation worker's share of a prediction: contiguous chunks.
+struct EvalJob<'a> {
+    worker: &'a mut EvalWorker,
+    chunks: &'a [&'a [u32]],
+    out: Vec<u8>,
+}
+
+/// A model, its optimiser, its gradient buffers and its workspaces.
+pub struct Trainer {
+    model: Mlp,
+    optimizer: Sgd,
+    shards: Vec<Shard>,
+    eval: Vec<EvalWorker>,
+    threads: usize,
+}
+
 impl Trainer {
     /// Takes ownership of `model` and `optimizer`; `batch_size` is the
-    /// largest training batch [`Trainer::step`] will see.
-    pub fn new(model: Mlp, optimizer: Sgd, batch_size: usize) -> Self {
-        let grads = vec![0.0; model.params.len()];
-        let train_ws = Workspace::new(&model, batch_size);
-        let eval_ws = Workspace::new(&model, EVAL_BATCH);
-        Trainer { model, optimizer, grads, train_ws, eval_ws, labels: Vec::new(), predictions: Vec::new() }
+    /// largest training batch [`Trainer::step`] will see; `threads` the
+    /// worker threads (results do not depend on it).
+    pub fn new(model: Mlp, optimizer: Sgd, batch_size: usize, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let shard_rows = batch_size.div_ceil(SHARDS);
+        let shards = (0..SHARDS)
+            .map(|_| Shard {
+                ws: Workspace::new(&model, shard_rows),
+                grads: vec![0.0; model.params.len()],
+                labels: Vec::new(),
+                loss_sum: 0.0,
+            })
+            .collect();
+        let eval = (0..threads)
+            .map(|_| EvalWorker { ws: Workspace::new(&model, EVAL_BATCH), labels: Vec::new(), predictions: Vec::new() })
+            .collect();
+        Trainer { model, optimizer, shards, eval, threads }
     }
 
     /// The model being trained.
@@ -45,28 +82,53 @@ impl Trainer {
 
     /// The gradient of the last step, in the layout of the parameters.
     pub fn grads(&self) -> &[f32] {
-        &self.grads
+        &self.shards[0].grads
     }
 
     /// One optimisation step on the images at `indices`; returns the
     /// batch's mean loss before the update.
     pub fn step(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
-        fill_batch(data, indices, &mut self.train_ws.input, &mut self.labels);
-        let loss = self.model.forward_backward(&mut self.train_ws, &self.labels, &mut self.grads);
-        self.optimizer.step(&mut self.model.params, &self.grads);
-        loss
+        let batch = indices.len();
+        let model = &self.model;
+        for_each_split(&mut self.shards, self.threads, |s, shard| {
+            let rows = &indices[part(batch, SHARDS, s)];
+            fill_batch(data, rows, &mut shard.ws.input, &mut shard.labels);
+            shard.loss_sum = model.forward_backward_part(&mut shard.ws, &shard.labels, &mut shard.grads, batch);
+        });
+        // Sum the shards' gradients into the first, in shard order.
+        let (first, rest) = self.shards.split_first_mut().expect("SHARDS >= 1");
+        let mut loss_sum = first.loss_sum;
+        for shard in rest {
+            first.grads.iter_mut().zip(&shard.grads).for_each(|(g, s)| *g += s);
+            loss_sum += shard.loss_sum;
+        }
+        self.optimizer.step(&mut self.model.params, &first.grads);
+        (loss_sum / batch as f64) as f32
     }
 
-    /// Predicted class of each image at `indices`, in order.
+    /// Predicted class of each image at `indices`, in order. Chunks of
+    /// [`EVAL_BATCH`] are spread over the threads; each row's result does
+    /// not depend on which thread computes it.
     pub fn predict(&mut self, data: &LabeledImages, indices: &[u32]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(indices.len());
-        for chunk in indices.chunks(EVAL_BATCH) {
-            fill_batch(data, chunk, &mut self.eval_ws.input, &mut self.labels);
-            self.model.forward(&mut self.eval_ws, chunk.len());
-            argmax_rows(self.model.logits(&self.eval_ws, chunk.len()), self.model.classes(), &mut self.predictions);
-            out.extend_from_slice(&self.predictions);
-        }
-        out
+        let chunks: Vec<&[u32]> = indices.chunks(EVAL_BATCH).collect();
+        let workers = self.eval.len();
+        let mut jobs: Vec<EvalJob> = self
+            .eval
+            .iter_mut()
+            .enumerate()
+            .map(|(w, worker)| EvalJob { worker, chunks: &chunks[part(chunks.len(), workers, w)], out: Vec::new() })
+            .collect();
+        let model = &self.model;
+        for_each_split(&mut jobs, workers, |_, job| {
+            let worker = &mut *job.worker;
+            for chunk in job.chunks {
+                fill_batch(data, chunk, &mut worker.ws.input, &mut worker.labels);
+                model.forward(&mut worker.ws, chunk.len());
+                argmax_rows(model.logits(&worker.ws, chunk.len()), model.classes(), &mut worker.predictions);
+                job.out.extend_from_slice(&worker.predictions);
+            }
+        });
+        jobs.into_iter().flat_map(|job| job.out).collect()
     }
 
     /// Accuracy in percent over the images at `indices`.
@@ -176,6 +238,7 @@ pub fn train_variant(
     exp: &Experiment,
     variant: &Variant,
     data: &Dataset,
+    threads: usize,
     observer: &mut dyn Observer,
 ) -> Result<VariantSummary> {
     let pixels = data.train.pixels_per_image();
@@ -200,7 +263,7 @@ pub fn train_variant(
         bail!("batch_size: {} is larger than the {} training images", exp.batch_size, train_range.len());
     }
     let valid_order: Vec<u32> = valid_range.map(|i| i as u32).collect();
-    let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size);
+    let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size, threads);
     observer.on_event(&variant.name, &Event::Start { model: trainer.model(), steps_per_epoch, epochs: exp.epochs })?;
 
     let start = Instant::now();

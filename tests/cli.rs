@@ -124,3 +124,21 @@ fn bad_input_gives_one_line_and_a_nonzero_exit() {
     one_line(&run_synthetic(&data, &out, &[]), "already exists and is not empty");
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
 }
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 3000, 1500, 10);
+    let (one, two, three) = (tmp.path().join("t1"), tmp.path().join("t2"), tmp.path().join("t3"));
+    for (dir, threads) in [(&one, "1"), (&two, "2"), (&three, "3")] {
+        let r = run_synthetic(&data, dir, &["--threads", threads, "--quiet"]);
+        assert!(r.status.success(), "{}", stderr(&r));
+    }
+    for variant in ["kaiming", "normal"] {
+        for file in ["steps.csv", "epochs.csv", "final.safetensors"] {
+            let read = |d: &Path| std::fs::read(d.join(variant).join(file)).unwrap();
+            assert_eq!(read(&one), read(&two), "{variant}/{file}: 1 vs 2 threads");
+            assert_eq!(read(&one), read(&three), "{variant}/{file}: 1 vs 3 threads");
+        }
+    }
+}

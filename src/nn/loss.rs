@@ -1,18 +1,24 @@
 //! Softmax cross-entropy of logits, averaged over the batch, as PyTorch's
 //! `F.cross_entropy(logits, labels)` with its default mean reduction.
 
-/// Forward and backward at once.
+/// Forward and backward at once, for `rows = labels.len()` samples that
+/// are part of a batch of `batch` (a batch may be computed in shards).
 ///
-/// - `logits`: `[batch, classes]`
-/// - `labels`: `[batch]`, each `< classes`
-/// - `dlogits`: `[batch, classes]`, overwritten with
+/// - `logits`: `[rows, classes]`
+/// - `labels`: `[rows]`, each `< classes`
+/// - `dlogits`: `[rows, classes]`, overwritten with
 ///   `dL/dlogits = (softmax(logits) - onehot(label)) / batch`
 ///
-/// Returns the mean loss `mean_b(logsumexp(logits_b) - logits_b[label_b])`,
-/// computed with the maximum subtracted so that exp cannot overflow, and
-/// summed in f64.
-pub fn softmax_cross_entropy(logits: &[f32], labels: &[u8], dlogits: &mut [f32], classes: usize) -> f32 {
-    let batch = labels.len();
+/// Returns the SUM over the rows of `logsumexp(logits_b) - logits_b[label_b]`
+/// in f64 (divide by `batch` for the mean), computed with the maximum
+/// subtracted so that exp cannot overflow.
+pub fn softmax_cross_entropy_sum(
+    logits: &[f32],
+    labels: &[u8],
+    dlogits: &mut [f32],
+    classes: usize,
+    batch: usize,
+) -> f64 {
     let scale = 1.0 / batch as f32;
     let mut total = 0.0f64;
     for ((row, grad), &label) in logits.chunks_exact(classes).zip(dlogits.chunks_exact_mut(classes)).zip(labels) {
@@ -28,7 +34,14 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[u8], dlogits: &mut [f32],
         grad.iter_mut().for_each(|g| *g *= inv);
         grad[label] -= scale;
     }
-    (total / batch as f64) as f32
+    total
+}
+
+/// Mean loss over a whole batch: [`softmax_cross_entropy_sum`] with
+/// `batch = labels.len()`, divided by it.
+pub fn softmax_cross_entropy(logits: &[f32], labels: &[u8], dlogits: &mut [f32], classes: usize) -> f32 {
+    let batch = labels.len();
+    (softmax_cross_entropy_sum(logits, labels, dlogits, classes, batch) / batch as f64) as f32
 }
 
 /// Index of the largest logit of each row (the first one on ties, like

@@ -4,7 +4,7 @@
 use super::activation::Activation;
 use super::init::Init;
 use super::linear::Linear;
-use super::loss::softmax_cross_entropy;
+use super::loss::softmax_cross_entropy_sum;
 use crate::rng::Stream;
 
 /// An MLP `sizes[0] -> sizes[1] -> ... -> sizes[last]` with `activation`
@@ -93,15 +93,31 @@ impl Mlp {
     /// writes dL/dparams into `grads` (same layout as `params`) and returns
     /// the mean cross-entropy loss.
     pub fn forward_backward(&self, ws: &mut Workspace, labels: &[u8], grads: &mut [f32]) -> f32 {
+        let rows = labels.len();
+        (self.forward_backward_part(ws, labels, grads, rows) / rows as f64) as f32
+    }
+
+    /// [`Mlp::forward_backward`] for a shard of `labels.len()` samples of a
+    /// batch of `batch`: the gradients are this shard's share of the
+    /// batch's mean-loss gradient (shards' gradients sum to the batch's),
+    /// and the return value is the shard's loss SUM.
+    pub fn forward_backward_part(
+        &self,
+        ws: &mut Workspace,
+        labels: &[u8],
+        grads: &mut [f32],
+        batch_size: usize,
+    ) -> f64 {
         let batch = labels.len();
         self.forward(ws, batch);
         let last = self.layers.len() - 1;
         let classes = self.classes();
-        let loss = softmax_cross_entropy(
+        let loss = softmax_cross_entropy_sum(
             &ws.pre[last][..batch * classes],
             labels,
             &mut ws.grad_pre[..batch * classes],
             classes,
+            batch_size,
         );
         for l in (0..self.layers.len()).rev() {
             let layer = &self.layers[l];
