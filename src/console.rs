@@ -61,18 +61,18 @@ impl Observer for Console {
                 bar.set_prefix(variant.to_string());
                 self.bar = (!self.quiet).then_some(bar);
             }
-            Event::Step { epoch, step, loss } => {
+            Event::Step { epoch, step, loss, .. } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                if self.log_every > 0 && step % self.log_every == 0 {
+                if self.log_every > 0 && step.is_multiple_of(self.log_every) {
                     self.line(&format!(
                         "Epoch: {epoch:03}/{:03} | Batch {step:04}/{:04} | Loss: {loss:.4}",
                         self.epochs, self.steps_per_epoch
                     ))?;
                 }
             }
-            Event::Epoch(m) => {
+            Event::Epoch { metrics: m, .. } => {
                 self.line(&format!(
                     "Epoch: {:03}/{:03} | Train: {:.2}% | Validation: {:.2}%",
                     m.epoch,

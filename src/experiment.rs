@@ -4,6 +4,7 @@
 use crate::data::{DataSource, DatasetName};
 use crate::nn::{Activation, Init};
 use crate::optim::Sgd;
+use crate::probe::ProbeSettings;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,9 @@ pub struct Experiment {
     pub model: ModelSettings,
     /// The optimiser.
     pub optimizer: Sgd,
+    /// What the probe records while training.
+    #[serde(default)]
+    pub probe: ProbeSettings,
     /// The arms compared.
     pub variants: Vec<Variant>,
 }
@@ -74,6 +78,7 @@ impl Experiment {
             log_every: 50,
             model: ModelSettings { hidden: vec![512, 256, 128, 64], activation: Activation::Relu },
             optimizer: Sgd { lr: 0.1 },
+            probe: ProbeSettings::default(),
             variants: vec![
                 Variant { name: "kaiming".into(), weight_init: Init::kaiming_relu(), bias_init: Init::zeros() },
                 Variant {

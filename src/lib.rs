@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod nn;
 pub mod optim;
 pub mod parallel;
+pub mod probe;
 pub mod record;
 pub mod rng;
 pub mod run;

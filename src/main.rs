@@ -59,6 +59,9 @@ struct RunArgs {
     /// Worker threads (results do not depend on it).
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+    /// Record the per-layer probe statistics every N steps (0: never).
+    #[arg(long, value_name = "N")]
+    probe_every: Option<usize>,
     /// Print nothing but errors and the run directory.
     #[arg(long, short)]
     quiet: bool,
@@ -94,6 +97,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(seed) = args.seed {
                 exp.seed = seed;
+            }
+            if let Some(every) = args.probe_every {
+                exp.probe.every = every;
             }
             if args.threads == 0 {
                 anyhow::bail!("--threads: must be at least 1");

@@ -158,11 +158,11 @@ impl Observer for Recorder {
                 self.step_index = 0;
                 save_safetensors(model, &dir.join("initial.safetensors"))?;
             }
-            Event::Step { epoch, step, loss } => {
+            Event::Step { epoch, step, loss, .. } => {
                 let _ = writeln!(self.steps, "{},{epoch},{step},{loss}", self.step_index);
                 self.step_index += 1;
             }
-            Event::Epoch(metrics) => {
+            Event::Epoch { metrics, .. } => {
                 self.epoch_row(metrics);
                 write_atomic(&dir.join("steps.csv"), self.steps.as_bytes())?;
                 write_atomic(&dir.join("epochs.csv"), self.epochs.as_bytes())?;

@@ -5,6 +5,7 @@ use crate::console::Console;
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
+use crate::probe::Probe;
 use crate::record::{Environment, Recorder, RunSummary};
 use crate::train::{train_variant, Event, Observer};
 use anyhow::{bail, Context, Result};
@@ -88,14 +89,22 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
         .with_context(|| format!("{}: cannot create log.txt", dir.display()))?;
     let mut console = Console::new(Some(log), exp.log_every, opts.quiet);
     let mut recorder = Recorder::new(dir);
+    let mut probe = Probe::new(dir, exp.probe.clone());
     let mut summary = RunSummary {
         experiment: exp.name.clone(),
         environment: Environment::current(opts.threads),
         variants: Vec::new(),
     };
     for variant in &exp.variants {
-        let mut observers = Fanout(vec![&mut console, &mut recorder]);
-        let result = train_variant(exp, variant, data, opts.threads, &mut observers)?;
+        let mut observers = Fanout(vec![&mut console, &mut recorder, &mut probe]);
+        let mut result = train_variant(exp, variant, data, opts.threads, &mut observers)?;
+        result.verdicts = probe.verdicts().to_vec();
+        if result.verdicts.is_empty() {
+            console.line("Verdicts: none of the failure conditions was measured")?;
+        }
+        for v in &result.verdicts {
+            console.line(&format!("Verdict: {}", v.message))?;
+        }
         summary.variants.push(result);
         let json = serde_json::to_string_pretty(&summary).expect("summary always serialises");
         write_atomic(&dir.join("summary.json"), json.as_bytes())?;

@@ -85,9 +85,30 @@ impl Trainer {
         &self.shards[0].grads
     }
 
+    /// The optimiser's learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        self.optimizer.lr
+    }
+
+    /// The last training batch's activations: each shard's workspace with
+    /// the number of rows it held. Together they cover the whole batch.
+    pub fn batch_activations(&self) -> impl Iterator<Item = (&Workspace, usize)> {
+        self.shards.iter().map(|s| (&s.ws, s.labels.len()))
+    }
+
     /// One optimisation step on the images at `indices`; returns the
     /// batch's mean loss before the update.
     pub fn step(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
+        let loss = self.compute_gradients(data, indices);
+        self.apply_update();
+        loss
+    }
+
+    /// Forward and backward on the images at `indices`: afterwards
+    /// [`Trainer::grads`] holds the batch's gradient and
+    /// [`Trainer::batch_activations`] its activations, both for the current
+    /// parameters. Returns the batch's mean loss.
+    pub fn compute_gradients(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
         let batch = indices.len();
         let model = &self.model;
         for_each_split(&mut self.shards, self.threads, |s, shard| {
@@ -102,8 +123,13 @@ impl Trainer {
             first.grads.iter_mut().zip(&shard.grads).for_each(|(g, s)| *g += s);
             loss_sum += shard.loss_sum;
         }
-        self.optimizer.step(&mut self.model.params, &first.grads);
         (loss_sum / batch as f64) as f32
+    }
+
+    /// Updates the parameters with the gradient of the last
+    /// [`Trainer::compute_gradients`].
+    pub fn apply_update(&mut self) {
+        self.optimizer.step(&mut self.model.params, &self.shards[0].grads);
     }
 
     /// Predicted class of each image at `indices`, in order. Chunks of
@@ -194,6 +220,9 @@ pub struct VariantSummary {
     pub test: Accuracy,
     /// Wall-clock seconds of training and evaluation.
     pub seconds: f64,
+    /// The probe's diagnoses (filled in by whoever ran the probe).
+    #[serde(default)]
+    pub verdicts: Vec<crate::probe::Verdict>,
 }
 
 /// What happens while a variant trains, in order.
@@ -207,7 +236,7 @@ pub enum Event<'a> {
         /// Epochs to run.
         epochs: usize,
     },
-    /// After each step.
+    /// After each step's forward and backward pass, before its update.
     Step {
         /// 1-based epoch.
         epoch: usize,
@@ -215,9 +244,18 @@ pub enum Event<'a> {
         step: usize,
         /// The batch's loss before the update.
         loss: f32,
+        /// The trainer before the update: the parameters the step used, its
+        /// gradient and the batch's activations (see
+        /// [`Trainer::batch_activations`]).
+        trainer: &'a Trainer,
     },
     /// After each epoch's evaluation.
-    Epoch(&'a EpochMetrics),
+    Epoch {
+        /// What the epoch achieved.
+        metrics: &'a EpochMetrics,
+        /// The model at the end of the epoch.
+        model: &'a Mlp,
+    },
     /// After the test evaluation; `model` holds the final parameters.
     End {
         /// The model.
@@ -273,12 +311,13 @@ pub fn train_variant(
         let order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train", epoch as u64);
         let mut loss_sum = 0.0f64;
         for (step, batch) in order.chunks_exact(exp.batch_size).enumerate() {
-            let loss = trainer.step(&data.train, batch);
+            let loss = trainer.compute_gradients(&data.train, batch);
             if epoch == 1 && step == 0 {
                 initial_loss = f64::from(loss);
             }
             loss_sum += f64::from(loss);
-            observer.on_event(&variant.name, &Event::Step { epoch, step, loss })?;
+            observer.on_event(&variant.name, &Event::Step { epoch, step, loss, trainer: &trainer })?;
+            trainer.apply_update();
         }
         // The original evaluates on its training loader again: a new order,
         // the last partial batch dropped.
@@ -291,7 +330,7 @@ pub fn train_variant(
             valid: trainer.accuracy(&data.train, &valid_order),
             elapsed_s: start.elapsed().as_secs_f64(),
         };
-        observer.on_event(&variant.name, &Event::Epoch(&metrics))?;
+        observer.on_event(&variant.name, &Event::Epoch { metrics: &metrics, model: trainer.model() })?;
         last = Some(metrics);
     }
     let last = last.expect("epochs >= 1 is validated");
@@ -305,6 +344,7 @@ pub fn train_variant(
         valid: last.valid,
         test: trainer.accuracy(&data.test, &test_order),
         seconds: start.elapsed().as_secs_f64(),
+        verdicts: Vec::new(),
     };
     observer.on_event(&variant.name, &Event::End { model: trainer.model(), summary: &summary })?;
     Ok(summary)

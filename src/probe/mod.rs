@@ -1,0 +1,332 @@
+//! Looking inside training: per-layer statistics of weights, gradients and
+//! activations while a variant trains, recorded as plain files, and the
+//! verdicts drawn from them.
+//!
+//! Everything at step `s` is measured on the parameters that step used
+//! (after `s` updates): the weights, the batch's gradient and the batch's
+//! activations. Files, per variant:
+//!
+//! ```text
+//! probe/layers.csv       one row per recorded step and layer (scalars)
+//! probe/histograms.csv   64-bin histograms of weights, weight gradients and
+//!                        activations (before and after the nonlinearity)
+//! probe/changes.csv      per epoch and layer: parameters that changed
+//! ```
+
+pub mod stats;
+pub mod verdict;
+
+use crate::fsutil::write_atomic;
+use crate::nn::{Activation, Mlp};
+use crate::train::{Event, Observer, Trainer};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use stats::{Histogram, Moments};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+pub use verdict::Verdict;
+
+/// How often the probe records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSettings {
+    /// Record the per-layer scalars every this many steps (0: never).
+    pub every: usize,
+    /// Record histograms every this many steps, and always at the first and
+    /// last step (0: only those two).
+    pub histogram_every: usize,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings { every: 1, histogram_every: 200 }
+    }
+}
+
+/// |a| above this counts as saturated for tanh, a outside
+/// [1 - this, this] for sigmoid (the flat tails where f' < 0.02).
+const SATURATION: f32 = 0.99;
+
+/// The scalars of one layer at one recorded step.
+#[derive(Clone, Debug)]
+pub struct LayerRow {
+    /// Updates applied before this step.
+    pub step: usize,
+    /// 1-based layer.
+    pub layer: usize,
+    /// Weights.
+    pub weight: Moments,
+    /// Weight gradient.
+    pub weight_grad: Moments,
+    /// Bias gradient.
+    pub bias_grad: Moments,
+    /// `lr * |dW| / |W|`: the relative size of this step's update.
+    pub update_ratio: f64,
+    /// Pre-activation `z`.
+    pub pre: Moments,
+    /// Post-activation `f(z)` (none for the output layer).
+    pub post: Option<Moments>,
+    /// Share of post-activations in the saturated tails (tanh, sigmoid).
+    pub saturated: f64,
+    /// Units whose output is zero for every sample of the batch.
+    pub dead_units: usize,
+}
+
+/// Records statistics as a variant trains and draws verdicts at its end.
+pub struct Probe {
+    settings: ProbeSettings,
+    run_dir: PathBuf,
+    total_steps: usize,
+    step: usize,
+    rows: Vec<LayerRow>,
+    losses: Vec<f32>,
+    histograms: String,
+    changes: Vec<(usize, usize, usize, usize)>,
+    snapshot: Vec<f32>,
+    alive: Vec<bool>,
+    verdicts: Vec<Verdict>,
+}
+
+const LAYERS_HEADER: &str = "step,layer,w_mean,w_std,w_min,w_max,w_norm,gw_norm,gw_mean_abs,gw_std,gb_norm,gb_mean_abs,gb_std,update_ratio,pre_mean,pre_std,post_mean,post_std,post_zero_frac,post_saturated_frac,dead_units,nonfinite\n";
+
+impl Probe {
+    /// A probe recording into `run_dir/<variant>/probe/`.
+    pub fn new(run_dir: &std::path::Path, settings: ProbeSettings) -> Self {
+        Probe {
+            settings,
+            run_dir: run_dir.into(),
+            total_steps: 0,
+            step: 0,
+            rows: Vec::new(),
+            losses: Vec::new(),
+            histograms: String::new(),
+            changes: Vec::new(),
+            snapshot: Vec::new(),
+            alive: Vec::new(),
+            verdicts: Vec::new(),
+        }
+    }
+
+    /// The verdicts of the last variant that ended.
+    pub fn verdicts(&self) -> &[Verdict] {
+        &self.verdicts
+    }
+
+    /// The scalar rows recorded for the current (or last) variant.
+    pub fn rows(&self) -> &[LayerRow] {
+        &self.rows
+    }
+
+    fn histogram_due(&self) -> bool {
+        let every = self.settings.histogram_every;
+        self.step == 0 || self.step + 1 == self.total_steps || (every > 0 && self.step.is_multiple_of(every))
+    }
+
+    fn push_histogram(&mut self, kind: &str, layer: usize, parts: &[&[f32]], moments: &Moments) {
+        let h = Histogram::of_parts(parts, moments);
+        let _ = write!(self.histograms, "{},{kind},{},{:e},{:e},{}", self.step, layer, h.min, h.max, h.nonfinite);
+        for c in &h.counts {
+            let _ = write!(self.histograms, ",{c}");
+        }
+        self.histograms.push('\n');
+    }
+
+    fn record_weight_histograms(&mut self, model: &Mlp) {
+        for (l, layer) in model.layers.iter().enumerate() {
+            let w = &model.params[layer.weight_range()];
+            self.push_histogram("weight", l + 1, &[w], &Moments::of(w));
+        }
+    }
+
+    fn record_step(&mut self, trainer: &Trainer) {
+        let model = trainer.model();
+        let grads = trainer.grads();
+        let histograms = self.histogram_due();
+        if histograms {
+            self.record_weight_histograms(model);
+        }
+        let last = model.layers.len() - 1;
+        for (l, layer) in model.layers.iter().enumerate() {
+            let weight = Moments::of(&model.params[layer.weight_range()]);
+            let weight_grad = Moments::of(&grads[layer.weight_range()]);
+            let bias_grad = Moments::of(&grads[layer.bias_range()]);
+            let n = layer.fan_out;
+            let pre_parts: Vec<&[f32]> = trainer.batch_activations().map(|(ws, rows)| &ws.pre[l][..rows * n]).collect();
+            let pre = moments_of_parts(&pre_parts);
+            let (post, saturated, dead_units) = if l < last {
+                let post_parts: Vec<&[f32]> =
+                    trainer.batch_activations().map(|(ws, rows)| &ws.post[l][..rows * n]).collect();
+                let m = moments_of_parts(&post_parts);
+                let saturated = saturated_fraction(model.activation, &post_parts, m.count + m.nonfinite);
+                let dead = self.dead_units(&post_parts, n);
+                if histograms {
+                    self.push_histogram("post", l + 1, &post_parts, &m);
+                }
+                (Some(m), saturated, dead)
+            } else {
+                (None, 0.0, 0)
+            };
+            if histograms {
+                self.push_histogram("pre", l + 1, &pre_parts, &pre);
+                self.push_histogram("weight_grad", l + 1, &[&grads[layer.weight_range()]], &weight_grad);
+            }
+            let update_ratio = if weight.norm() > 0.0 {
+                trainer.learning_rate() * weight_grad.norm() / weight.norm()
+            } else {
+                f64::NAN
+            };
+            self.rows.push(LayerRow {
+                step: self.step,
+                layer: l + 1,
+                weight,
+                weight_grad,
+                bias_grad,
+                update_ratio,
+                pre,
+                post,
+                saturated,
+                dead_units,
+            });
+        }
+    }
+
+    /// Units (columns) that are zero in every row of every part.
+    fn dead_units(&mut self, parts: &[&[f32]], width: usize) -> usize {
+        self.alive.clear();
+        self.alive.resize(width, false);
+        for part in parts {
+            for row in part.chunks_exact(width) {
+                for (alive, &v) in self.alive.iter_mut().zip(row) {
+                    *alive |= v != 0.0;
+                }
+            }
+        }
+        self.alive.iter().filter(|&&a| !a).count()
+    }
+
+    fn layers_csv(&self) -> String {
+        let mut out = String::with_capacity(LAYERS_HEADER.len() + self.rows.len() * 260);
+        out.push_str(LAYERS_HEADER);
+        for r in &self.rows {
+            let (pm, ps, pz) =
+                r.post.map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.mean(), m.std(), m.zero_fraction()));
+            let nonfinite = r.weight.nonfinite + r.weight_grad.nonfinite + r.bias_grad.nonfinite + r.pre.nonfinite;
+            let _ = writeln!(
+                out,
+                "{},{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{}",
+                r.step,
+                r.layer,
+                r.weight.mean(),
+                r.weight.std(),
+                r.weight.min,
+                r.weight.max,
+                r.weight.norm(),
+                r.weight_grad.norm(),
+                r.weight_grad.mean_abs(),
+                r.weight_grad.std(),
+                r.bias_grad.norm(),
+                r.bias_grad.mean_abs(),
+                r.bias_grad.std(),
+                r.update_ratio,
+                r.pre.mean(),
+                r.pre.std(),
+                pm,
+                ps,
+                pz,
+                r.saturated,
+                r.dead_units,
+                nonfinite
+            );
+        }
+        out
+    }
+
+    fn write_files(&self, variant: &str) -> Result<()> {
+        let dir = self.run_dir.join(variant).join("probe");
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        write_atomic(&dir.join("layers.csv"), self.layers_csv().as_bytes())?;
+        let mut hist = String::from("step,kind,layer,min,max,nonfinite");
+        for b in 0..stats::BINS {
+            let _ = write!(hist, ",c{b}");
+        }
+        hist.push('\n');
+        hist.push_str(&self.histograms);
+        write_atomic(&dir.join("histograms.csv"), hist.as_bytes())?;
+        let mut changes = String::from("epoch,layer,changed,total\n");
+        for (epoch, layer, changed, total) in &self.changes {
+            let _ = writeln!(changes, "{epoch},{layer},{changed},{total}");
+        }
+        write_atomic(&dir.join("changes.csv"), changes.as_bytes())
+    }
+
+    /// Counts, per layer, the parameters that differ from the snapshot.
+    fn record_changes(&mut self, epoch: usize, model: &Mlp) {
+        for (l, layer) in model.layers.iter().enumerate() {
+            let range = layer.offset..layer.offset + layer.num_params();
+            let changed = model.params[range.clone()]
+                .iter()
+                .zip(&self.snapshot[range.clone()])
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            self.changes.push((epoch, l + 1, changed, range.len()));
+        }
+        self.snapshot.copy_from_slice(&model.params);
+    }
+}
+
+fn moments_of_parts(parts: &[&[f32]]) -> Moments {
+    let mut m = Moments::new();
+    parts.iter().for_each(|p| m.add(p));
+    m
+}
+
+fn saturated_fraction(activation: Activation, parts: &[&[f32]], total: u64) -> f64 {
+    let is_saturated: fn(f32) -> bool = match activation {
+        Activation::Tanh => |a| a.abs() > SATURATION,
+        Activation::Sigmoid => |a| !(1.0 - SATURATION..=SATURATION).contains(&a),
+        Activation::Relu | Activation::Identity => return 0.0,
+    };
+    let count: usize = parts.iter().map(|p| p.iter().filter(|&&a| is_saturated(a)).count()).sum();
+    if total == 0 {
+        0.0
+    } else {
+        count as f64 / total as f64
+    }
+}
+
+impl Observer for Probe {
+    fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
+        match event {
+            Event::Start { model, steps_per_epoch, epochs } => {
+                self.total_steps = steps_per_epoch * epochs;
+                self.step = 0;
+                self.rows.clear();
+                self.losses.clear();
+                self.histograms.clear();
+                self.changes.clear();
+                self.verdicts.clear();
+                self.snapshot = model.params.clone();
+            }
+            Event::Step { loss, trainer, .. } => {
+                self.losses.push(*loss);
+                let every = self.settings.every;
+                if (every > 0 && self.step.is_multiple_of(every)) || self.histogram_due() {
+                    self.record_step(trainer);
+                }
+                self.step += 1;
+            }
+            Event::Epoch { metrics, model } => {
+                self.record_changes(metrics.epoch, model);
+                self.write_files(variant)?;
+            }
+            Event::End { model, .. } => {
+                // The final weights, after the last update.
+                self.step = self.total_steps;
+                self.record_weight_histograms(model);
+                self.verdicts = verdict::diagnose(&self.rows, &self.losses, &self.changes, model);
+                self.write_files(variant)?;
+            }
+        }
+        Ok(())
+    }
+}

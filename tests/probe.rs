@@ -1,0 +1,71 @@
+//! The probe's records and verdicts on small synthetic runs.
+
+mod common;
+use common::*;
+use initscope::data::{Dataset, LabeledImages};
+use initscope::experiment::Experiment;
+use initscope::run::{run_on_data, RunOptions};
+
+fn dataset(train: usize, test: usize, side: usize) -> Dataset {
+    let set = |n, seed| {
+        let (images, labels) = synthetic(n, side, seed);
+        LabeledImages { count: n, rows: side, cols: side, pixels: images.data, labels: labels.data }
+    };
+    Dataset { train: set(train, 1), test: set(test, 2) }
+}
+
+fn options(dir: &std::path::Path) -> RunOptions {
+    RunOptions { run_dir: Some(dir.into()), runs_root: dir.into(), data_root: dir.into(), threads: 2, quiet: true }
+}
+
+#[test]
+fn an_optimiser_that_cannot_move_the_model_is_diagnosed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut exp = Experiment::seed_experiment();
+    exp.epochs = 2;
+    exp.optimizer.lr = 0.0; // rejected by validation; the library still runs it
+    exp.variants.truncate(1);
+    let data = dataset(1500, 100, 8);
+    let outcome = run_on_data(&exp, &data, tmp.path(), &options(tmp.path())).unwrap();
+    let verdicts = &outcome.summary.variants[0].verdicts;
+    let unchanged = verdicts.iter().find(|v| v.kind == "parameters_unchanged").expect("verdict fired");
+    assert!(unchanged.message.contains("not one of the"), "{}", unchanged.message);
+    // The same network with a working optimiser gets no such verdict.
+    let mut exp = exp.clone();
+    exp.optimizer.lr = 0.1;
+    let tmp2 = tempfile::tempdir().unwrap();
+    let outcome = run_on_data(&exp, &data, tmp2.path(), &options(tmp2.path())).unwrap();
+    assert!(outcome.summary.variants[0].verdicts.iter().all(|v| v.kind != "parameters_unchanged"));
+}
+
+#[test]
+fn probe_files_hold_a_row_per_step_and_layer_and_sane_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut exp = Experiment::seed_experiment();
+    exp.epochs = 2;
+    exp.probe.histogram_every = 5;
+    let data = dataset(1500, 100, 8);
+    run_on_data(&exp, &data, tmp.path(), &options(tmp.path())).unwrap();
+    let steps = 2 * (1350 / 128);
+    let layers = std::fs::read_to_string(tmp.path().join("kaiming/probe/layers.csv")).unwrap();
+    assert_eq!(layers.lines().count(), 1 + 5 * steps);
+    let header: Vec<&str> = layers.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    // Step 0, layer 1: the initial kaiming weights, U(-b, b) with b = sqrt(6/64): std b/sqrt(3).
+    let row: Vec<&str> = layers.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!((row[0], row[1]), ("0", "1"));
+    let std: f64 = row[col("w_std")].parse().unwrap();
+    assert!((std / (2.0f64 / 64.0).sqrt() - 1.0).abs() < 0.05, "w_std {std}");
+    // ReLU outputs are zero for roughly half the units.
+    let zero: f64 = row[col("post_zero_frac")].parse().unwrap();
+    assert!((0.2..0.8).contains(&zero), "post_zero_frac {zero}");
+    // Update ratio = lr * |dW| / |W|.
+    let ratio: f64 = row[col("update_ratio")].parse().unwrap();
+    let (gw, w): (f64, f64) = (row[col("gw_norm")].parse().unwrap(), row[col("w_norm")].parse().unwrap());
+    assert!((ratio - 0.1 * gw / w).abs() <= 1e-9 * ratio.max(1e-12));
+    let hist = std::fs::read_to_string(tmp.path().join("kaiming/probe/histograms.csv")).unwrap();
+    let first: Vec<&str> = hist.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first.len(), 6 + 64);
+    let total: u64 = first[6..].iter().map(|c| c.parse::<u64>().unwrap()).sum();
+    assert_eq!(total, 512 * 64, "layer 1 weight histogram counts every weight");
+}
