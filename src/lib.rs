@@ -16,3 +16,5 @@ pub mod record;
 pub mod rng;
 pub mod run;
 pub mod train;
+pub mod plot;
+pub mod report;

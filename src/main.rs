@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use initscope::data::{default_data_root, fetch, DatasetName};
 use initscope::experiment::Experiment;
+use initscope::report::{build_comparison_report, build_run_report};
 use initscope::run::{run_experiment, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,16 @@ enum Command {
     /// Run an experiment (with no arguments: the seed experiment, both
     /// initialisations, 15 epochs).
     Run(RunArgs),
+    /// Rebuild the charts and report.html of a run from its records alone
+    /// (no retraining); with several run directories, a comparison report.
+    Report {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Where the comparison report goes (several runs only).
+        #[arg(long, default_value = "comparison.html")]
+        out: PathBuf,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -113,6 +124,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let outcome = run_experiment(&exp, &opts)?;
             println!("Run directory: {}", outcome.dir.display());
+            let report = build_run_report(&outcome.dir)?;
+            println!("Report: {}", report.display());
+        }
+        Command::Report { runs, out } => {
+            let report = if runs.len() == 1 { build_run_report(&runs[0])? } else { build_comparison_report(&runs, &out)? };
+            println!("Report: {}", report.display());
         }
         Command::Data { command: DataCommand::Fetch { dataset, data } } => {
             let dir = fetch::ensure(dataset, &data.root())?;

@@ -8,6 +8,8 @@
 //! <run>/<variant>/epochs.csv    per-epoch loss and accuracies
 //! <run>/<variant>/timings.csv   per-epoch wall-clock seconds
 //! <run>/<variant>/initial.safetensors, final.safetensors
+//! <run>/<variant>/test_predictions.csv   index,label,predicted
+//! <run>/examples-images-idx3-ubyte       the first 15 test images (for the example grid)
 //! ```
 //! Metrics files hold no timings, so two runs with one seed give
 //! byte-identical metrics. Every file is written whole and renamed into
@@ -59,6 +61,20 @@ pub fn load_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// Images kept in the run directory for the example grid.
+pub const EXAMPLE_IMAGES: usize = 15;
+
+/// Writes the first [`EXAMPLE_IMAGES`] test images as an IDX file, so that
+/// charts of predictions need only the run directory.
+pub fn save_examples(test: &crate::data::LabeledImages, dir: &Path) -> Result<()> {
+    let n = EXAMPLE_IMAGES.min(test.count);
+    let array = crate::data::idx::IdxArray {
+        dims: vec![n, test.rows, test.cols],
+        data: test.pixels[..n * test.pixels_per_image()].to_vec(),
+    };
+    write_atomic(&dir.join("examples-images-idx3-ubyte"), &crate::data::idx::encode(&array))
 }
 
 /// `summary.json`: everything a report needs without the CSVs.
@@ -168,7 +184,14 @@ impl Observer for Recorder {
                 write_atomic(&dir.join("epochs.csv"), self.epochs.as_bytes())?;
                 write_atomic(&dir.join("timings.csv"), self.timings.as_bytes())?;
             }
-            Event::End { model, .. } => save_safetensors(model, &dir.join("final.safetensors"))?,
+            Event::End { model, test_predictions, test_labels, .. } => {
+                save_safetensors(model, &dir.join("final.safetensors"))?;
+                let mut csv = String::from("index,label,predicted\n");
+                for (i, (l, p)) in test_labels.iter().zip(test_predictions.iter()).enumerate() {
+                    let _ = writeln!(csv, "{i},{l},{p}");
+                }
+                write_atomic(&dir.join("test_predictions.csv"), csv.as_bytes())?;
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
 use crate::probe::Probe;
-use crate::record::{Environment, Recorder, RunSummary};
+use crate::record::{save_examples, Environment, Recorder, RunSummary};
 use crate::train::{train_variant, Event, Observer};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -88,6 +88,7 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
     let log = std::fs::File::create(dir.join("log.txt"))
         .with_context(|| format!("{}: cannot create log.txt", dir.display()))?;
     let mut console = Console::new(Some(log), exp.log_every, opts.quiet);
+    save_examples(&data.test, dir)?;
     let mut recorder = Recorder::new(dir);
     let mut probe = Probe::new(dir, exp.probe.clone());
     let mut summary = RunSummary {

@@ -262,6 +262,10 @@ pub enum Event<'a> {
         model: &'a Mlp,
         /// The results.
         summary: &'a VariantSummary,
+        /// The final model's prediction for each test image, in file order.
+        test_predictions: &'a [u8],
+        /// The test images' labels.
+        test_labels: &'a [u8],
     },
 }
 
@@ -335,6 +339,7 @@ pub fn train_variant(
     }
     let last = last.expect("epochs >= 1 is validated");
     let test_order: Vec<u32> = (0..data.test.count as u32).collect();
+    let test_predictions = trainer.predict(&data.test, &test_order);
     let summary = VariantSummary {
         name: variant.name.clone(),
         steps: steps_per_epoch * exp.epochs,
@@ -342,10 +347,18 @@ pub fn train_variant(
         final_loss: last.mean_loss,
         train: last.train,
         valid: last.valid,
-        test: trainer.accuracy(&data.test, &test_order),
+        test: Accuracy {
+            correct: test_predictions.iter().zip(&data.test.labels).filter(|(p, l)| p == l).count(),
+            total: data.test.count,
+        },
         seconds: start.elapsed().as_secs_f64(),
         verdicts: Vec::new(),
     };
-    observer.on_event(&variant.name, &Event::End { model: trainer.model(), summary: &summary })?;
+    observer.on_event(&variant.name, &Event::End {
+            model: trainer.model(),
+            summary: &summary,
+            test_predictions: &test_predictions,
+            test_labels: &data.test.labels,
+        })?;
     Ok(summary)
 }

@@ -1,0 +1,234 @@
+//! Line charts over steps or epochs: loss, accuracy, gradient flow and
+//! update ratios.
+
+use super::{colour, finite, legend, log_range, padded_range, Figure, FAMILY};
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Running mean over a window of `k` (numpy's `convolve(..., mode='valid')`):
+/// one point per full window, at the window's first index.
+pub fn running_mean(values: &[f64], k: usize) -> Vec<(f64, f64)> {
+    if k == 0 || values.len() < k {
+        return Vec::new();
+    }
+    values.windows(k).enumerate().map(|(i, w)| (i as f64, w.iter().sum::<f64>() / k as f64)).collect()
+}
+
+/// The y-limit rule of the original: past 1000 iterations the axis runs to
+/// 1.5 times the largest loss after iteration 1000, so the first spike does
+/// not flatten the rest.
+pub fn loss_y_max(losses: &[f64]) -> f64 {
+    let tail = if losses.len() > 1000 { &losses[1000..] } else { losses };
+    let max = tail.iter().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
+    if losses.len() > 1000 {
+        1.5 * max
+    } else {
+        1.05 * max
+    }
+    .max(1e-6)
+}
+
+/// Minibatch loss of one or more series, against iterations, with the
+/// epochs on a second axis below.
+pub struct LossChart {
+    /// Title.
+    pub title: String,
+    /// `(label, losses)`; one series draws its minibatch losses and running
+    /// average, several draw only their running averages.
+    pub series: Vec<(String, Vec<f64>)>,
+    /// Iterations per epoch, for the epoch axis.
+    pub steps_per_epoch: usize,
+    /// Window of the running average (the original uses 20).
+    pub window: usize,
+}
+
+impl Figure for LossChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 520)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let n = self.series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(1) as f64;
+        let y_max = self.series.iter().map(|s| loss_y_max(&s.1)).fold(0.0, f64::max);
+        let (main, axis) = root.split_vertically(460);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..n, 0.0..y_max)?;
+        chart.configure_mesh().x_desc("Iterations").y_desc("Loss").label_style((FAMILY, 14)).draw()?;
+        let single = self.series.len() == 1;
+        for (i, (label, losses)) in self.series.iter().enumerate() {
+            let points = finite(losses.iter().enumerate().map(|(i, &l)| (i as f64, l.min(y_max))));
+            if single {
+                let light = colour(0).mix(0.35);
+                chart
+                    .draw_series(LineSeries::new(points, light))?
+                    .label("Minibatch Loss")
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], light));
+            }
+            let c = if single { colour(1) } else { colour(i) };
+            let avg = finite(running_mean(losses, self.window).into_iter().map(|(x, y)| (x, y.min(y_max))));
+            let name = if single { "Running Average".to_string() } else { format!("{label} (running average)") };
+            chart
+                .draw_series(LineSeries::new(avg, c.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        // The epoch axis: same pixel range as the iterations above.
+        let epochs = n / self.steps_per_epoch.max(1) as f64;
+        let mut epoch_axis = ChartBuilder::on(&axis)
+            .margin_left(12)
+            .margin_right(12)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..epochs, 0.0..1.0)?;
+        epoch_axis
+            .configure_mesh()
+            .disable_y_axis()
+            .disable_mesh()
+            .x_desc("Epochs")
+            .x_labels(epochs.ceil() as usize + 1)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FAMILY, 14))
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// Training and validation accuracy per epoch, for one or more variants.
+pub struct AccuracyChart {
+    /// Title.
+    pub title: String,
+    /// `(label, [(epoch, train %, valid %)])`.
+    pub series: Vec<(String, Vec<(f64, f64, f64)>)>,
+}
+
+impl Figure for AccuracyChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let epochs = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+        let (lo, hi) = padded_range(self.series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.1, p.2])));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.5..epochs + 0.5, lo.max(0.0)..hi.min(100.5))?;
+        chart
+            .configure_mesh()
+            .x_desc("Epoch")
+            .y_desc("Accuracy (%)")
+            .x_labels(epochs as usize + 1)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FAMILY, 14))
+            .draw()?;
+        let single = self.series.len() == 1;
+        for (i, (label, points)) in self.series.iter().enumerate() {
+            let (train_c, valid_c) = if single { (colour(0), colour(1)) } else { (colour(i), colour(i)) };
+            let train = finite(points.iter().map(|p| (p.0, p.1)));
+            let valid = finite(points.iter().map(|p| (p.0, p.2)));
+            let (tl, vl) = if single {
+                ("Training".to_string(), "Validation".to_string())
+            } else {
+                (format!("{label} training"), format!("{label} validation"))
+            };
+            chart
+                .draw_series(LineSeries::new(train.clone(), train_c.stroke_width(2)))?
+                .label(tl)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], train_c.stroke_width(2)));
+            chart.draw_series(train.iter().map(|&p| Circle::new(p, 3, train_c.filled())))?;
+            let dashed = valid_c.mix(if single { 1.0 } else { 0.6 });
+            chart
+                .draw_series(DashedLineSeries::new(valid.clone(), 6, 4, dashed.stroke_width(2)))?
+                .label(vl)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dashed.stroke_width(2)));
+            chart.draw_series(valid.iter().map(|&p| TriangleMarker::new(p, 4, valid_c.filled())))?;
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        Ok(())
+    }
+}
+
+/// One line per layer (or per variant) against the step, on a log y axis:
+/// gradient norms ("gradient flow") and update ratios.
+pub struct LogLinesChart {
+    /// Title.
+    pub title: String,
+    /// y-axis description.
+    pub y_desc: String,
+    /// `(label, [(step, value)])`.
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+impl Figure for LogLinesChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let x_max = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+        let (lo, hi) = log_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..x_max, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("Step")
+            .y_desc(self.y_desc.as_str())
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .label_style((FAMILY, 14))
+            .draw()?;
+        for (i, (label, points)) in self.series.iter().enumerate() {
+            let c = colour(i);
+            let points: Vec<(f64, f64)> = finite(points.iter().copied()).into_iter().filter(|p| p.1 > 0.0).collect();
+            chart
+                .draw_series(LineSeries::new(points, c.stroke_width(2)))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_mean_has_one_point_per_full_window() {
+        let r = running_mean(&[1.0, 2.0, 3.0, 4.0], 2);
+        assert_eq!(r, vec![(0.0, 1.5), (1.0, 2.5), (2.0, 3.5)]);
+        assert!(running_mean(&[1.0], 2).is_empty());
+    }
+
+    #[test]
+    fn y_limit_ignores_the_first_thousand_iterations() {
+        let mut losses = vec![5.0; 1000];
+        losses.extend(vec![0.2; 500]);
+        assert!((loss_y_max(&losses) - 0.3).abs() < 1e-12);
+        assert!((loss_y_max(&[2.0, 1.0]) - 2.1).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,300 @@
+//! The HTML report: one self-contained file per run (charts inline, no
+//! network), built from the run directory's records alone, and comparison
+//! reports across runs.
+
+pub mod records;
+
+use crate::plot::curves::{AccuracyChart, LogLinesChart, LossChart};
+use crate::plot::distributions::{RecordedHistogram, StartEndChart, WeightDistributionChart, WeightsOverTimeChart};
+use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
+use crate::plot::{save, Written};
+use anyhow::Result;
+use base64::Engine as _;
+use records::{RunRecords, VariantRecords};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The original's running-average window.
+const LOSS_WINDOW: usize = 20;
+
+/// Charts of one variant, drawn into `plots`, in report order.
+fn variant_charts(v: &VariantRecords, examples: Option<&(usize, usize, Vec<Vec<u8>>)>, plots: &Path, prefix: &str) -> Result<Vec<Written>> {
+    let name = &v.name;
+    let file = |chart: &str| format!("{prefix}{name}-{chart}");
+    let mut out = Vec::new();
+    out.push(save(
+        &LossChart {
+            title: format!("{name}: training loss"),
+            series: vec![(name.clone(), v.losses.clone())],
+            steps_per_epoch: v.steps_per_epoch,
+            window: LOSS_WINDOW,
+        },
+        plots,
+        &file("loss"),
+    )?);
+    if !v.epochs.is_empty() {
+        out.push(save(
+            &AccuracyChart {
+                title: format!("{name}: accuracy"),
+                series: vec![(name.clone(), v.epochs.iter().map(|e| (e.0, e.2, e.3)).collect())],
+            },
+            plots,
+            &file("accuracy"),
+        )?);
+    }
+    for (when, weights) in [("initial", &v.initial_weights), ("final", &v.final_weights)] {
+        if !weights.is_empty() {
+            let title = format!("{name}: weight distributions, {}", if when == "initial" { "before training" } else { "after training" });
+            out.push(save(&WeightDistributionChart { title, layers: weights.clone() }, plots, &file(&format!("weights-{when}")))?);
+        }
+    }
+    if let (Some((rows, cols, images)), false) = (examples, v.test_predictions.is_empty()) {
+        let images = images.iter().zip(&v.test_predictions).map(|(px, &(t, p))| (px.clone(), t, p)).collect();
+        out.push(save(
+            &ExamplesChart { title: format!("{name}: test images, predicted (P) and true (T)"), rows: *rows, cols: *cols, images },
+            plots,
+            &file("examples"),
+        )?);
+    }
+    if !v.test_predictions.is_empty() {
+        out.push(save(
+            &ConfusionChart { title: format!("{name}: confusion matrix (test)"), matrix: confusion(&v.test_predictions, 10) },
+            plots,
+            &file("confusion"),
+        )?);
+    }
+    if let Some(layers) = &v.layers {
+        let (step, layer) = (layers.numbers("step")?, layers.numbers("layer")?);
+        let per_layer = |column: &str| -> Result<Vec<(String, Vec<(f64, f64)>)>> {
+            let values = layers.numbers(column)?;
+            let n = layer.iter().fold(0.0f64, |m, &l| m.max(l)) as usize;
+            Ok((1..=n)
+                .map(|l| {
+                    let points = (0..values.len()).filter(|&i| layer[i] as usize == l).map(|i| (step[i], values[i])).collect();
+                    (format!("Layer {l}"), points)
+                })
+                .collect())
+        };
+        out.push(save(
+            &LogLinesChart {
+                title: format!("{name}: gradient flow (weight-gradient norm per layer)"),
+                y_desc: "||dL/dW|| (log)".into(),
+                series: per_layer("gw_norm")?,
+            },
+            plots,
+            &file("gradient-flow"),
+        )?);
+        out.push(save(
+            &LogLinesChart {
+                title: format!("{name}: update ratio lr*||dW||/||W|| per layer"),
+                y_desc: "update ratio (log)".into(),
+                series: per_layer("update_ratio")?,
+            },
+            plots,
+            &file("update-ratio"),
+        )?);
+    }
+    if let Some(table) = &v.histograms {
+        let all = RecordedHistogram::all(table);
+        let start_end = |kind: &str| {
+            let of_kind: Vec<&RecordedHistogram> = all.iter().filter(|h| h.kind == kind).collect();
+            let first = of_kind.iter().map(|h| h.step).min().unwrap_or(0);
+            let last = of_kind.iter().map(|h| h.step).max().unwrap_or(0);
+            let at = |s: usize| of_kind.iter().filter(|h| h.step == s).map(|h| (*h).clone()).collect::<Vec<_>>();
+            (at(first), at(last))
+        };
+        for (kind, chart, title, x_desc) in [
+            ("pre", "activations", "activations before the nonlinearity per layer", "z = xW^T + b"),
+            ("weight_grad", "gradients", "weight gradients per layer", "dL/dW"),
+        ] {
+            let (start, end) = start_end(kind);
+            if !start.is_empty() {
+                out.push(save(
+                    &StartEndChart { title: format!("{name}: {title}"), x_desc: x_desc.into(), start, end },
+                    plots,
+                    &file(chart),
+                )?);
+            }
+        }
+        let weights: Vec<&RecordedHistogram> = all.iter().filter(|h| h.kind == "weight").collect();
+        let n = weights.iter().map(|h| h.layer).max().unwrap_or(0);
+        if n > 0 {
+            let layers = (1..=n).map(|l| weights.iter().filter(|h| h.layer == l).map(|h| (*h).clone()).collect()).collect();
+            out.push(save(
+                &WeightsOverTimeChart { title: format!("{name}: weight histograms over training"), layers },
+                plots,
+                &file("weights-over-time"),
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// Charts overlaying every variant of `runs` (labels `run/variant` when
+/// there are several runs).
+fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Written>> {
+    let label = |run: &str, v: &VariantRecords| if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
+    let variants: Vec<(String, &VariantRecords)> =
+        runs.iter().flat_map(|(run, r)| r.variants.iter().map(move |v| (label(run, v), v))).collect();
+    if variants.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let steps_per_epoch = variants[0].1.steps_per_epoch;
+    let mut out = vec![save(
+        &LossChart {
+            title: "Training loss, all variants".into(),
+            series: variants.iter().map(|(l, v)| (l.clone(), v.losses.clone())).collect(),
+            steps_per_epoch,
+            window: LOSS_WINDOW,
+        },
+        plots,
+        "all-loss",
+    )?];
+    out.push(save(
+        &AccuracyChart {
+            title: "Accuracy, all variants".into(),
+            series: variants.iter().map(|(l, v)| (l.clone(), v.epochs.iter().map(|e| (e.0, e.2, e.3)).collect())).collect(),
+        },
+        plots,
+        "all-accuracy",
+    )?);
+    Ok(out)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn image(w: &Written) -> String {
+    let data = base64::engine::general_purpose::STANDARD.encode(&w.svg);
+    format!("<figure><img alt=\"{0}\" src=\"data:image/svg+xml;base64,{data}\"><figcaption>{0}</figcaption></figure>\n", escape(&w.name))
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1250px;color:#222}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.35em .7em;text-align:right}\
+th{background:#eef}td:first-child{text-align:left}.verdict{background:#fff3e0;border-left:4px solid #e65100;padding:.5em .8em;margin:.4em 0}\
+.ok{background:#e8f5e9;border-left:4px solid #2e7d32;padding:.5em .8em;margin:.4em 0}\
+figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{color:#777;font-size:.85em}pre{background:#f6f6f6;padding:1em;overflow:auto}";
+
+/// Checks, in the browser, that every image decoded and no script error
+/// occurred; the result lands in `<body data-images=... data-errors=...>`
+/// for tests that load the page headless.
+const SELF_CHECK: &str = "<script>\
+window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message||e));document.body.dataset.errors=window.__errors.length;});\
+window.addEventListener('load',function(){var imgs=document.images,bad=0;for(var i=0;i<imgs.length;i++){if(!imgs[i].complete||imgs[i].naturalWidth===0)bad++;}\
+document.body.dataset.images=imgs.length;document.body.dataset.brokenImages=bad;document.body.dataset.errors=window.__errors.length;});\
+</script>";
+
+fn summary_table(html: &mut String, runs: &[(String, &RunRecords)]) {
+    html.push_str("<table><tr><th>variant</th><th>train %</th><th>valid %</th><th>test %</th><th>initial loss</th><th>final loss</th><th>steps</th><th>seconds</th></tr>\n");
+    for (run, r) in runs {
+        for v in &r.summary.variants {
+            let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.4}</td><td>{:.5}</td><td>{}</td><td>{:.1}</td></tr>",
+                escape(&name),
+                v.train.percent(),
+                v.valid.percent(),
+                v.test.percent(),
+                v.initial_loss,
+                v.final_loss,
+                v.steps,
+                v.seconds
+            );
+        }
+    }
+    html.push_str("</table>\n");
+}
+
+fn verdicts(html: &mut String, runs: &[(String, &RunRecords)]) {
+    html.push_str("<h2>Verdicts</h2>\n");
+    for (run, r) in runs {
+        for v in &r.summary.variants {
+            let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
+            if v.verdicts.is_empty() {
+                let _ = writeln!(html, "<div class=\"ok\"><b>{}</b>: none of the failure conditions was measured.</div>", escape(&name));
+            }
+            for verdict in &v.verdicts {
+                let _ = writeln!(html, "<div class=\"verdict\"><b>{}</b>: {}</div>", escape(&name), escape(&verdict.message));
+            }
+        }
+    }
+}
+
+fn run_label(dir: &Path) -> String {
+    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Draws every chart of a run into `<dir>/plots/` and writes
+/// `<dir>/report.html`; returns the report's path.
+pub fn build_run_report(dir: &Path) -> Result<PathBuf> {
+    let records = RunRecords::load(dir)?;
+    let plots = dir.join("plots");
+    let runs = [(run_label(dir), &records)];
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>initscope: {0}</title><style>{STYLE}</style></head><body>{SELF_CHECK}\n<h1>initscope report: {0}</h1>\n<p>Run directory <code>{1}</code></p>\n",
+        escape(&records.summary.experiment),
+        escape(&dir.display().to_string())
+    );
+    verdicts(&mut html, &runs);
+    html.push_str("<h2>Summary</h2>\n");
+    summary_table(&mut html, &runs);
+    let overlays = overlay_charts(&runs, &plots)?;
+    if !overlays.is_empty() {
+        html.push_str("<h2>All variants</h2>\n");
+        overlays.iter().for_each(|w| html.push_str(&image(w)));
+    }
+    for v in &records.variants {
+        let _ = writeln!(html, "<h2>Variant {}</h2>", escape(&v.name));
+        for w in variant_charts(v, records.examples.as_ref(), &plots, "")? {
+            html.push_str(&image(&w));
+        }
+    }
+    let env = &records.summary.environment;
+    let _ = write!(
+        html,
+        "<h2>Settings</h2><pre>{}</pre>\n<h2>Environment</h2><table><tr><td>initscope</td><td>{}</td></tr><tr><td>CPU</td><td>{}</td></tr><tr><td>threads</td><td>{}</td></tr></table>\n</body></html>\n",
+        escape(&records.settings),
+        escape(&env.initscope_version),
+        escape(&env.cpu),
+        env.threads
+    );
+    let path = dir.join("report.html");
+    crate::fsutil::write_atomic(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// A report comparing several runs: their summaries and verdicts side by
+/// side, every variant's loss and accuracy overlaid, written to `out`
+/// (its charts into `<out's directory>/plots/`).
+pub fn build_comparison_report(dirs: &[PathBuf], out: &Path) -> Result<PathBuf> {
+    let records: Vec<RunRecords> = dirs.iter().map(|d| RunRecords::load(d)).collect::<Result<_>>()?;
+    let runs: Vec<(String, &RunRecords)> = dirs.iter().map(|d| run_label(d)).zip(&records).collect();
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let plots = parent.join("plots");
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>initscope: comparison</title><style>{STYLE}</style></head><body>{SELF_CHECK}\n<h1>initscope comparison of {} runs</h1>\n<ul>",
+        runs.len()
+    );
+    for d in dirs {
+        let _ = write!(html, "<li><code>{}</code></li>", escape(&d.display().to_string()));
+    }
+    html.push_str("</ul>\n");
+    verdicts(&mut html, &runs);
+    html.push_str("<h2>Summary</h2>\n");
+    summary_table(&mut html, &runs);
+    for w in overlay_charts(&runs, &plots)? {
+        html.push_str(&image(&w));
+    }
+    for (run, r) in &runs {
+        let _ = write!(html, "<h2>Settings of {}</h2><pre>{}</pre>\n", escape(run), escape(&r.settings));
+    }
+    html.push_str("</body></html>\n");
+    crate::fsutil::write_atomic(out, html.as_bytes())?;
+    Ok(out.into())
+}

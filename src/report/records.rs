@@ -1,0 +1,174 @@
+//! Reading a run directory back: everything the charts and the report
+//! need, from the files alone.
+
+use crate::data::idx;
+use crate::record::{load_safetensors, RunSummary};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// A CSV file of our own: a header and rows of fields.
+pub struct Table {
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows of fields, as text.
+    pub rows: Vec<Vec<String>>,
+    path: PathBuf,
+}
+
+impl Table {
+    /// Reads `path`; a file that does not exist is `None`.
+    pub fn read(path: &Path) -> Result<Option<Table>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        };
+        let mut lines = text.lines();
+        let header: Vec<String> = lines.next().unwrap_or("").split(',').map(String::from).collect();
+        let rows = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+        Ok(Some(Table { header, rows, path: path.into() }))
+    }
+
+    /// Index of a column.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{}: no column {name}", self.path.display()))
+    }
+
+    /// A column parsed as numbers (unparsable fields become NaN).
+    pub fn numbers(&self, name: &str) -> Result<Vec<f64>> {
+        let c = self.column(name)?;
+        Ok(self.rows.iter().map(|r| r.get(c).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)).collect())
+    }
+}
+
+/// One variant's records.
+pub struct VariantRecords {
+    /// Its name.
+    pub name: String,
+    /// Every minibatch loss, in step order.
+    pub losses: Vec<f64>,
+    /// Steps per epoch (from the steps file).
+    pub steps_per_epoch: usize,
+    /// Per epoch: (epoch, mean loss, train %, valid %).
+    pub epochs: Vec<(f64, f64, f64, f64)>,
+    /// Per layer, the initial and final weights (when saved).
+    pub initial_weights: Vec<Vec<f32>>,
+    /// See `initial_weights`.
+    pub final_weights: Vec<Vec<f32>>,
+    /// Test (label, prediction) pairs.
+    pub test_predictions: Vec<(u8, u8)>,
+    /// The probe's per-layer rows, if recorded.
+    pub layers: Option<Table>,
+    /// The probe's histograms, if recorded.
+    pub histograms: Option<Table>,
+}
+
+/// A whole run directory.
+pub struct RunRecords {
+    /// The directory.
+    pub dir: PathBuf,
+    /// `summary.json` (variants that finished).
+    pub summary: RunSummary,
+    /// `experiment.toml` as written.
+    pub settings: String,
+    /// Each variant that has records, in the settings' order.
+    pub variants: Vec<VariantRecords>,
+    /// The example test images: (rows, cols, pixels per image).
+    pub examples: Option<(usize, usize, Vec<Vec<u8>>)>,
+}
+
+fn weights(path: &Path) -> Result<Vec<Vec<f32>>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut tensors: Vec<(usize, Vec<f32>)> = load_safetensors(path)?
+        .into_iter()
+        .filter(|(name, shape, _)| name.ends_with(".weight") && shape.len() == 2)
+        .map(|(name, _, values)| {
+            let index = name.split('.').nth(1).and_then(|i| i.parse().ok()).unwrap_or(usize::MAX);
+            (index, values)
+        })
+        .collect();
+    tensors.sort_by_key(|t| t.0);
+    Ok(tensors.into_iter().map(|t| t.1).collect())
+}
+
+impl VariantRecords {
+    fn load(dir: &Path, name: &str) -> Result<Self> {
+        let vdir = dir.join(name);
+        let steps = Table::read(&vdir.join("steps.csv"))?.ok_or_else(|| anyhow!("{}: no steps.csv", vdir.display()))?;
+        let losses = steps.numbers("loss")?;
+        let batches = steps.numbers("batch")?;
+        let steps_per_epoch = batches.iter().fold(0.0f64, |m, &b| m.max(b)) as usize + 1;
+        let epochs = match Table::read(&vdir.join("epochs.csv"))? {
+            Some(t) => {
+                let (e, l, tr, va) = (
+                    t.numbers("epoch")?,
+                    t.numbers("mean_loss")?,
+                    t.numbers("train_accuracy")?,
+                    t.numbers("valid_accuracy")?,
+                );
+                (0..e.len()).map(|i| (e[i], l[i], tr[i], va[i])).collect()
+            }
+            None => Vec::new(),
+        };
+        let test_predictions = match Table::read(&vdir.join("test_predictions.csv"))? {
+            Some(t) => {
+                let (l, p) = (t.numbers("label")?, t.numbers("predicted")?);
+                l.iter().zip(&p).map(|(&l, &p)| (l as u8, p as u8)).collect()
+            }
+            None => Vec::new(),
+        };
+        Ok(VariantRecords {
+            name: name.into(),
+            losses,
+            steps_per_epoch,
+            epochs,
+            initial_weights: weights(&vdir.join("initial.safetensors"))?,
+            final_weights: weights(&vdir.join("final.safetensors"))?,
+            test_predictions,
+            layers: Table::read(&vdir.join("probe/layers.csv"))?,
+            histograms: Table::read(&vdir.join("probe/histograms.csv"))?,
+        })
+    }
+}
+
+impl RunRecords {
+    /// Reads a run directory written by `initscope run`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            bail!("{}: not a run directory (it does not exist)", dir.display());
+        }
+        let settings_path = dir.join("experiment.toml");
+        let settings = std::fs::read_to_string(&settings_path)
+            .with_context(|| format!("{}: cannot read (is this a run directory?)", settings_path.display()))?;
+        let experiment: crate::experiment::Experiment =
+            toml::from_str(&settings).map_err(|e| anyhow!("{}: {}", settings_path.display(), e.message()))?;
+        let summary_path = dir.join("summary.json");
+        let summary: RunSummary = if summary_path.exists() {
+            serde_json::from_str(&std::fs::read_to_string(&summary_path)?)
+                .with_context(|| format!("{}: not a valid summary", summary_path.display()))?
+        } else {
+            RunSummary {
+                experiment: experiment.name.clone(),
+                environment: crate::record::Environment::current(0),
+                variants: Vec::new(),
+            }
+        };
+        let mut variants = Vec::new();
+        for v in &experiment.variants {
+            if dir.join(&v.name).join("steps.csv").exists() {
+                variants.push(VariantRecords::load(dir, &v.name)?);
+            }
+        }
+        let examples_path = dir.join("examples-images-idx3-ubyte");
+        let examples = if examples_path.exists() {
+            let a = idx::read(&examples_path)?;
+            let per = a.dims[1] * a.dims[2];
+            Some((a.dims[1], a.dims[2], a.data.chunks(per).map(<[u8]>::to_vec).collect()))
+        } else {
+            None
+        };
+        Ok(RunRecords { dir: dir.into(), summary, settings, variants, examples })
+    }
+}
