@@ -4,6 +4,7 @@
 //! Data flows one way: settings ([`experiment`]) -> data ([`data`]) ->
 //! model ([`nn`]) -> trainer ([`train`]) -> records ([`record`]).
 
+pub mod bench;
 pub mod console;
 pub mod data;
 pub mod experiment;
@@ -11,10 +12,10 @@ pub mod fsutil;
 pub mod nn;
 pub mod optim;
 pub mod parallel;
+pub mod plot;
 pub mod probe;
 pub mod record;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod train;
-pub mod plot;
-pub mod report;

@@ -31,6 +31,13 @@ enum Command {
         #[arg(long, default_value = "comparison.html")]
         out: PathBuf,
     },
+    /// Measure the engine's speed on this machine (synthetic data, about a
+    /// minute) and print it as GFLOP/s and ratios.
+    Bench {
+        /// Worker threads.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -128,8 +135,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Report: {}", report.display());
         }
         Command::Report { runs, out } => {
-            let report = if runs.len() == 1 { build_run_report(&runs[0])? } else { build_comparison_report(&runs, &out)? };
+            let report =
+                if runs.len() == 1 { build_run_report(&runs[0])? } else { build_comparison_report(&runs, &out)? };
             println!("Report: {}", report.display());
+        }
+        Command::Bench { threads } => {
+            let r = initscope::bench::run(threads.max(1), &mut |line| println!("{line}"))?;
+            println!("threads: {}", r.threads);
+            println!("ratio step / 2048^3 peak on {} threads (c/a): {:.2}", r.threads, r.step / r.peak_gemm);
+            println!("ratio step / its GEMM floor (c/b): {:.2}", r.step / r.step_gemm_floor);
+            println!("ratio evaluation / 2048^3 peak (d/a): {:.2}", r.eval / r.peak_gemm);
+            if let Some(mib) = initscope::bench::peak_memory_mib() {
+                println!("peak resident memory: {mib:.0} MiB");
+            }
         }
         Command::Data { command: DataCommand::Fetch { dataset, data } } => {
             let dir = fetch::ensure(dataset, &data.root())?;

@@ -90,7 +90,7 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
     let mut console = Console::new(Some(log), exp.log_every, opts.quiet);
     save_examples(&data.test, dir)?;
     let mut recorder = Recorder::new(dir);
-    let mut probe = Probe::new(dir, exp.probe.clone());
+    let mut probe = Probe::new(dir, exp.probe.clone(), opts.threads);
     let mut summary = RunSummary {
         experiment: exp.name.clone(),
         environment: Environment::current(opts.threads),

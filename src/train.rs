@@ -354,11 +354,14 @@ pub fn train_variant(
         seconds: start.elapsed().as_secs_f64(),
         verdicts: Vec::new(),
     };
-    observer.on_event(&variant.name, &Event::End {
+    observer.on_event(
+        &variant.name,
+        &Event::End {
             model: trainer.model(),
             summary: &summary,
             test_predictions: &test_predictions,
             test_labels: &data.test.labels,
-        })?;
+        },
+    )?;
     Ok(summary)
 }

@@ -21,12 +21,7 @@ pub fn running_mean(values: &[f64], k: usize) -> Vec<(f64, f64)> {
 pub fn loss_y_max(losses: &[f64]) -> f64 {
     let tail = if losses.len() > 1000 { &losses[1000..] } else { losses };
     let max = tail.iter().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
-    if losses.len() > 1000 {
-        1.5 * max
-    } else {
-        1.05 * max
-    }
-    .max(1e-6)
+    if losses.len() > 1000 { 1.5 * max } else { 1.05 * max }.max(1e-6)
 }
 
 /// Minibatch loss of one or more series, against iterations, with the
@@ -62,7 +57,13 @@ impl Figure for LossChart {
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(0.0..n, 0.0..y_max)?;
-        chart.configure_mesh().x_desc("Iterations").y_desc("Loss").label_style((FAMILY, 14)).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("Iterations")
+            .y_desc("Loss")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FAMILY, 14))
+            .draw()?;
         let single = self.series.len() == 1;
         for (i, (label, losses)) in self.series.iter().enumerate() {
             let points = finite(losses.iter().enumerate().map(|(i, &l)| (i as f64, l.min(y_max))));
@@ -103,12 +104,18 @@ impl Figure for LossChart {
     }
 }
 
+/// A labelled line: `(label, points)`.
+pub type Series = (String, Vec<(f64, f64)>);
+
+/// A labelled accuracy history: `(label, [(epoch, train %, valid %)])`.
+pub type AccuracySeries = (String, Vec<(f64, f64, f64)>);
+
 /// Training and validation accuracy per epoch, for one or more variants.
 pub struct AccuracyChart {
     /// Title.
     pub title: String,
     /// `(label, [(epoch, train %, valid %)])`.
-    pub series: Vec<(String, Vec<(f64, f64, f64)>)>,
+    pub series: Vec<AccuracySeries>,
 }
 
 impl Figure for AccuracyChart {
@@ -172,7 +179,7 @@ pub struct LogLinesChart {
     /// y-axis description.
     pub y_desc: String,
     /// `(label, [(step, value)])`.
-    pub series: Vec<(String, Vec<(f64, f64)>)>,
+    pub series: Vec<Series>,
 }
 
 impl Figure for LogLinesChart {
@@ -196,6 +203,7 @@ impl Figure for LogLinesChart {
         chart
             .configure_mesh()
             .x_desc("Step")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc(self.y_desc.as_str())
             .y_label_formatter(&|v| format!("{v:.0e}"))
             .label_style((FAMILY, 14))

@@ -83,7 +83,9 @@ impl Figure for WeightDistributionChart {
             }
             let density: Vec<f64> = counts.iter().map(|&c| c as f64 / (w.len() as f64 * width)).collect();
             let curve = kde(w, lo, hi);
-            y_max = y_max.max(density.iter().copied().fold(0.0, f64::max)).max(curve.iter().map(|p| p.1).fold(0.0, f64::max));
+            y_max = y_max
+                .max(density.iter().copied().fold(0.0, f64::max))
+                .max(curve.iter().map(|p| p.1).fold(0.0, f64::max));
             bars.push(density);
             curves.push(curve);
         }
@@ -98,7 +100,7 @@ impl Figure for WeightDistributionChart {
             .x_desc("Weight value")
             .y_desc("Density")
             .x_label_formatter(&|v| format!("{v:.3}"))
-            .y_label_formatter(&|v| format!("{v:.3e}"))
+            .y_label_formatter(&|v| format!("{v:.1}"))
             .label_style((FAMILY, 14))
             .draw()?;
         for (l, (density, curve)) in bars.iter().zip(&curves).enumerate() {
@@ -176,8 +178,10 @@ impl RecordedHistogram {
     }
 }
 
-/// Per-layer density curves of one kind of histogram, at the first and the
-/// last recorded step, side by side.
+/// Per-layer histograms of one kind at the first and the last recorded
+/// step: a grid with a row for each moment and a column for each layer,
+/// each panel on its own x range (the layers' scales may differ by orders
+/// of magnitude; each panel's title gives its standard deviation).
 pub struct StartEndChart {
     /// Title.
     pub title: String,
@@ -189,9 +193,18 @@ pub struct StartEndChart {
     pub end: Vec<RecordedHistogram>,
 }
 
+/// Tick label with two significant digits, and 0 for rounding noise.
+fn tick(v: f64, span: f64) -> String {
+    if v.abs() < 1e-9 * span.abs() {
+        "0".into()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
 impl Figure for StartEndChart {
     fn size(&self) -> (u32, u32) {
-        (1200, 480)
+        (1500, 640)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
@@ -200,34 +213,37 @@ impl Figure for StartEndChart {
     {
         root.fill(&WHITE)?;
         let root = root.titled(&self.title, (FAMILY, 22))?;
-        let panels = root.split_evenly((1, 2));
-        for (panel, (label, hists)) in panels.iter().zip([("start", &self.start), ("end", &self.end)]) {
-            let step = hists.first().map_or(0, |h| h.step);
-            let (lo, hi) = padded_range(hists.iter().flat_map(|h| [h.min, h.max]));
-            let y_max = hists.iter().flat_map(|h| h.density()).map(|p| p.1).filter(|v| v.is_finite()).fold(1e-30, f64::max);
-            let mut chart = ChartBuilder::on(panel)
-                .caption(format!("{label} (step {step})"), (FAMILY, 17))
-                .margin(10)
-                .x_label_area_size(45)
-                .y_label_area_size(80)
-                .build_cartesian_2d(lo..hi, 0.0..y_max * 1.08)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc.as_str())
-                .y_desc("Density")
-                .x_labels(5)
-                .x_label_formatter(&|v| format!("{v:.1e}"))
-                .y_label_formatter(&|v| format!("{v:.1e}"))
-                .label_style((FAMILY, 13))
-                .draw()?;
-            for h in hists.iter() {
-                let c = colour(h.layer - 1);
+        let layers = self.start.len().max(self.end.len()).max(1);
+        let panels = root.split_evenly((2, layers));
+        for (r, (label, hists)) in [("start", &self.start), ("end", &self.end)].into_iter().enumerate() {
+            for (l, h) in hists.iter().enumerate() {
+                let panel = &panels[r * layers + l];
+                let (lo, hi) = padded_range([h.min, h.max]);
+                let d = h.density();
+                let y_max = d.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(1e-300, f64::max);
+                let mut chart = ChartBuilder::on(panel)
+                    .caption(format!("Layer {}, {label} (step {}), sd {:.1e}", h.layer, h.step, h.sd()), (FAMILY, 14))
+                    .margin(8)
+                    .x_label_area_size(if r == 1 { 40 } else { 25 })
+                    .y_label_area_size(20)
+                    .build_cartesian_2d(lo..hi, 0.0..y_max * 1.1)?;
+                let span = hi - lo;
                 chart
-                    .draw_series(LineSeries::new(h.density(), c.stroke_width(2)))?
-                    .label(format!("Layer {} (sd {:.1e})", h.layer, h.sd()))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                    .configure_mesh()
+                    .x_labels(3)
+                    .y_labels(0)
+                    .x_label_formatter(&|v| tick(*v, span))
+                    .x_desc(if r == 1 { self.x_desc.as_str() } else { "" })
+                    .label_style((FAMILY, 12))
+                    .disable_mesh()
+                    .draw()?;
+                let c = colour(h.layer - 1);
+                let mut area = vec![(h.min, 0.0)];
+                area.extend(d.iter().copied());
+                area.push((h.max, 0.0));
+                chart.draw_series(std::iter::once(Polygon::new(area, c.mix(0.3).filled())))?;
+                chart.draw_series(LineSeries::new(d, c.stroke_width(2)))?;
             }
-            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }

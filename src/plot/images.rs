@@ -109,10 +109,17 @@ impl Figure for ConfusionChart {
             for (p, &count) in row.iter().enumerate() {
                 let share = count as f64 / total;
                 // White to dark blue by the row share.
-                let fill = RGBColor((247.0 - 239.0 * share) as u8, (251.0 - 203.0 * share) as u8, (255.0 - 148.0 * share) as u8);
+                let fill = RGBColor(
+                    (247.0 - 239.0 * share) as u8,
+                    (251.0 - 203.0 * share) as u8,
+                    (255.0 - 148.0 * share) as u8,
+                );
                 let y = n - 1 - t;
                 chart.draw_series(std::iter::once(Rectangle::new(
-                    [(SegmentValue::Exact(p), SegmentValue::Exact(y)), (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1))],
+                    [
+                        (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                        (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+                    ],
                     fill.filled(),
                 )))?;
                 let text_colour = if share > 0.5 { WHITE } else { BLACK };

@@ -75,6 +75,7 @@ pub struct LayerRow {
 /// Records statistics as a variant trains and draws verdicts at its end.
 pub struct Probe {
     settings: ProbeSettings,
+    threads: usize,
     run_dir: PathBuf,
     total_steps: usize,
     step: usize,
@@ -90,10 +91,12 @@ pub struct Probe {
 const LAYERS_HEADER: &str = "step,layer,w_mean,w_std,w_min,w_max,w_norm,gw_norm,gw_mean_abs,gw_std,gb_norm,gb_mean_abs,gb_std,update_ratio,pre_mean,pre_std,post_mean,post_std,post_zero_frac,post_saturated_frac,dead_units,nonfinite\n";
 
 impl Probe {
-    /// A probe recording into `run_dir/<variant>/probe/`.
-    pub fn new(run_dir: &std::path::Path, settings: ProbeSettings) -> Self {
+    /// A probe recording into `run_dir/<variant>/probe/`, computing with up
+    /// to `threads` threads (the results do not depend on it).
+    pub fn new(run_dir: &std::path::Path, settings: ProbeSettings, threads: usize) -> Self {
         Probe {
             settings,
+            threads,
             run_dir: run_dir.into(),
             total_steps: 0,
             step: 0,
@@ -140,15 +143,56 @@ impl Probe {
 
     fn record_step(&mut self, trainer: &Trainer) {
         let model = trainer.model();
-        let grads = trainer.grads();
         let histograms = self.histogram_due();
         if histograms {
             self.record_weight_histograms(model);
         }
+        // The weights' and the gradients' statistics are the bulk of the
+        // work (twice the parameter count). With two threads, one computes
+        // the weights' and all but the first layer's gradients while the
+        // other computes the first layer's gradient and the activations:
+        // about equal halves for the seed network.
+        let grads = trainer.grads();
+        let layers = &model.layers;
+        let tensors = |from: usize| -> (Vec<Moments>, Vec<Moments>) {
+            let weights = layers.iter().map(|layer| Moments::of(&model.params[layer.weight_range()])).collect();
+            let grads = layers[from..].iter().map(|layer| Moments::of(&grads[layer.weight_range()])).collect();
+            (weights, grads)
+        };
+        let (rows, weights, weight_grads) = if self.threads > 1 {
+            std::thread::scope(|scope| {
+                let handle = scope.spawn(|| tensors(1));
+                let first = Moments::of(&grads[layers[0].weight_range()]);
+                let rows = self.layer_rows_without_weights(trainer, histograms);
+                let (weights, rest) = handle.join().expect("statistics never panic");
+                (rows, weights, std::iter::once(first).chain(rest).collect::<Vec<_>>())
+            })
+        } else {
+            let (weights, grads) = tensors(0);
+            (self.layer_rows_without_weights(trainer, histograms), weights, grads)
+        };
+        for ((mut row, weight), weight_grad) in rows.into_iter().zip(weights).zip(weight_grads) {
+            row.update_ratio = if weight.norm() > 0.0 {
+                trainer.learning_rate() * weight_grad.norm() / weight.norm()
+            } else {
+                f64::NAN
+            };
+            row.weight = weight;
+            row.weight_grad = weight_grad;
+            self.rows.push(row);
+        }
+    }
+
+    /// Every statistic of every layer but the weights' and the weight
+    /// gradients' (and the update ratio, which needs both).
+    fn layer_rows_without_weights(&mut self, trainer: &Trainer, histograms: bool) -> Vec<LayerRow> {
+        let model = trainer.model();
+        let grads = trainer.grads();
         let last = model.layers.len() - 1;
+        let mut out = Vec::with_capacity(model.layers.len());
         for (l, layer) in model.layers.iter().enumerate() {
-            let weight = Moments::of(&model.params[layer.weight_range()]);
-            let weight_grad = Moments::of(&grads[layer.weight_range()]);
+            let weight = Moments::new();
+            let weight_grad = Moments::new();
             let bias_grad = Moments::of(&grads[layer.bias_range()]);
             let n = layer.fan_out;
             let pre_parts: Vec<&[f32]> = trainer.batch_activations().map(|(ws, rows)| &ws.pre[l][..rows * n]).collect();
@@ -168,26 +212,23 @@ impl Probe {
             };
             if histograms {
                 self.push_histogram("pre", l + 1, &pre_parts, &pre);
-                self.push_histogram("weight_grad", l + 1, &[&grads[layer.weight_range()]], &weight_grad);
+                let g = &grads[layer.weight_range()];
+                self.push_histogram("weight_grad", l + 1, &[g], &Moments::of(g));
             }
-            let update_ratio = if weight.norm() > 0.0 {
-                trainer.learning_rate() * weight_grad.norm() / weight.norm()
-            } else {
-                f64::NAN
-            };
-            self.rows.push(LayerRow {
+            out.push(LayerRow {
                 step: self.step,
                 layer: l + 1,
                 weight,
                 weight_grad,
                 bias_grad,
-                update_ratio,
+                update_ratio: f64::NAN,
                 pre,
                 post,
                 saturated,
                 dead_units,
             });
         }
+        out
     }
 
     /// Units (columns) that are zero in every row of every part.

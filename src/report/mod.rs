@@ -4,7 +4,7 @@
 
 pub mod records;
 
-use crate::plot::curves::{AccuracyChart, LogLinesChart, LossChart};
+use crate::plot::curves::{AccuracyChart, LogLinesChart, LossChart, Series};
 use crate::plot::distributions::{RecordedHistogram, StartEndChart, WeightDistributionChart, WeightsOverTimeChart};
 use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
 use crate::plot::{save, Written};
@@ -18,7 +18,12 @@ use std::path::{Path, PathBuf};
 const LOSS_WINDOW: usize = 20;
 
 /// Charts of one variant, drawn into `plots`, in report order.
-fn variant_charts(v: &VariantRecords, examples: Option<&(usize, usize, Vec<Vec<u8>>)>, plots: &Path, prefix: &str) -> Result<Vec<Written>> {
+fn variant_charts(
+    v: &VariantRecords,
+    examples: Option<&(usize, usize, Vec<Vec<u8>>)>,
+    plots: &Path,
+    prefix: &str,
+) -> Result<Vec<Written>> {
     let name = &v.name;
     let file = |chart: &str| format!("{prefix}{name}-{chart}");
     let mut out = Vec::new();
@@ -44,33 +49,49 @@ fn variant_charts(v: &VariantRecords, examples: Option<&(usize, usize, Vec<Vec<u
     }
     for (when, weights) in [("initial", &v.initial_weights), ("final", &v.final_weights)] {
         if !weights.is_empty() {
-            let title = format!("{name}: weight distributions, {}", if when == "initial" { "before training" } else { "after training" });
-            out.push(save(&WeightDistributionChart { title, layers: weights.clone() }, plots, &file(&format!("weights-{when}")))?);
+            let title = format!(
+                "{name}: weight distributions, {}",
+                if when == "initial" { "before training" } else { "after training" }
+            );
+            out.push(save(
+                &WeightDistributionChart { title, layers: weights.clone() },
+                plots,
+                &file(&format!("weights-{when}")),
+            )?);
         }
     }
     if let (Some((rows, cols, images)), false) = (examples, v.test_predictions.is_empty()) {
         let images = images.iter().zip(&v.test_predictions).map(|(px, &(t, p))| (px.clone(), t, p)).collect();
         out.push(save(
-            &ExamplesChart { title: format!("{name}: test images, predicted (P) and true (T)"), rows: *rows, cols: *cols, images },
+            &ExamplesChart {
+                title: format!("{name}: test images, predicted (P) and true (T)"),
+                rows: *rows,
+                cols: *cols,
+                images,
+            },
             plots,
             &file("examples"),
         )?);
     }
     if !v.test_predictions.is_empty() {
         out.push(save(
-            &ConfusionChart { title: format!("{name}: confusion matrix (test)"), matrix: confusion(&v.test_predictions, 10) },
+            &ConfusionChart {
+                title: format!("{name}: confusion matrix (test)"),
+                matrix: confusion(&v.test_predictions, 10),
+            },
             plots,
             &file("confusion"),
         )?);
     }
     if let Some(layers) = &v.layers {
         let (step, layer) = (layers.numbers("step")?, layers.numbers("layer")?);
-        let per_layer = |column: &str| -> Result<Vec<(String, Vec<(f64, f64)>)>> {
+        let per_layer = |column: &str| -> Result<Vec<Series>> {
             let values = layers.numbers(column)?;
             let n = layer.iter().fold(0.0f64, |m, &l| m.max(l)) as usize;
             Ok((1..=n)
                 .map(|l| {
-                    let points = (0..values.len()).filter(|&i| layer[i] as usize == l).map(|i| (step[i], values[i])).collect();
+                    let points =
+                        (0..values.len()).filter(|&i| layer[i] as usize == l).map(|i| (step[i], values[i])).collect();
                     (format!("Layer {l}"), points)
                 })
                 .collect())
@@ -119,7 +140,8 @@ fn variant_charts(v: &VariantRecords, examples: Option<&(usize, usize, Vec<Vec<u
         let weights: Vec<&RecordedHistogram> = all.iter().filter(|h| h.kind == "weight").collect();
         let n = weights.iter().map(|h| h.layer).max().unwrap_or(0);
         if n > 0 {
-            let layers = (1..=n).map(|l| weights.iter().filter(|h| h.layer == l).map(|h| (*h).clone()).collect()).collect();
+            let layers =
+                (1..=n).map(|l| weights.iter().filter(|h| h.layer == l).map(|h| (*h).clone()).collect()).collect();
             out.push(save(
                 &WeightsOverTimeChart { title: format!("{name}: weight histograms over training"), layers },
                 plots,
@@ -133,7 +155,8 @@ fn variant_charts(v: &VariantRecords, examples: Option<&(usize, usize, Vec<Vec<u
 /// Charts overlaying every variant of `runs` (labels `run/variant` when
 /// there are several runs).
 fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Written>> {
-    let label = |run: &str, v: &VariantRecords| if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
+    let label =
+        |run: &str, v: &VariantRecords| if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
     let variants: Vec<(String, &VariantRecords)> =
         runs.iter().flat_map(|(run, r)| r.variants.iter().map(move |v| (label(run, v), v))).collect();
     if variants.len() < 2 {
@@ -153,7 +176,10 @@ fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Wr
     out.push(save(
         &AccuracyChart {
             title: "Accuracy, all variants".into(),
-            series: variants.iter().map(|(l, v)| (l.clone(), v.epochs.iter().map(|e| (e.0, e.2, e.3)).collect())).collect(),
+            series: variants
+                .iter()
+                .map(|(l, v)| (l.clone(), v.epochs.iter().map(|e| (e.0, e.2, e.3)).collect()))
+                .collect(),
         },
         plots,
         "all-accuracy",
@@ -167,7 +193,10 @@ fn escape(s: &str) -> String {
 
 fn image(w: &Written) -> String {
     let data = base64::engine::general_purpose::STANDARD.encode(&w.svg);
-    format!("<figure><img alt=\"{0}\" src=\"data:image/svg+xml;base64,{data}\"><figcaption>{0}</figcaption></figure>\n", escape(&w.name))
+    format!(
+        "<figure><img alt=\"{0}\" src=\"data:image/svg+xml;base64,{data}\"><figcaption>{0}</figcaption></figure>\n",
+        escape(&w.name)
+    )
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1250px;color:#222}\
@@ -213,10 +242,19 @@ fn verdicts(html: &mut String, runs: &[(String, &RunRecords)]) {
         for v in &r.summary.variants {
             let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
             if v.verdicts.is_empty() {
-                let _ = writeln!(html, "<div class=\"ok\"><b>{}</b>: none of the failure conditions was measured.</div>", escape(&name));
+                let _ = writeln!(
+                    html,
+                    "<div class=\"ok\"><b>{}</b>: none of the failure conditions was measured.</div>",
+                    escape(&name)
+                );
             }
             for verdict in &v.verdicts {
-                let _ = writeln!(html, "<div class=\"verdict\"><b>{}</b>: {}</div>", escape(&name), escape(&verdict.message));
+                let _ = writeln!(
+                    html,
+                    "<div class=\"verdict\"><b>{}</b>: {}</div>",
+                    escape(&name),
+                    escape(&verdict.message)
+                );
             }
         }
     }
@@ -292,7 +330,7 @@ pub fn build_comparison_report(dirs: &[PathBuf], out: &Path) -> Result<PathBuf> 
         html.push_str(&image(&w));
     }
     for (run, r) in &runs {
-        let _ = write!(html, "<h2>Settings of {}</h2><pre>{}</pre>\n", escape(run), escape(&r.settings));
+        let _ = writeln!(html, "<h2>Settings of {}</h2><pre>{}</pre>", escape(run), escape(&r.settings));
     }
     html.push_str("</body></html>\n");
     crate::fsutil::write_atomic(out, html.as_bytes())?;

@@ -1,0 +1,232 @@
+//! `initscope bench`: how fast the engine is on this machine, measured in
+//! one run and reported as ratios (speed lives here, never in tests).
+//!
+//! Everything runs on synthetic MNIST-shaped data held in memory, so the
+//! benchmark needs no data set.
+
+use crate::data::batch::epoch_order;
+use crate::data::LabeledImages;
+use crate::nn::matmul::{matmul, MatRef};
+use crate::nn::{Activation, Init, Mlp, Workspace};
+use crate::optim::Sgd;
+use crate::parallel::{for_each_split, part};
+use crate::probe::{Probe, ProbeSettings};
+use crate::train::{Event, Observer, Trainer, SHARDS};
+use anyhow::Result;
+use std::time::Instant;
+
+/// The seed network.
+const SIZES: [usize; 6] = [784, 512, 256, 128, 64, 10];
+/// The seed batch.
+const BATCH: usize = 128;
+/// Steps per epoch of the seed experiment.
+const STEPS: usize = 421;
+
+/// FLOPs of one training step per sample: forward `2 * sum(in * out)`,
+/// weight gradients the same, input gradients for every layer but the
+/// first `2 * sum(in * out)` over layers 2..n.
+pub fn step_flops_per_sample(sizes: &[usize]) -> f64 {
+    let products: Vec<f64> = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).collect();
+    let all: f64 = products.iter().sum();
+    4.0 * all + 2.0 * products[1..].iter().sum::<f64>()
+}
+
+/// Forward FLOPs per sample.
+pub fn forward_flops_per_sample(sizes: &[usize]) -> f64 {
+    2.0 * sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
+}
+
+fn synthetic(count: usize) -> LabeledImages {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let pixels = (0..count * 784)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if state % 5 < 3 {
+                0
+            } else {
+                (state >> 40) as u8
+            }
+        })
+        .collect();
+    LabeledImages { count, rows: 28, cols: 28, pixels, labels: (0..count).map(|i| (i * 7 % 10) as u8).collect() }
+}
+
+fn model() -> Mlp {
+    let mut m = Mlp::new(&SIZES, Activation::Relu);
+    m.initialise(&Init::kaiming_relu(), &Init::zeros(), 1);
+    m
+}
+
+/// Best of `repeats` timings of `f`, in seconds.
+fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
+    (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Peak resident memory of this process, from `/proc/self/status`.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The benchmark's measurements.
+#[derive(Debug)]
+pub struct BenchReport {
+    /// Threads used.
+    pub threads: usize,
+    /// GFLOP/s of one 2048^3 product through the GEMM crate, one thread.
+    pub peak_gemm_1t: f64,
+    /// The same with its rows split over the threads.
+    pub peak_gemm: f64,
+    /// GFLOP/s of a step's matrix products alone (sharded as in training).
+    pub step_gemm_floor: f64,
+    /// GFLOP/s of whole training steps.
+    pub step: f64,
+    /// Milliseconds per training step.
+    pub step_ms: f64,
+    /// GFLOP/s of forward-only evaluation in large batches.
+    pub eval: f64,
+    /// Seconds of one epoch of 421 steps with shuffling and batching.
+    pub epoch_s: f64,
+    /// Relative extra time of steps with the probe recording every step.
+    pub probe_overhead: f64,
+}
+
+/// Runs every measurement with `threads` worker threads; `say` gets one
+/// line per result as it comes.
+pub fn run(threads: usize, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
+    let n = 2048;
+    let a = vec![0.5f32; n * n];
+    let b = vec![0.25f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let t = best_of(3, || matmul(&mut c, false, MatRef::row_major(&a, n, n), MatRef::row_major(&b, n, n)));
+    let peak_gemm_1t = 2.0 * (n * n * n) as f64 / t / 1e9;
+    say(&format!("(a) 2048^3 product, gemm crate, 1 thread: {peak_gemm_1t:.1} GFLOP/s"));
+    // The same product with its rows split over the threads.
+    let mut halves: Vec<Vec<f32>> = (0..threads).map(|t| vec![0.0f32; part(n, threads, t).len() * n]).collect();
+    let t = best_of(3, || {
+        for_each_split(&mut halves, threads, |i, out| {
+            let rows = part(n, threads, i);
+            let lhs = MatRef::row_major(&a[rows.start * n..rows.end * n], rows.len(), n);
+            matmul(out, false, lhs, MatRef::row_major(&b, n, n));
+        })
+    });
+    let peak_gemm = 2.0 * (n * n * n) as f64 / t / 1e9;
+    say(&format!("(a) 2048^3 product, gemm crate, rows split over {threads} threads: {peak_gemm:.1} GFLOP/s"));
+    drop((a, b, c));
+
+    let data = synthetic(54_000);
+    let step_flops = step_flops_per_sample(&SIZES) * BATCH as f64;
+
+    // (b) The step's products alone, sharded as training shards them.
+    let m = model();
+    let mut floors: Vec<(Workspace, Vec<f32>)> =
+        (0..SHARDS).map(|_| (Workspace::new(&m, BATCH.div_ceil(SHARDS)), vec![0.0f32; m.params.len()])).collect();
+    let products = |floors: &mut Vec<(Workspace, Vec<f32>)>| {
+        for_each_split(floors, threads, |s, (ws, grads)| {
+            let rows = part(BATCH, SHARDS, s).len();
+            for (l, layer) in m.layers.iter().enumerate() {
+                let x: &[f32] = if l == 0 { &ws.input } else { &ws.post[l - 1] };
+                let w = MatRef::row_major(&m.params[layer.weight_range()], layer.fan_out, layer.fan_in);
+                let xm = MatRef::row_major(&x[..rows * layer.fan_in], rows, layer.fan_in);
+                matmul(&mut ws.pre[l], false, xm, w.t());
+                let dz = MatRef::row_major(&ws.grad_pre[..rows * layer.fan_out], rows, layer.fan_out);
+                matmul(&mut grads[layer.weight_range()], false, dz.t(), xm);
+                if l > 0 {
+                    matmul(&mut ws.grad_post, false, dz, w);
+                }
+            }
+        })
+    };
+    let t = best_of(5, || (0..50).for_each(|_| products(&mut floors))) / 50.0;
+    let step_gemm_floor = step_flops / t / 1e9;
+    say(&format!("(b) GEMM floor of a step (its products alone): {:.2} ms, {step_gemm_floor:.1} GFLOP/s", t * 1e3));
+
+    // (c) Whole training steps.
+    let mut trainer = Trainer::new(model(), Sgd { lr: 0.01 }, BATCH, threads);
+    let order: Vec<u32> = (0..54_000).collect();
+    let batches: Vec<&[u32]> = order.chunks_exact(BATCH).collect();
+    for b in batches.iter().take(10) {
+        trainer.step(&data, b);
+    }
+    let t = best_of(3, || {
+        batches.iter().take(100).for_each(|b| {
+            trainer.step(&data, b);
+        })
+    }) / 100.0;
+    let step = step_flops / t / 1e9;
+    say(&format!("(c) training step, batch 128: {:.2} ms, {step:.1} GFLOP/s", t * 1e3));
+
+    // (d) Evaluation.
+    let t = best_of(3, || {
+        trainer.predict(&data, &order[..20_000]);
+    });
+    let eval = forward_flops_per_sample(&SIZES) * 20_000.0 / t / 1e9;
+    say(&format!("(d) evaluation: {:.0} images/s, {eval:.1} GFLOP/s", 20_000.0 / t));
+
+    // (e) A whole epoch with shuffling and batching.
+    let start = Instant::now();
+    let shuffled = epoch_order(0..54_000, true, 1, "shuffle/train", 1);
+    for b in shuffled.chunks_exact(BATCH) {
+        trainer.step(&data, b);
+    }
+    let epoch_s = start.elapsed().as_secs_f64();
+    say(&format!("(e) one epoch of {STEPS} steps with shuffling: {epoch_s:.2} s"));
+
+    // (f) The probe recording every step, interleaved with plain steps so
+    // that drifts of the machine affect both alike.
+    let dir = tempfile::tempdir()?;
+    let mut probe = Probe::new(dir.path(), ProbeSettings { every: 1, histogram_every: 0 }, threads);
+    probe.on_event("bench", &Event::Start { model: trainer.model(), steps_per_epoch: STEPS, epochs: 1000 })?;
+    let mut ratios = Vec::new();
+    for round in 0..10 {
+        let chunk = &batches[round * 40..round * 40 + 40];
+        let start = Instant::now();
+        chunk[..20].iter().for_each(|b| {
+            trainer.step(&data, b);
+        });
+        let plain = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for (i, b) in chunk[20..].iter().enumerate() {
+            let loss = trainer.compute_gradients(&data, b);
+            probe.on_event("bench", &Event::Step { epoch: 1, step: i + 1, loss, trainer: &trainer })?;
+            trainer.apply_update();
+        }
+        ratios.push(start.elapsed().as_secs_f64() / plain);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let probe_overhead = (ratios[4] + ratios[5]) / 2.0 - 1.0;
+    say(&format!("(f) per-step probe statistics: {:+.1}% of step time", 100.0 * probe_overhead));
+    Ok(BenchReport {
+        threads,
+        peak_gemm_1t,
+        peak_gemm,
+        step_gemm_floor,
+        step,
+        step_ms: step_flops / step / 1e6,
+        eval,
+        epoch_s,
+        probe_overhead,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_counts_match_the_issue() {
+        // 2.65 MFLOP per sample: forward 1.15, weight gradients 1.15, input gradients 0.35.
+        assert!((forward_flops_per_sample(&SIZES) / 1e6 - 1.15).abs() < 0.005);
+        assert!((step_flops_per_sample(&SIZES) / 1e6 - 2.645).abs() < 0.005);
+    }
+}

@@ -1,0 +1,96 @@
+//! The report in a real browser: headless Chromium loads `report.html`
+//! from disk; the test fails on a blank page, a broken image or a script
+//! error. CI installs Chromium (`.ci/run`) and sets
+//! `INITSCOPE_REQUIRE_BROWSER=1`, so there the test cannot skip.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn chromium() -> Option<PathBuf> {
+    let candidates =
+        [std::env::var("CHROMIUM").unwrap_or_default(), "/usr/bin/chromium".into(), "/usr/bin/chromium-browser".into()];
+    candidates.into_iter().filter(|c| !c.is_empty()).map(PathBuf::from).find(|p| p.is_file())
+}
+
+fn headless(browser: &Path, profile: &Path, extra: &[&str], page: &Path) -> std::process::Output {
+    Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs")
+}
+
+#[test]
+fn report_loads_in_a_browser_with_every_image_and_no_error() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("INITSCOPE_REQUIRE_BROWSER").is_none(),
+            "Chromium is required here but not installed (see .ci/run)"
+        );
+        eprintln!("SKIPPED: no Chromium (install Debian's chromium, as .ci/run does)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 1500, 200, 10);
+    let out = tmp.path().join("run");
+    let r = initscope(&[
+        "run",
+        "--quiet",
+        "--epochs",
+        "2",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let page = out.join("report.html");
+    assert!(page.is_file());
+
+    let dom = headless(&browser, &tmp.path().join("profile1"), &["--dump-dom"], &page);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let attr = |name: &str| -> Option<u64> {
+        let key = format!("{name}=\"");
+        dom_text.split(&key).nth(1)?.split('"').next()?.parse().ok()
+    };
+    let images = attr("data-images").unwrap_or_else(|| panic!("the page's self-check did not run: {}", stderr(&dom)));
+    assert!(images >= 10, "only {images} images on the page");
+    assert_eq!(attr("data-broken-images"), Some(0), "broken images");
+    assert_eq!(attr("data-errors"), Some(0), "script errors");
+
+    let shot = tmp.path().join("shot.png");
+    let s = headless(
+        &browser,
+        &tmp.path().join("profile2"),
+        &[&format!("--screenshot={}", shot.display()), "--window-size=1280,1600"],
+        &page,
+    );
+    assert!(shot.is_file(), "no screenshot: {}", stderr(&s));
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let bytes = &buf[..info.buffer_size()];
+    let channels = info.color_type.samples();
+    let pixels = bytes.len() / channels;
+    let non_white = bytes.chunks(channels).filter(|p| p[..3].iter().any(|&c| c < 200)).count();
+    let share = non_white as f64 / pixels as f64;
+    // A blank page is all white; charts, text and tables darken a few percent of it.
+    assert!(share > 0.01, "the screenshot is nearly blank ({:.3}% non-white)", 100.0 * share);
+    std::fs::copy(&shot, std::env::temp_dir().join("initscope-report-screenshot.png")).ok();
+}
