@@ -86,6 +86,9 @@ impl Observer for Console {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
+                if let Some(step) = summary.diverged_at {
+                    self.line(&format!("Diverged at step {step}: the loss is not finite; this variant stopped there"))?;
+                }
                 self.line(&format!("Total Training Time: {:.2} min", summary.seconds / 60.0))?;
                 self.line(&format!("Test accuracy {:.2}%", summary.test.percent()))?;
             }

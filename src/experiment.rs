@@ -2,10 +2,18 @@
 //! the built-in seed experiment.
 
 use crate::data::{DataSource, DatasetName};
+use crate::error::input;
 use crate::nn::{Activation, Init};
 use crate::optim::Sgd;
 use crate::probe::ProbeSettings;
-use anyhow::{bail, Result};
+use anyhow::Result;
+use std::path::Path;
+
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(input(format!($($arg)*)))
+    };
+}
 use serde::{Deserialize, Serialize};
 
 /// The network's shape (input and output widths come from the data).
@@ -120,10 +128,23 @@ impl Experiment {
             if self.variants[..i].iter().any(|o| o.name == v.name) {
                 bail!("variants[{i}].name: {:?} appears twice", v.name);
             }
-            v.weight_init.validate().map_err(|e| anyhow::anyhow!("variants[{i}].weight_init: {e}"))?;
-            v.bias_init.validate().map_err(|e| anyhow::anyhow!("variants[{i}].bias_init: {e}"))?;
+            v.weight_init.validate().map_err(|e| input(format!("variants[{i}].weight_init: {e}")))?;
+            v.bias_init.validate().map_err(|e| input(format!("variants[{i}].bias_init: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Reads an experiment file (TOML). Unknown keys, missing keys and bad
+    /// values are one-line errors naming the file, line and key.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
+        let exp: Experiment = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map_or(String::new(), |l| format!(":{l}"));
+            input(format!("{}{at}: {}", path.display(), e.message().trim().replace('\n', " ")))
+        })?;
+        exp.validate().map_err(|e| input(format!("{}: {e}", path.display())))?;
+        Ok(exp)
     }
 
     /// The settings as TOML, as saved in the run directory.

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod console;
 pub mod data;
+pub mod error;
 pub mod experiment;
 pub mod fsutil;
 pub mod nn;

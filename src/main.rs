@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use initscope::data::{default_data_root, fetch, DatasetName};
+use initscope::error::{input, is_input_error};
 use initscope::experiment::Experiment;
 use initscope::report::{build_comparison_report, build_run_report};
 use initscope::run::{run_experiment, RunOptions};
@@ -61,6 +62,9 @@ impl DataDir {
 
 #[derive(Args)]
 struct RunArgs {
+    /// An experiment file (TOML); without it, the seed experiment. The
+    /// options below override the file.
+    experiment: Option<PathBuf>,
     /// Epochs to train each variant.
     #[arg(long)]
     epochs: Option<usize>,
@@ -68,6 +72,9 @@ struct RunArgs {
     /// files (train-images-idx3-ubyte[.gz] and so on).
     #[arg(long)]
     dataset: Option<String>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
     /// Seed of every random stream.
     #[arg(long)]
     seed: Option<u64>,
@@ -106,7 +113,13 @@ fn default_threads() -> usize {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let mut exp = Experiment::seed_experiment();
+            let mut exp = match &args.experiment {
+                Some(path) => Experiment::from_file(path)?,
+                None => Experiment::seed_experiment(),
+            };
+            if let Some(lr) = args.lr {
+                exp.optimizer.lr = lr;
+            }
             if let Some(epochs) = args.epochs {
                 exp.epochs = epochs;
             }
@@ -120,7 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 exp.probe.every = every;
             }
             if args.threads == 0 {
-                anyhow::bail!("--threads: must be at least 1");
+                return Err(input("--threads: must be at least 1"));
             }
             let opts = RunOptions {
                 run_dir: args.out,
@@ -158,11 +171,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error{location}: {message} (please report this)");
+    }));
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            // Bad input or usage exits 2 (as clap does), failures at run time 1.
+            ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
         }
     }
 }

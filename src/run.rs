@@ -8,7 +8,7 @@ use crate::fsutil::write_atomic;
 use crate::probe::Probe;
 use crate::record::{save_examples, Environment, Recorder, RunSummary};
 use crate::train::{train_variant, Event, Observer};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes, and how it reports.
@@ -65,7 +65,10 @@ fn create_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
         }
     };
     if dir.is_dir() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
-        bail!("{}: the run directory already exists and is not empty", dir.display());
+        return Err(crate::error::input(format!(
+            "{}: the run directory already exists and is not empty",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the run directory", dir.display()))?;
     write_atomic(&dir.join(".write-test"), b"")

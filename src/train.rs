@@ -191,6 +191,7 @@ pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
     /// Mean of the epoch's minibatch losses.
+    #[serde(with = "crate::record::nan_as_null")]
     pub mean_loss: f64,
     /// Over the full batches of a fresh shuffle of the training set, as the
     /// original iterates its training loader again.
@@ -208,9 +209,14 @@ pub struct VariantSummary {
     pub name: String,
     /// Optimisation steps taken.
     pub steps: usize,
+    /// The step whose loss was NaN or infinite, where training stopped.
+    #[serde(default)]
+    pub diverged_at: Option<usize>,
     /// Loss of the very first batch, before any update.
+    #[serde(with = "crate::record::nan_as_null")]
     pub initial_loss: f64,
     /// Mean minibatch loss of the last epoch.
+    #[serde(with = "crate::record::nan_as_null")]
     pub final_loss: f64,
     /// Training accuracy after the last epoch.
     pub train: Accuracy,
@@ -311,17 +317,28 @@ pub fn train_variant(
     let start = Instant::now();
     let mut initial_loss = f64::NAN;
     let mut last: Option<EpochMetrics> = None;
+    let mut steps_taken = 0;
+    let mut diverged_at = None;
     for epoch in 1..=exp.epochs {
         let order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train", epoch as u64);
         let mut loss_sum = 0.0f64;
+        let mut steps_this_epoch = 0;
         for (step, batch) in order.chunks_exact(exp.batch_size).enumerate() {
             let loss = trainer.compute_gradients(&data.train, batch);
             if epoch == 1 && step == 0 {
                 initial_loss = f64::from(loss);
             }
             loss_sum += f64::from(loss);
+            steps_this_epoch += 1;
             observer.on_event(&variant.name, &Event::Step { epoch, step, loss, trainer: &trainer })?;
+            if !loss.is_finite() {
+                // Diverged: every later number would be NaN too. Stop this
+                // variant here; its records so far are kept.
+                diverged_at = Some(steps_taken);
+                break;
+            }
             trainer.apply_update();
+            steps_taken += 1;
         }
         // The original evaluates on its training loader again: a new order,
         // the last partial batch dropped.
@@ -329,20 +346,24 @@ pub fn train_variant(
         let full = steps_per_epoch * exp.batch_size;
         let metrics = EpochMetrics {
             epoch,
-            mean_loss: loss_sum / steps_per_epoch as f64,
+            mean_loss: loss_sum / steps_this_epoch as f64,
             train: trainer.accuracy(&data.train, &eval_order[..full]),
             valid: trainer.accuracy(&data.train, &valid_order),
             elapsed_s: start.elapsed().as_secs_f64(),
         };
         observer.on_event(&variant.name, &Event::Epoch { metrics: &metrics, model: trainer.model() })?;
         last = Some(metrics);
+        if diverged_at.is_some() {
+            break;
+        }
     }
     let last = last.expect("epochs >= 1 is validated");
     let test_order: Vec<u32> = (0..data.test.count as u32).collect();
     let test_predictions = trainer.predict(&data.test, &test_order);
     let summary = VariantSummary {
         name: variant.name.clone(),
-        steps: steps_per_epoch * exp.epochs,
+        steps: steps_taken,
+        diverged_at,
         initial_loss,
         final_loss: last.mean_loss,
         train: last.train,

@@ -100,7 +100,7 @@ fn bad_input_gives_one_line_and_a_nonzero_exit() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let one_line = |r: &std::process::Output, needle: &str| {
-        assert!(!r.status.success());
+        assert_eq!(r.status.code(), Some(2), "bad input exits 2: {}", stderr(r));
         let err = stderr(r);
         assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
         assert!(err.contains(needle), "{err} lacks {needle}");
@@ -141,4 +141,73 @@ fn results_do_not_depend_on_the_thread_count() {
             assert_eq!(read(&one), read(&three), "{variant}/{file}: 1 vs 3 threads");
         }
     }
+}
+
+fn write_experiment(dir: &Path, data: &Path, extra: &str) -> std::path::PathBuf {
+    let mut exp = initscope::experiment::Experiment::seed_experiment();
+    exp.dataset = initscope::data::DataSource::Dir(data.into());
+    exp.epochs = 2;
+    let path = dir.join("exp.toml");
+    std::fs::write(&path, format!("{}{extra}", exp.to_toml())).unwrap();
+    path
+}
+
+#[test]
+fn experiment_files_run_and_bad_ones_name_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let file = write_experiment(tmp.path(), &data, "");
+    let out = tmp.path().join("run");
+    let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    // The saved settings run again give the same records.
+    let again = tmp.path().join("again");
+    let saved = out.join("experiment.toml");
+    let r = initscope(&["run", saved.to_str().unwrap(), "--quiet", "--out", again.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    for f in ["kaiming/steps.csv", "normal/epochs.csv", "kaiming/final.safetensors"] {
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
+    }
+
+    // An unknown key: exit 2, one line, the file and the line number.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line = text.lines().position(|l| l.starts_with("epochs")).unwrap() + 1;
+    std::fs::write(&file, text.replace("epochs = 2", "epochs = 2\nepoch_count = 3")).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = stderr(&r);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("exp.toml:{}", line + 1)) && err.contains("epoch_count"), "{err}");
+    // A bad value.
+    std::fs::write(&file, text.replace("lr = 0.1", "lr = -1.0")).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("y").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("optimizer.lr: must be a positive number"), "{}", stderr(&r));
+    // A syntax error.
+    std::fs::write(&file, "name = \"broken\n").unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("z").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("exp.toml:1"), "{}", stderr(&r));
+}
+
+#[test]
+fn a_diverging_variant_stops_and_the_others_go_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 1500, 200, 10);
+    let out = tmp.path().join("run");
+    let r = run_synthetic(&data, &out, &["--lr", "10", "--quiet"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let variants = summary["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2, "both variants ran");
+    let kaiming = &variants[0];
+    let step = kaiming["diverged_at"].as_u64().expect("kaiming at lr 10 diverges");
+    assert_eq!(kaiming["steps"].as_u64().unwrap(), step);
+    let kinds: Vec<&str> =
+        kaiming["verdicts"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"nonfinite_loss"), "{kinds:?}");
+    // The report and its charts cope with NaN.
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains(&format!("diverged at step {step}")));
 }

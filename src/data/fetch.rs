@@ -66,11 +66,11 @@ fn missing_in_dir(name: DatasetName, dir: &Path) -> Result<Vec<usize>> {
             Some(path) => {
                 let got = md5_hex(&idx::read_maybe_gz(&path)?);
                 if got != md5 {
-                    bail!(
+                    return Err(crate::error::input(format!(
                         "{}: checksum mismatch for {} (md5 of the uncompressed content is {got}, expected {md5}); delete the file to fetch it again",
                         path.display(),
                         name.as_str()
-                    );
+                    )));
                 }
             }
         }

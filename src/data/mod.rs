@@ -5,7 +5,7 @@ pub mod batch;
 pub mod fetch;
 pub mod idx;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -69,7 +69,7 @@ impl DataSource {
             DataSource::Known(name) => Dataset::load(*name, root),
             DataSource::Dir(dir) => {
                 if !dir.is_dir() {
-                    bail!("{}: data directory not found", dir.display());
+                    return Err(crate::error::input(format!("{}: data directory not found", dir.display())));
                 }
                 Dataset::read_dir(dir)
             }
@@ -108,6 +108,13 @@ impl LabeledImages {
     /// 3-dimensional images, 1-dimensional labels, equal counts, labels
     /// below `classes`.
     pub fn read(images: &Path, labels: &Path, classes: usize) -> Result<Self> {
+        Self::read_checked(images, labels, classes).map_err(|e| match e.downcast::<idx::IdxError>() {
+            Ok(idx) => idx.into(),
+            Err(other) => crate::error::input(other),
+        })
+    }
+
+    fn read_checked(images: &Path, labels: &Path, classes: usize) -> Result<Self> {
         let img = idx::read(images)?;
         let lab = idx::read(labels)?;
         if img.dims.len() != 3 {
@@ -148,7 +155,8 @@ impl Dataset {
     /// Reads the four standard files from `dir` (compressed or not).
     pub fn read_dir(dir: &Path) -> Result<Self> {
         let find = |stem: &str| {
-            fetch::existing_file(dir, stem).with_context(|| format!("{}: no {stem} or {stem}.gz", dir.display()))
+            fetch::existing_file(dir, stem)
+                .ok_or_else(|| crate::error::input(format!("{}: no {stem} or {stem}.gz", dir.display())))
         };
         Ok(Dataset {
             train: LabeledImages::read(&find("train-images-idx3-ubyte")?, &find("train-labels-idx1-ubyte")?, CLASSES)?,

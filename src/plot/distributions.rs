@@ -19,14 +19,14 @@ const GRID: usize = 400;
 /// Eq. 6.42, for one dimension). The values are first binned on the grid
 /// (a binned KDE, Silverman 1982), which keeps it fast for 400,000 weights.
 pub fn kde(values: &[f32], lo: f64, hi: f64) -> Vec<(f64, f64)> {
-    let n = values.len() as f64;
-    if values.is_empty() || hi <= lo {
+    let n = values.iter().filter(|v| v.is_finite()).count() as f64;
+    if n == 0.0 || hi <= lo {
         return Vec::new();
     }
     let step = (hi - lo) / (GRID - 1) as f64;
     let mut counts = vec![0.0f64; GRID];
     let (mut sum, mut sq) = (0.0, 0.0);
-    for &v in values {
+    for &v in values.iter().filter(|v| v.is_finite()) {
         let x = f64::from(v);
         sum += x;
         sq += x * x;

@@ -221,7 +221,7 @@ fn summary_table(html: &mut String, runs: &[(String, &RunRecords)]) {
             let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.4}</td><td>{:.5}</td><td>{}</td><td>{:.1}</td></tr>",
+                "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.4}</td><td>{:.5}</td><td>{}{}</td><td>{:.1}</td></tr>",
                 escape(&name),
                 v.train.percent(),
                 v.valid.percent(),
@@ -229,6 +229,7 @@ fn summary_table(html: &mut String, runs: &[(String, &RunRecords)]) {
                 v.initial_loss,
                 v.final_loss,
                 v.steps,
+                v.diverged_at.map_or(String::new(), |s| format!(" (diverged at step {s})")),
                 v.seconds
             );
         }
@@ -241,7 +242,10 @@ fn verdicts(html: &mut String, runs: &[(String, &RunRecords)]) {
     for (run, r) in runs {
         for v in &r.summary.variants {
             let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
-            if v.verdicts.is_empty() {
+            if let Some(step) = v.diverged_at {
+                let _ = writeln!(html, "<div class=\"verdict\"><b>{}</b>: diverged at step {step} (the loss became non-finite; training stopped)</div>", escape(&name));
+            }
+            if v.verdicts.is_empty() && v.diverged_at.is_none() {
                 let _ = writeln!(
                     html,
                     "<div class=\"ok\"><b>{}</b>: none of the failure conditions was measured.</div>",
