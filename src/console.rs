@@ -43,10 +43,20 @@ impl Console {
 impl Observer for Console {
     fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
         match event {
-            Event::Start { steps_per_epoch, epochs, .. } => {
+            Event::Start { steps_per_epoch, epochs, .. } | Event::Resume { steps_per_epoch, epochs, .. } => {
                 self.epochs = *epochs;
                 self.steps_per_epoch = *steps_per_epoch;
-                self.line(&format!("== {variant} =="))?;
+                let mut done = 0;
+                match event {
+                    Event::Resume { checkpoint, .. } => {
+                        done = checkpoint.steps_taken;
+                        self.line(&format!(
+                            "== {variant} (resumed after step {} of epoch {}) ==",
+                            checkpoint.step, checkpoint.epoch
+                        ))?
+                    }
+                    _ => self.line(&format!("== {variant} =="))?,
+                }
                 let bar = ProgressBar::with_draw_target(
                     Some((epochs * steps_per_epoch) as u64),
                     ProgressDrawTarget::stderr(),
@@ -59,6 +69,7 @@ impl Observer for Console {
                     .progress_chars("=> "),
                 );
                 bar.set_prefix(variant.to_string());
+                bar.set_position(done as u64);
                 self.bar = (!self.quiet).then_some(bar);
             }
             Event::Step { epoch, step, loss, .. } => {
@@ -81,6 +92,11 @@ impl Observer for Console {
                     m.valid.percent()
                 ))?;
                 self.line(&format!("Time elapsed: {:.2} min", m.elapsed_s / 60.0))?;
+            }
+            Event::Interrupted { .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
             }
             Event::End { summary, .. } => {
                 if let Some(bar) = self.bar.take() {

@@ -6,9 +6,12 @@ use initscope::data::{default_data_root, fetch, DatasetName};
 use initscope::error::{input, is_input_error};
 use initscope::experiment::Experiment;
 use initscope::report::{build_comparison_report, build_run_report};
-use initscope::run::{run_experiment, RunOptions};
+use initscope::run::{resume_experiment, run_experiment, RunOptions, RunOutcome};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "initscope", version, about = "Weight-initialisation and training-dynamics experiments")]
@@ -22,6 +25,20 @@ enum Command {
     /// Run an experiment (with no arguments: the seed experiment, both
     /// initialisations, 15 epochs).
     Run(RunArgs),
+    /// Continue an interrupted or killed run from its last checkpoint; the
+    /// finished run is bit-identical to one that never stopped.
+    Resume {
+        /// The run directory.
+        run: PathBuf,
+        /// Worker threads (results do not depend on it).
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Print nothing but errors and the run directory.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Rebuild the charts and report.html of a run from its records alone
     /// (no retraining); with several run directories, a comparison report.
     Report {
@@ -110,7 +127,28 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// A flag raised by the first SIGINT or SIGTERM (training then stops at
+/// the next step boundary and saves a checkpoint); a second one ends the
+/// process at once.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+/// Prints where the run is and builds its report; exit 130 when it was
+/// interrupted.
+fn finish(outcome: RunOutcome) -> anyhow::Result<ExitCode> {
+    println!("Run directory: {}", outcome.dir.display());
+    let report = build_run_report(&outcome.dir)?;
+    println!("Report: {}", report.display());
+    Ok(if outcome.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let mut exp = match &args.experiment {
@@ -141,11 +179,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 data_root: args.data.root(),
                 threads: args.threads,
                 quiet: args.quiet,
+                stop: stop_on_signals()?,
             };
-            let outcome = run_experiment(&exp, &opts)?;
-            println!("Run directory: {}", outcome.dir.display());
-            let report = build_run_report(&outcome.dir)?;
-            println!("Report: {}", report.display());
+            return finish(run_experiment(&exp, &opts)?);
+        }
+        Command::Resume { run, threads, quiet, data } => {
+            let opts = RunOptions {
+                run_dir: Some(run.clone()),
+                runs_root: PathBuf::from("runs"),
+                data_root: data.root(),
+                threads: threads.max(1),
+                quiet,
+                stop: stop_on_signals()?,
+            };
+            return finish(resume_experiment(&run, &opts)?);
         }
         Command::Report { runs, out } => {
             let report =
@@ -167,7 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} is ready in {}", dataset.as_str(), dir.display());
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -183,7 +230,7 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{location}: {message} (please report this)");
     }));
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             // Bad input or usage exits 2 (as clap does), failures at run time 1.

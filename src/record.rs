@@ -17,7 +17,7 @@
 
 use crate::fsutil::write_atomic;
 use crate::nn::Mlp;
-use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
+use crate::train::{Checkpoint, EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,20 @@ pub fn save_safetensors(model: &Mlp, path: &Path) -> Result<()> {
         .collect();
     let out = safetensors::serialize(views, &None).context("cannot encode safetensors")?;
     write_atomic(path, &out)
+}
+
+/// Saves one f32 vector as a safetensors file with a single tensor `name`.
+pub fn save_vector(name: &str, values: &[f32], path: &Path) -> Result<()> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = TensorView::new(Dtype::F32, vec![values.len()], &bytes).expect("shape matches data");
+    let out = safetensors::serialize(vec![(name.to_string(), view)], &None).context("cannot encode safetensors")?;
+    write_atomic(path, &out)
+}
+
+/// Reads back the single vector of [`save_vector`] (or every tensor of a
+/// file, concatenated in name order).
+pub fn load_vector(path: &Path) -> Result<Vec<f32>> {
+    Ok(load_safetensors(path)?.into_iter().flat_map(|t| t.2).collect())
 }
 
 /// A named f32 tensor read back from a safetensors file: `(name, shape, values)`.
@@ -82,6 +96,9 @@ pub fn save_examples(test: &crate::data::LabeledImages, dir: &Path) -> Result<()
 pub struct RunSummary {
     /// The experiment's name.
     pub experiment: String,
+    /// `running`, `interrupted` (continue with `initscope resume`) or `complete`.
+    #[serde(default)]
+    pub status: String,
     /// Where and with what it ran.
     pub environment: Environment,
     /// One entry per finished variant, in order.
@@ -115,6 +132,95 @@ impl Environment {
     }
 }
 
+/// `<variant>/checkpoint.json`: a [`Checkpoint`] and the file holding its
+/// parameters. The JSON is written last, so it never names a file that is
+/// not complete.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Where training stands.
+    pub checkpoint: Checkpoint,
+    /// The parameters' file, beside this one.
+    pub params_file: String,
+    /// The optimiser: SGD without momentum keeps no state.
+    pub optimizer_state: String,
+    /// How the random streams are positioned.
+    pub random_streams: String,
+}
+
+/// Saves a checkpoint of `model` into `variant_dir`, then removes older
+/// parameter files.
+pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp) -> Result<()> {
+    let params_file = format!("checkpoint-{}.safetensors", checkpoint.steps_taken);
+    save_safetensors(model, &variant_dir.join(&params_file))?;
+    let file = CheckpointFile {
+        checkpoint: checkpoint.clone(),
+        params_file: params_file.clone(),
+        optimizer_state: "none (plain SGD)".into(),
+        random_streams: format!(
+            "per-epoch ChaCha8 streams (seed, \"shuffle/train\", epoch); epoch {} is replayed from its start and its first {} batches skipped",
+            checkpoint.epoch, checkpoint.step
+        ),
+    };
+    let json = serde_json::to_string_pretty(&file).expect("checkpoints always serialise");
+    write_atomic(&variant_dir.join("checkpoint.json"), json.as_bytes())?;
+    remove_checkpoints(variant_dir, Some(&params_file))
+}
+
+/// Removes a variant's checkpoint parameter files but `keep` (and, with
+/// `keep` = `None`, its checkpoint.json).
+pub fn remove_checkpoints(variant_dir: &Path, keep: Option<&str>) -> Result<()> {
+    if keep.is_none() {
+        let _ = std::fs::remove_file(variant_dir.join("checkpoint.json"));
+    }
+    for entry in std::fs::read_dir(variant_dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("checkpoint-") && name.ends_with(".safetensors") && Some(name.as_str()) != keep {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// A variant's last checkpoint and its parameters, if it has one.
+pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<(Checkpoint, Vec<f32>)>> {
+    let path = variant_dir.join("checkpoint.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    let file: CheckpointFile =
+        serde_json::from_str(&text).map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
+    let params = load_safetensors(&variant_dir.join(&file.params_file))?;
+    // Buffer order: each layer's weight, then its bias, by module index.
+    let mut tensors: Vec<(usize, bool, Vec<f32>)> = params
+        .into_iter()
+        .map(|(name, _, v)| {
+            let index = name.split('.').nth(1).and_then(|i| i.parse().ok()).unwrap_or(usize::MAX);
+            (index, name.ends_with(".bias"), v)
+        })
+        .collect();
+    tensors.sort_by_key(|t| (t.0, t.1));
+    Ok(Some((file.checkpoint, tensors.into_iter().flat_map(|t| t.2).collect())))
+}
+
+/// Keeps the header and the first `rows` data lines of a CSV file's text.
+fn first_rows(text: &str, rows: usize) -> String {
+    text.lines().take(rows + 1).map(|l| format!("{l}\n")).collect()
+}
+
+/// Keeps the header and the data lines whose first field (the epoch) is
+/// below `epoch`.
+fn rows_before_epoch(text: &str, epoch: usize) -> String {
+    let mut lines = text.lines();
+    let mut out = lines.next().map(|h| format!("{h}\n")).unwrap_or_default();
+    for l in lines.filter(|l| l.split(',').next().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e < epoch)) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 /// Writes each variant's records as its events arrive.
 pub struct Recorder {
     run_dir: PathBuf,
@@ -145,6 +251,12 @@ impl Recorder {
         self.run_dir.join(variant)
     }
 
+    fn write_csvs(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join("steps.csv"), self.steps.as_bytes())?;
+        write_atomic(&dir.join("epochs.csv"), self.epochs.as_bytes())?;
+        write_atomic(&dir.join("timings.csv"), self.timings.as_bytes())
+    }
+
     fn epoch_row(&mut self, m: &EpochMetrics) {
         let _ = writeln!(
             self.epochs,
@@ -172,17 +284,37 @@ impl Observer for Recorder {
                 self.epochs = EPOCHS_HEADER.into();
                 self.timings = TIMINGS_HEADER.into();
                 self.step_index = 0;
+                remove_checkpoints(&dir, None)?;
                 save_safetensors(model, &dir.join("initial.safetensors"))?;
+            }
+            Event::Resume { checkpoint, .. } => {
+                let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+                self.steps = first_rows(&read("steps.csv"), checkpoint.steps_taken);
+                self.epochs = rows_before_epoch(&read("epochs.csv"), checkpoint.epoch);
+                self.timings = rows_before_epoch(&read("timings.csv"), checkpoint.epoch);
+                for (text, header) in [
+                    (&mut self.steps, STEPS_HEADER),
+                    (&mut self.epochs, EPOCHS_HEADER),
+                    (&mut self.timings, TIMINGS_HEADER),
+                ] {
+                    if text.is_empty() {
+                        *text = header.into();
+                    }
+                }
+                self.step_index = checkpoint.steps_taken;
+            }
+            Event::Interrupted { model, checkpoint } => {
+                self.write_csvs(&dir)?;
+                save_checkpoint(&dir, checkpoint, model)?;
             }
             Event::Step { epoch, step, loss, .. } => {
                 let _ = writeln!(self.steps, "{},{epoch},{step},{loss}", self.step_index);
                 self.step_index += 1;
             }
-            Event::Epoch { metrics, .. } => {
+            Event::Epoch { metrics, model, checkpoint } => {
                 self.epoch_row(metrics);
-                write_atomic(&dir.join("steps.csv"), self.steps.as_bytes())?;
-                write_atomic(&dir.join("epochs.csv"), self.epochs.as_bytes())?;
-                write_atomic(&dir.join("timings.csv"), self.timings.as_bytes())?;
+                self.write_csvs(&dir)?;
+                save_checkpoint(&dir, checkpoint, model)?;
             }
             Event::End { model, test_predictions, test_labels, .. } => {
                 save_safetensors(model, &dir.join("final.safetensors"))?;
@@ -191,6 +323,7 @@ impl Observer for Recorder {
                     let _ = writeln!(csv, "{i},{l},{p}");
                 }
                 write_atomic(&dir.join("test_predictions.csv"), csv.as_bytes())?;
+                remove_checkpoints(&dir, None)?;
             }
         }
         Ok(())

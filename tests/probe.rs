@@ -15,7 +15,14 @@ fn dataset(train: usize, test: usize, side: usize) -> Dataset {
 }
 
 fn options(dir: &std::path::Path) -> RunOptions {
-    RunOptions { run_dir: Some(dir.into()), runs_root: dir.into(), data_root: dir.into(), threads: 2, quiet: true }
+    RunOptions {
+        run_dir: Some(dir.into()),
+        runs_root: dir.into(),
+        data_root: dir.into(),
+        threads: 2,
+        quiet: true,
+        stop: Default::default(),
+    }
 }
 
 #[test]

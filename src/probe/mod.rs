@@ -18,13 +18,13 @@ pub mod verdict;
 
 use crate::fsutil::write_atomic;
 use crate::nn::{Activation, Mlp};
-use crate::train::{Event, Observer, Trainer};
+use crate::train::{Checkpoint, Event, Observer, Trainer};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use stats::{Histogram, Moments};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-pub use verdict::Verdict;
+pub use verdict::{RowScalars, Verdict};
 
 /// How often the probe records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,7 +79,8 @@ pub struct Probe {
     run_dir: PathBuf,
     total_steps: usize,
     step: usize,
-    rows: Vec<LayerRow>,
+    csv: String,
+    scalars: Vec<RowScalars>,
     losses: Vec<f32>,
     histograms: String,
     changes: Vec<(usize, usize, usize, usize)>,
@@ -100,7 +101,8 @@ impl Probe {
             run_dir: run_dir.into(),
             total_steps: 0,
             step: 0,
-            rows: Vec::new(),
+            csv: String::new(),
+            scalars: Vec::new(),
             losses: Vec::new(),
             histograms: String::new(),
             changes: Vec::new(),
@@ -113,11 +115,6 @@ impl Probe {
     /// The verdicts of the last variant that ended.
     pub fn verdicts(&self) -> &[Verdict] {
         &self.verdicts
-    }
-
-    /// The scalar rows recorded for the current (or last) variant.
-    pub fn rows(&self) -> &[LayerRow] {
-        &self.rows
     }
 
     fn histogram_due(&self) -> bool {
@@ -179,7 +176,7 @@ impl Probe {
             };
             row.weight = weight;
             row.weight_grad = weight_grad;
-            self.rows.push(row);
+            self.push_row(&row);
         }
     }
 
@@ -245,41 +242,109 @@ impl Probe {
         self.alive.iter().filter(|&&a| !a).count()
     }
 
-    fn layers_csv(&self) -> String {
-        let mut out = String::with_capacity(LAYERS_HEADER.len() + self.rows.len() * 260);
-        out.push_str(LAYERS_HEADER);
-        for r in &self.rows {
-            let (pm, ps, pz) =
-                r.post.map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.mean(), m.std(), m.zero_fraction()));
-            let nonfinite = r.weight.nonfinite + r.weight_grad.nonfinite + r.bias_grad.nonfinite + r.pre.nonfinite;
-            let _ = writeln!(
-                out,
-                "{},{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{}",
-                r.step,
-                r.layer,
-                r.weight.mean(),
-                r.weight.std(),
-                r.weight.min,
-                r.weight.max,
-                r.weight.norm(),
-                r.weight_grad.norm(),
-                r.weight_grad.mean_abs(),
-                r.weight_grad.std(),
-                r.bias_grad.norm(),
-                r.bias_grad.mean_abs(),
-                r.bias_grad.std(),
-                r.update_ratio,
-                r.pre.mean(),
-                r.pre.std(),
-                pm,
-                ps,
-                pz,
-                r.saturated,
-                r.dead_units,
-                nonfinite
-            );
+    fn reset(&mut self, total_steps: usize, step: usize) {
+        self.total_steps = total_steps;
+        self.step = step;
+        self.csv.clear();
+        self.scalars.clear();
+        self.losses.clear();
+        self.histograms.clear();
+        self.changes.clear();
+        self.verdicts.clear();
+    }
+
+    /// Adds a row to the CSV text and to the verdicts' scalars.
+    fn push_row(&mut self, r: &LayerRow) {
+        let (pm, ps, pz) = r.post.map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.mean(), m.std(), m.zero_fraction()));
+        let nonfinite = r.weight.nonfinite
+            + r.weight_grad.nonfinite
+            + r.bias_grad.nonfinite
+            + r.pre.nonfinite
+            + r.post.map_or(0, |m| m.nonfinite);
+        let _ = writeln!(
+            self.csv,
+            "{},{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{}",
+            r.step,
+            r.layer,
+            r.weight.mean(),
+            r.weight.std(),
+            r.weight.min,
+            r.weight.max,
+            r.weight.norm(),
+            r.weight_grad.norm(),
+            r.weight_grad.mean_abs(),
+            r.weight_grad.std(),
+            r.bias_grad.norm(),
+            r.bias_grad.mean_abs(),
+            r.bias_grad.std(),
+            r.update_ratio,
+            r.pre.mean(),
+            r.pre.std(),
+            pm,
+            ps,
+            pz,
+            r.saturated,
+            r.dead_units,
+            nonfinite
+        );
+        self.scalars.push(RowScalars {
+            step: r.step,
+            layer: r.layer,
+            grad_norm: r.weight_grad.norm(),
+            nonfinite,
+            dead_units: r.dead_units,
+        });
+    }
+
+    /// Restores what was recorded before the checkpoint from the files.
+    fn restore(&mut self, variant: &str, model: &Mlp, checkpoint: &Checkpoint) -> Result<()> {
+        let vdir = self.run_dir.join(variant);
+        let dir = vdir.join("probe");
+        let before = checkpoint.steps_taken;
+        let step_of = |line: &str| line.split(',').next().and_then(|s| s.parse::<usize>().ok());
+        if let Some(text) = read_optional(&dir.join("layers.csv"))? {
+            for line in text.lines().skip(1).filter(|l| step_of(l).is_some_and(|s| s < before)) {
+                let f: Vec<&str> = line.split(',').collect();
+                let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                self.scalars.push(RowScalars {
+                    step: num(0) as usize,
+                    layer: num(1) as usize,
+                    grad_norm: num(7),
+                    nonfinite: num(21) as u64,
+                    dead_units: num(20) as usize,
+                });
+                self.csv.push_str(line);
+                self.csv.push('\n');
+            }
         }
-        out
+        if let Some(text) = read_optional(&dir.join("histograms.csv"))? {
+            for line in text.lines().skip(1).filter(|l| step_of(l).is_some_and(|s| s < before)) {
+                self.histograms.push_str(line);
+                self.histograms.push('\n');
+            }
+        }
+        if let Some(text) = read_optional(&dir.join("changes.csv"))? {
+            for line in text.lines().skip(1) {
+                let f: Vec<usize> = line.split(',').filter_map(|v| v.parse().ok()).collect();
+                if f.len() == 4 && f[0] < checkpoint.epoch {
+                    self.changes.push((f[0], f[1], f[2], f[3]));
+                }
+            }
+        }
+        if let Some(text) = read_optional(&vdir.join("steps.csv"))? {
+            self.losses =
+                text.lines().skip(1).take(before).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
+        }
+        self.snapshot = if checkpoint.step > 0 {
+            crate::record::load_vector(&dir.join("epoch-start.safetensors"))?
+        } else {
+            model.params.clone()
+        };
+        Ok(())
+    }
+
+    fn layers_csv(&self) -> String {
+        format!("{LAYERS_HEADER}{}", self.csv)
     }
 
     fn write_files(&self, variant: &str) -> Result<()> {
@@ -315,6 +380,14 @@ impl Probe {
     }
 }
 
+fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    }
+}
+
 fn moments_of_parts(parts: &[&[f32]]) -> Moments {
     let mut m = Moments::new();
     parts.iter().for_each(|p| m.add(p));
@@ -339,14 +412,19 @@ impl Observer for Probe {
     fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
         match event {
             Event::Start { model, steps_per_epoch, epochs } => {
-                self.total_steps = steps_per_epoch * epochs;
-                self.step = 0;
-                self.rows.clear();
-                self.losses.clear();
-                self.histograms.clear();
-                self.changes.clear();
-                self.verdicts.clear();
+                self.reset(steps_per_epoch * epochs, 0);
                 self.snapshot = model.params.clone();
+            }
+            Event::Resume { model, steps_per_epoch, epochs, checkpoint } => {
+                self.reset(steps_per_epoch * epochs, checkpoint.steps_taken);
+                self.restore(variant, model, checkpoint)?;
+            }
+            Event::Interrupted { checkpoint, .. } => {
+                self.write_files(variant)?;
+                if checkpoint.step > 0 {
+                    let path = self.run_dir.join(variant).join("probe").join("epoch-start.safetensors");
+                    crate::record::save_vector("params", &self.snapshot, &path)?;
+                }
             }
             Event::Step { loss, trainer, .. } => {
                 self.losses.push(*loss);
@@ -356,7 +434,7 @@ impl Observer for Probe {
                 }
                 self.step += 1;
             }
-            Event::Epoch { metrics, model } => {
+            Event::Epoch { metrics, model, .. } => {
                 self.record_changes(metrics.epoch, model);
                 self.write_files(variant)?;
             }
@@ -364,7 +442,7 @@ impl Observer for Probe {
                 // The final weights, after the last update.
                 self.step = self.total_steps;
                 self.record_weight_histograms(model);
-                self.verdicts = verdict::diagnose(&self.rows, &self.losses, &self.changes, model);
+                self.verdicts = verdict::diagnose(&self.scalars, &self.losses, &self.changes, model);
                 self.write_files(variant)?;
             }
         }

@@ -2,7 +2,6 @@
 //! quoting the numbers that fired it. The thresholds are constants below,
 //! each with its reason.
 
-use super::LayerRow;
 use crate::nn::{Activation, Mlp};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +47,22 @@ pub const FLAT_MIN_LEVEL: f64 = 0.05;
 /// has lost most of its capacity (the "dying ReLU" of Lu et al. 2019).
 pub const DEAD_FRACTION: f64 = 0.5;
 
+/// What the verdicts need of one recorded layer row (the rest is in
+/// `probe/layers.csv`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowScalars {
+    /// Updates applied before the row was recorded.
+    pub step: usize,
+    /// 1-based layer.
+    pub layer: usize,
+    /// L2 norm of the weight gradient.
+    pub grad_norm: f64,
+    /// Non-finite values among the layer's weights, gradients and activations.
+    pub nonfinite: u64,
+    /// Units that output zero for the whole batch.
+    pub dead_units: usize,
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -64,7 +79,7 @@ fn verdict(kind: &str, message: String) -> Verdict {
 /// the per-epoch parameter changes `(epoch, layer, changed, total)` and the
 /// final model.
 pub fn diagnose(
-    rows: &[LayerRow],
+    rows: &[RowScalars],
     losses: &[f32],
     changes: &[(usize, usize, usize, usize)],
     model: &Mlp,
@@ -74,10 +89,9 @@ pub fn diagnose(
     if let Some(step) = losses.iter().position(|l| !l.is_finite()) {
         out.push(verdict("nonfinite_loss", format!("the loss became {} at step {step}", losses[step])));
     }
-    let finite_rows = || rows.iter().filter(|r| r.weight_grad.nonfinite == 0);
-    let medians: Vec<f64> = (1..=layers)
-        .map(|l| median(finite_rows().filter(|r| r.layer == l).map(|r| r.weight_grad.norm()).collect()))
-        .collect();
+    let finite_rows = || rows.iter().filter(|r| r.nonfinite == 0 && r.grad_norm.is_finite());
+    let medians: Vec<f64> =
+        (1..=layers).map(|l| median(finite_rows().filter(|r| r.layer == l).map(|r| r.grad_norm).collect())).collect();
     let steps_seen = rows.iter().filter(|r| r.layer == 1).count();
     let output = medians[layers - 1];
 
@@ -95,16 +109,16 @@ pub fn diagnose(
         ));
     }
 
-    let exploding = rows.iter().find(|r| r.weight_grad.nonfinite > 0 || r.weight_grad.norm() > EXPLODING_NORM);
+    let exploding = rows.iter().find(|r| r.nonfinite > 0 || !r.grad_norm.is_finite() || r.grad_norm > EXPLODING_NORM);
     if let Some(r) = exploding {
-        let what = if r.weight_grad.nonfinite > 0 {
-            format!("{} non-finite values", r.weight_grad.nonfinite)
+        let what = if r.nonfinite > 0 || !r.grad_norm.is_finite() {
+            format!("{} non-finite values", r.nonfinite.max(1))
         } else {
-            format!("norm {:.2e}", r.weight_grad.norm())
+            format!("norm {:.2e}", r.grad_norm)
         };
         out.push(verdict(
             "exploding_gradients",
-            format!("exploding gradients: layer {}'s weight gradient reached {what} at step {}", r.layer, r.step),
+            format!("exploding gradients: layer {}'s weights or gradients reached {what} at step {}", r.layer, r.step),
         ));
     }
 
@@ -113,7 +127,7 @@ pub fn diagnose(
         let frozen: Vec<usize> =
             (1..=layers).filter(|&l| changes.iter().filter(|c| c.1 == l).all(|c| c.2 == 0)).collect();
         if frozen.len() == layers {
-            let max_grad = finite_rows().map(|r| r.weight_grad.norm()).fold(0.0, f64::max);
+            let max_grad = finite_rows().map(|r| r.grad_norm).fold(0.0, f64::max);
             out.push(verdict(
                 "parameters_unchanged",
                 format!(

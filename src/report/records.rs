@@ -151,6 +151,7 @@ impl RunRecords {
         } else {
             RunSummary {
                 experiment: experiment.name.clone(),
+                status: "running".into(),
                 environment: crate::record::Environment::current(0),
                 variants: Vec::new(),
             }

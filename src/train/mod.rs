@@ -1,0 +1,172 @@
+//! Training. The [`Trainer`] owns a model together with its optimiser and
+//! buffers, so an optimiser can never step another model's parameters (the
+//! original notebook's bug). [`train_variant`] runs one variant of an
+//! experiment, reports what happens as [`Event`]s to observers, and can
+//! stop at a step boundary and continue from a [`Checkpoint`].
+
+mod variant;
+
+pub use variant::{train_variant, Accuracy, Checkpoint, EpochMetrics, Event, Observer, VariantOutcome, VariantSummary};
+
+use crate::data::batch::fill_batch;
+use crate::data::LabeledImages;
+use crate::nn::loss::argmax_rows;
+use crate::nn::{Mlp, Workspace};
+use crate::optim::Sgd;
+use crate::parallel::{for_each_split, part};
+
+/// Samples per forward pass when evaluating (larger than a training batch:
+/// evaluation keeps no gradients, and bigger products run faster).
+const EVAL_BATCH: usize = 1000;
+
+/// Every training batch is computed as this many shards, whatever the
+/// thread count: the shards' shapes, and the fixed order in which their
+/// gradients are summed, make the result independent of the threads.
+pub const SHARDS: usize = 2;
+
+/// One shard's share of a step: its rows' buffers and gradient.
+struct Shard {
+    ws: Workspace,
+    grads: Vec<f32>,
+    labels: Vec<u8>,
+    loss_sum: f64,
+}
+
+/// One evaluation worker's buffers.
+struct EvalWorker {
+    ws: Workspace,
+    labels: Vec<u8>,
+    predictions: Vec<u8>,
+}
+
+/// One evaluation worker's share of a prediction: contiguous chunks.
+struct EvalJob<'a> {
+    worker: &'a mut EvalWorker,
+    chunks: &'a [&'a [u32]],
+    out: Vec<u8>,
+}
+
+/// A model, its optimiser, its gradient buffers and its workspaces.
+pub struct Trainer {
+    model: Mlp,
+    optimizer: Sgd,
+    shards: Vec<Shard>,
+    eval: Vec<EvalWorker>,
+    threads: usize,
+}
+
+impl Trainer {
+    /// Takes ownership of `model` and `optimizer`; `batch_size` is the
+    /// largest training batch [`Trainer::step`] will see; `threads` the
+    /// worker threads (results do not depend on it).
+    pub fn new(model: Mlp, optimizer: Sgd, batch_size: usize, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let shard_rows = batch_size.div_ceil(SHARDS);
+        let shards = (0..SHARDS)
+            .map(|_| Shard {
+                ws: Workspace::new(&model, shard_rows),
+                grads: vec![0.0; model.params.len()],
+                labels: Vec::new(),
+                loss_sum: 0.0,
+            })
+            .collect();
+        let eval = (0..threads)
+            .map(|_| EvalWorker { ws: Workspace::new(&model, EVAL_BATCH), labels: Vec::new(), predictions: Vec::new() })
+            .collect();
+        Trainer { model, optimizer, shards, eval, threads }
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// Replaces every parameter (resuming from a checkpoint).
+    pub fn set_params(&mut self, params: &[f32]) {
+        self.model.params.copy_from_slice(params);
+    }
+
+    /// The gradient of the last step, in the layout of the parameters.
+    pub fn grads(&self) -> &[f32] {
+        &self.shards[0].grads
+    }
+
+    /// The optimiser's learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        self.optimizer.lr
+    }
+
+    /// The last training batch's activations: each shard's workspace with
+    /// the number of rows it held. Together they cover the whole batch.
+    pub fn batch_activations(&self) -> impl Iterator<Item = (&Workspace, usize)> {
+        self.shards.iter().map(|s| (&s.ws, s.labels.len()))
+    }
+
+    /// One optimisation step on the images at `indices`; returns the
+    /// batch's mean loss before the update.
+    pub fn step(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
+        let loss = self.compute_gradients(data, indices);
+        self.apply_update();
+        loss
+    }
+
+    /// Forward and backward on the images at `indices`: afterwards
+    /// [`Trainer::grads`] holds the batch's gradient and
+    /// [`Trainer::batch_activations`] its activations, both for the current
+    /// parameters. Returns the batch's mean loss.
+    pub fn compute_gradients(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
+        let batch = indices.len();
+        let model = &self.model;
+        for_each_split(&mut self.shards, self.threads, |s, shard| {
+            let rows = &indices[part(batch, SHARDS, s)];
+            fill_batch(data, rows, &mut shard.ws.input, &mut shard.labels);
+            shard.loss_sum = model.forward_backward_part(&mut shard.ws, &shard.labels, &mut shard.grads, batch);
+        });
+        // Sum the shards' gradients into the first, in shard order.
+        let (first, rest) = self.shards.split_first_mut().expect("SHARDS >= 1");
+        let mut loss_sum = first.loss_sum;
+        for shard in rest {
+            first.grads.iter_mut().zip(&shard.grads).for_each(|(g, s)| *g += s);
+            loss_sum += shard.loss_sum;
+        }
+        (loss_sum / batch as f64) as f32
+    }
+
+    /// Updates the parameters with the gradient of the last
+    /// [`Trainer::compute_gradients`].
+    pub fn apply_update(&mut self) {
+        self.optimizer.step(&mut self.model.params, &self.shards[0].grads);
+    }
+
+    /// Predicted class of each image at `indices`, in order. Chunks of
+    /// [`EVAL_BATCH`] are spread over the threads; each row's result does
+    /// not depend on which thread computes it.
+    pub fn predict(&mut self, data: &LabeledImages, indices: &[u32]) -> Vec<u8> {
+        let chunks: Vec<&[u32]> = indices.chunks(EVAL_BATCH).collect();
+        let workers = self.eval.len();
+        let mut jobs: Vec<EvalJob> = self
+            .eval
+            .iter_mut()
+            .enumerate()
+            .map(|(w, worker)| EvalJob { worker, chunks: &chunks[part(chunks.len(), workers, w)], out: Vec::new() })
+            .collect();
+        let model = &self.model;
+        for_each_split(&mut jobs, workers, |_, job| {
+            let worker = &mut *job.worker;
+            for chunk in job.chunks {
+                fill_batch(data, chunk, &mut worker.ws.input, &mut worker.labels);
+                model.forward(&mut worker.ws, chunk.len());
+                argmax_rows(model.logits(&worker.ws, chunk.len()), model.classes(), &mut worker.predictions);
+                job.out.extend_from_slice(&worker.predictions);
+            }
+        });
+        jobs.into_iter().flat_map(|job| job.out).collect()
+    }
+
+    /// Accuracy in percent over the images at `indices`.
+    pub fn accuracy(&mut self, data: &LabeledImages, indices: &[u32]) -> Accuracy {
+        let predicted = self.predict(data, indices);
+        let correct = predicted.iter().zip(indices).filter(|(&p, &i)| data.labels[i as usize] == p).count();
+        Accuracy { correct, total: indices.len() }
+    }
+}

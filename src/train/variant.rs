@@ -1,0 +1,335 @@
+//! One variant's training loop, its events, and checkpoints that let it
+//! stop at any step boundary and continue bit-identically.
+
+use super::Trainer;
+use crate::data::batch::{epoch_order, validation_split};
+use crate::data::Dataset;
+use crate::experiment::{Experiment, Variant};
+use crate::nn::Mlp;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Correct predictions out of a total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// Correctly classified.
+    pub correct: usize,
+    /// Classified.
+    pub total: usize,
+}
+
+impl Accuracy {
+    /// In percent (0 when nothing was classified).
+    pub fn percent(self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// What one epoch achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean of the epoch's minibatch losses.
+    #[serde(with = "crate::record::nan_as_null")]
+    pub mean_loss: f64,
+    /// Over the full batches of a fresh shuffle of the training set, as the
+    /// original iterates its training loader again.
+    pub train: Accuracy,
+    /// Over the validation set.
+    pub valid: Accuracy,
+    /// Seconds since the variant started training (wall clock).
+    pub elapsed_s: f64,
+}
+
+/// What a whole variant achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantSummary {
+    /// The variant's name.
+    pub name: String,
+    /// Optimisation steps taken.
+    pub steps: usize,
+    /// The step whose loss was NaN or infinite, where training stopped.
+    #[serde(default)]
+    pub diverged_at: Option<usize>,
+    /// Loss of the very first batch, before any update.
+    #[serde(with = "crate::record::nan_as_null")]
+    pub initial_loss: f64,
+    /// Mean minibatch loss of the last epoch.
+    #[serde(with = "crate::record::nan_as_null")]
+    pub final_loss: f64,
+    /// Training accuracy after the last epoch.
+    pub train: Accuracy,
+    /// Validation accuracy after the last epoch.
+    pub valid: Accuracy,
+    /// Test accuracy of the final model.
+    pub test: Accuracy,
+    /// Wall-clock seconds of training and evaluation.
+    pub seconds: f64,
+    /// The probe's diagnoses (filled in by whoever ran the probe).
+    #[serde(default)]
+    pub verdicts: Vec<crate::probe::Verdict>,
+}
+
+/// Where a variant stands between two steps: with the parameters (saved
+/// beside it) enough to continue exactly as if it had never stopped. The
+/// random streams need no position: each epoch's shuffle is its own stream
+/// `(seed, "shuffle/train", epoch)`, replayed from its start and skipped
+/// to `step`; SGD without momentum has no state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The variant.
+    pub variant: String,
+    /// The epoch in progress, 1-based (`epochs + 1` once all are done).
+    pub epoch: usize,
+    /// Steps of that epoch already taken.
+    pub step: usize,
+    /// Updates applied in all.
+    pub steps_taken: usize,
+    /// Sum of this epoch's losses so far.
+    pub loss_sum: f64,
+    /// Loss of the very first batch.
+    #[serde(with = "crate::record::nan_as_null")]
+    pub initial_loss: f64,
+    /// Wall-clock seconds trained so far.
+    pub elapsed_s: f64,
+    /// The last finished epoch's metrics.
+    pub last_epoch: Option<EpochMetrics>,
+}
+
+/// How a variant's training ended.
+#[derive(Debug)]
+pub enum VariantOutcome {
+    /// Every epoch ran (or it diverged); the results.
+    Finished(VariantSummary),
+    /// The stop flag was raised; where it stopped.
+    Interrupted(Checkpoint),
+}
+
+/// What happens while a variant trains, in order.
+pub enum Event<'a> {
+    /// Before the first step; `model` holds the initial parameters.
+    Start {
+        /// The model.
+        model: &'a Mlp,
+        /// Steps per epoch.
+        steps_per_epoch: usize,
+        /// Epochs to run.
+        epochs: usize,
+    },
+    /// Instead of `Start` when continuing from a checkpoint; observers
+    /// restore what they had recorded up to it.
+    Resume {
+        /// The model with the checkpoint's parameters.
+        model: &'a Mlp,
+        /// Steps per epoch.
+        steps_per_epoch: usize,
+        /// Epochs to run.
+        epochs: usize,
+        /// Where training continues.
+        checkpoint: &'a Checkpoint,
+    },
+    /// After each step's forward and backward pass, before its update.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 0-based step within the epoch.
+        step: usize,
+        /// The batch's loss before the update.
+        loss: f32,
+        /// The trainer before the update: the parameters the step used, its
+        /// gradient and the batch's activations (see
+        /// [`Trainer::batch_activations`]).
+        trainer: &'a Trainer,
+    },
+    /// After each epoch's evaluation.
+    Epoch {
+        /// What the epoch achieved.
+        metrics: &'a EpochMetrics,
+        /// The model at the end of the epoch.
+        model: &'a Mlp,
+        /// Where the next epoch starts.
+        checkpoint: &'a Checkpoint,
+    },
+    /// Training stopped at a step boundary on request.
+    Interrupted {
+        /// The model after the last update.
+        model: &'a Mlp,
+        /// Where to continue.
+        checkpoint: &'a Checkpoint,
+    },
+    /// After the test evaluation; `model` holds the final parameters.
+    End {
+        /// The model.
+        model: &'a Mlp,
+        /// The results.
+        summary: &'a VariantSummary,
+        /// The final model's prediction for each test image, in file order.
+        test_predictions: &'a [u8],
+        /// The test images' labels.
+        test_labels: &'a [u8],
+    },
+}
+
+/// Receives a variant's [`Event`]s: the console, the run records, probes.
+pub trait Observer {
+    /// Called for every event of the variant named `variant`.
+    fn on_event(&mut self, variant: &str, event: &Event) -> Result<()>;
+}
+
+/// Trains one variant of `exp` on `data`, telling `observer` everything.
+/// Starts afresh, or from `resume` (a checkpoint and its parameters). After
+/// every step it looks at `stop`: when raised, it returns
+/// [`VariantOutcome::Interrupted`] at that step boundary.
+pub fn train_variant(
+    exp: &Experiment,
+    variant: &Variant,
+    data: &Dataset,
+    threads: usize,
+    resume: Option<(&Checkpoint, &[f32])>,
+    stop: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<VariantOutcome> {
+    let pixels = data.train.pixels_per_image();
+    if data.test.pixels_per_image() != pixels {
+        bail!(
+            "test images are {}x{} but training images {}x{}",
+            data.test.rows,
+            data.test.cols,
+            data.train.rows,
+            data.train.cols
+        );
+    }
+    let mut sizes = vec![pixels];
+    sizes.extend(&exp.model.hidden);
+    sizes.push(crate::data::CLASSES);
+    let mut model = Mlp::new(&sizes, exp.model.activation);
+    model.initialise(&variant.weight_init, &variant.bias_init, exp.seed);
+
+    let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
+    let steps_per_epoch = train_range.len() / exp.batch_size; // the last partial batch is dropped
+    if steps_per_epoch == 0 {
+        bail!("batch_size: {} is larger than the {} training images", exp.batch_size, train_range.len());
+    }
+    let valid_order: Vec<u32> = valid_range.map(|i| i as u32).collect();
+    let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size, threads);
+    let epochs = exp.epochs;
+    let mut at = match resume {
+        Some((checkpoint, params)) => {
+            if params.len() != trainer.model().params.len() {
+                bail!(
+                    "the checkpoint of {} holds {} parameters, the model has {}",
+                    variant.name,
+                    params.len(),
+                    trainer.model().params.len()
+                );
+            }
+            trainer.set_params(params);
+            observer.on_event(
+                &variant.name,
+                &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint },
+            )?;
+            checkpoint.clone()
+        }
+        None => {
+            observer.on_event(&variant.name, &Event::Start { model: trainer.model(), steps_per_epoch, epochs })?;
+            Checkpoint {
+                variant: variant.name.clone(),
+                epoch: 1,
+                step: 0,
+                steps_taken: 0,
+                loss_sum: 0.0,
+                initial_loss: f64::NAN,
+                elapsed_s: 0.0,
+                last_epoch: None,
+            }
+        }
+    };
+
+    let start = Instant::now() - std::time::Duration::from_secs_f64(at.elapsed_s);
+    let mut diverged_at = None;
+    while at.epoch <= epochs {
+        let epoch = at.epoch;
+        let order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train", epoch as u64);
+        for (step, batch) in order.chunks_exact(exp.batch_size).enumerate().skip(at.step) {
+            let loss = trainer.compute_gradients(&data.train, batch);
+            if at.steps_taken == 0 {
+                at.initial_loss = f64::from(loss);
+            }
+            at.loss_sum += f64::from(loss);
+            at.step = step + 1;
+            observer.on_event(&variant.name, &Event::Step { epoch, step, loss, trainer: &trainer })?;
+            if !loss.is_finite() {
+                // Diverged: every later number would be NaN too. Stop this
+                // variant here; its records so far are kept.
+                diverged_at = Some(at.steps_taken);
+                break;
+            }
+            trainer.apply_update();
+            at.steps_taken += 1;
+            if stop.load(Ordering::Relaxed) {
+                at.elapsed_s = start.elapsed().as_secs_f64();
+                observer.on_event(&variant.name, &Event::Interrupted { model: trainer.model(), checkpoint: &at })?;
+                return Ok(VariantOutcome::Interrupted(at));
+            }
+        }
+        // The original evaluates on its training loader again: a new order,
+        // the last partial batch dropped.
+        let eval_order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train-eval", epoch as u64);
+        let full = steps_per_epoch * exp.batch_size;
+        let metrics = EpochMetrics {
+            epoch,
+            mean_loss: at.loss_sum / at.step.max(1) as f64,
+            train: trainer.accuracy(&data.train, &eval_order[..full]),
+            valid: trainer.accuracy(&data.train, &valid_order),
+            elapsed_s: start.elapsed().as_secs_f64(),
+        };
+        at = Checkpoint {
+            epoch: epoch + 1,
+            step: 0,
+            loss_sum: 0.0,
+            elapsed_s: metrics.elapsed_s,
+            last_epoch: Some(metrics.clone()),
+            ..at
+        };
+        observer
+            .on_event(&variant.name, &Event::Epoch { metrics: &metrics, model: trainer.model(), checkpoint: &at })?;
+        if diverged_at.is_some() {
+            break;
+        }
+    }
+    let last = at.last_epoch.clone().expect("epochs >= 1 is validated");
+    let test_order: Vec<u32> = (0..data.test.count as u32).collect();
+    let test_predictions = trainer.predict(&data.test, &test_order);
+    let summary = VariantSummary {
+        name: variant.name.clone(),
+        steps: at.steps_taken,
+        diverged_at,
+        initial_loss: at.initial_loss,
+        final_loss: last.mean_loss,
+        train: last.train,
+        valid: last.valid,
+        test: Accuracy {
+            correct: test_predictions.iter().zip(&data.test.labels).filter(|(p, l)| p == l).count(),
+            total: data.test.count,
+        },
+        seconds: start.elapsed().as_secs_f64(),
+        verdicts: Vec::new(),
+    };
+    observer.on_event(
+        &variant.name,
+        &Event::End {
+            model: trainer.model(),
+            summary: &summary,
+            test_predictions: &test_predictions,
+            test_labels: &data.test.labels,
+        },
+    )?;
+    Ok(VariantOutcome::Finished(summary))
+}

@@ -1,0 +1,132 @@
+//! Interruption: SIGINT mid-epoch and `initscope resume` give a run
+//! bit-identical to one never interrupted; a run killed with SIGKILL can
+//! still be reported on and resumed.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Enough work that a signal lands in the middle: 4 epochs of 84 steps of
+/// the seed network on 28x28 images.
+fn start_run(data: &Path, out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(["run", "--quiet", "--epochs", "4", "--threads", "2", "--dataset"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+const RECORDS: [&str; 7] = [
+    "steps.csv",
+    "epochs.csv",
+    "final.safetensors",
+    "test_predictions.csv",
+    "probe/layers.csv",
+    "probe/histograms.csv",
+    "probe/changes.csv",
+];
+
+fn assert_same_records(a: &Path, b: &Path) {
+    for variant in ["kaiming", "normal"] {
+        for file in RECORDS {
+            let read = |d: &Path| {
+                std::fs::read(d.join(variant).join(file)).unwrap_or_else(|e| panic!("{variant}/{file}: {e}"))
+            };
+            assert!(read(a) == read(b), "{variant}/{file} differs from the uninterrupted run");
+        }
+    }
+    let verdicts = |d: &Path| {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["status"], "complete");
+        s["variants"].as_array().unwrap().iter().map(|v| (v["test"].clone(), v["verdicts"].clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts(a), verdicts(b));
+}
+
+#[test]
+fn sigint_mid_epoch_then_resume_is_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 12_000, 300, 28);
+    let reference = tmp.path().join("reference");
+    let r = initscope(&[
+        "run",
+        "--quiet",
+        "--epochs",
+        "4",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        reference.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    let run = tmp.path().join("interrupted");
+    let child = start_run(&data, &run);
+    // After the first epoch's records exist, stop somewhere in the second.
+    wait_for(&run.join("kaiming/epochs.csv"));
+    std::thread::sleep(Duration::from_millis(150));
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
+    let checkpoint = std::fs::read_to_string(run.join("kaiming/checkpoint.json")).unwrap();
+    assert!(checkpoint.contains("\"step\""), "{checkpoint}");
+
+    let r = initscope(&["resume", "--quiet", run.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_same_records(&reference, &run);
+    assert!(!run.join("kaiming/checkpoint.json").exists(), "a finished variant keeps no checkpoint");
+}
+
+#[test]
+fn sigkill_leaves_records_that_report_and_resume_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 12_000, 300, 28);
+    let run = tmp.path().join("killed");
+    let mut child = start_run(&data, &run);
+    wait_for(&run.join("kaiming/epochs.csv"));
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let r = initscope(&["report", run.to_str().unwrap()]);
+    assert!(r.status.success(), "report after SIGKILL: {}", stderr(&r));
+    assert!(run.join("report.html").is_file());
+
+    let r = initscope(&["resume", "--quiet", run.to_str().unwrap()]);
+    assert!(r.status.success(), "resume after SIGKILL: {}", stderr(&r));
+    let reference = tmp.path().join("reference");
+    let r = initscope(&[
+        "run",
+        "--quiet",
+        "--epochs",
+        "4",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        reference.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_same_records(&reference, &run);
+}
