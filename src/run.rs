@@ -76,9 +76,10 @@ fn create_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the run directory", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| crate::error::input(format!("{}: cannot create the run directory: {e}", dir.display())))?;
     write_atomic(&dir.join(".write-test"), b"")
-        .with_context(|| format!("{}: cannot write to the run directory", dir.display()))?;
+        .map_err(|e| crate::error::input(format!("{}: cannot write to the run directory: {e:#}", dir.display())))?;
     let _ = std::fs::remove_file(dir.join(".write-test"));
     Ok(dir)
 }

@@ -211,3 +211,103 @@ fn a_diverging_variant_stops_and_the_others_go_on() {
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains(&format!("diverged at step {step}")));
 }
+
+/// Runs on `data` and expects exit 2 with one line containing `needle`.
+fn rejects(data: &Path, needle: &str) {
+    let out = data.parent().unwrap().join(format!("run-{}", needle.len()));
+    let r = run_synthetic(data, &out, &["--quiet"]);
+    assert_eq!(r.status.code(), Some(2), "{needle}: {}", stderr(&r));
+    let err = stderr(&r);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "{err} lacks {needle}");
+}
+
+fn rewrite(data: &Path, file: &str, edit: impl Fn(&mut initscope::data::idx::IdxArray)) {
+    use initscope::data::idx;
+    let path = data.join(file);
+    let mut array = idx::read(&path).unwrap();
+    edit(&mut array);
+    std::fs::write(&path, idx::gzip(&idx::encode(&array))).unwrap();
+}
+
+#[test]
+fn each_kind_of_bad_data_is_named_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = |name: &str| {
+        let root = tmp.path().join(name);
+        synthetic_dir(&root, 400, 50, 8)
+    };
+    // A wrong magic number.
+    let data = fresh("magic");
+    let path = data.join("t10k-labels-idx1-ubyte.gz");
+    let mut raw = initscope::data::idx::read_maybe_gz(&path).unwrap();
+    raw[2] = 0x0c;
+    std::fs::write(&path, initscope::data::idx::gzip(&raw)).unwrap();
+    rejects(&data, "t10k-labels-idx1-ubyte.gz: not an IDX file: element type 0x0c");
+    // More labels than images.
+    let data = fresh("count");
+    rewrite(&data, "train-labels-idx1-ubyte.gz", |a| {
+        a.dims[0] += 1;
+        a.data.push(3);
+    });
+    rejects(&data, "train-labels-idx1-ubyte.gz: 401 labels for 400 images");
+    // A label outside 0..10.
+    let data = fresh("range");
+    rewrite(&data, "train-labels-idx1-ubyte.gz", |a| a.data[17] = 12);
+    rejects(&data, "label 12 at index 17 is outside 0..10");
+    // Test images of another size than the training images (and the model).
+    let data = fresh("dims");
+    rewrite(&data, "t10k-images-idx3-ubyte.gz", |a| {
+        a.dims = vec![a.dims[0], 4, 16];
+    });
+    let ok = initscope(&[
+        "run",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        tmp.path().join("d1").to_str().unwrap(),
+    ]);
+    assert!(ok.status.success(), "4x16 has as many pixels as 8x8: {}", stderr(&ok));
+    rewrite(&data, "t10k-images-idx3-ubyte.gz", |a| {
+        a.dims = vec![a.dims[0] / 2, 8, 16];
+    });
+    rewrite(&data, "t10k-labels-idx1-ubyte.gz", |a| {
+        a.dims[0] /= 2;
+        a.data.truncate(a.dims[0]);
+    });
+    rejects(&data, "the test images are 8x16 but the training images 8x8");
+}
+
+#[test]
+fn a_known_data_set_with_a_wrong_checksum_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (images, _) = synthetic(10, 28, 1);
+    let file = dir.join("train-images-idx3-ubyte.gz");
+    std::fs::write(&file, initscope::data::idx::gzip(&initscope::data::idx::encode(&images))).unwrap();
+    let r = initscope(&["data", "fetch", "mnist", "--data-dir", tmp.path().to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert!(err.contains("train-images-idx3-ubyte.gz: checksum mismatch for mnist"), "{err}");
+    assert!(err.contains("expected 6bbc9ace898e44ae57da46a324031adb"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // The user's file is left alone.
+    assert!(file.is_file());
+}
+
+#[test]
+fn an_unwritable_output_directory_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 300, 50, 8);
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = blocker.join("run");
+    let r = run_synthetic(&data, &out, &[]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("cannot create the run directory"), "{}", stderr(&r));
+    assert!(r.stdout.is_empty(), "nothing trained: {}", String::from_utf8_lossy(&r.stdout));
+}

@@ -198,13 +198,10 @@ pub fn train_variant(
 ) -> Result<VariantOutcome> {
     let pixels = data.train.pixels_per_image();
     if data.test.pixels_per_image() != pixels {
-        bail!(
-            "test images are {}x{} but training images {}x{}",
-            data.test.rows,
-            data.test.cols,
-            data.train.rows,
-            data.train.cols
-        );
+        return Err(crate::error::input(format!(
+            "the test images are {}x{} but the training images {}x{}: the model cannot take both",
+            data.test.rows, data.test.cols, data.train.rows, data.train.cols
+        )));
     }
     let mut sizes = vec![pixels];
     sizes.extend(&exp.model.hidden);
@@ -215,7 +212,11 @@ pub fn train_variant(
     let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
     let steps_per_epoch = train_range.len() / exp.batch_size; // the last partial batch is dropped
     if steps_per_epoch == 0 {
-        bail!("batch_size: {} is larger than the {} training images", exp.batch_size, train_range.len());
+        return Err(crate::error::input(format!(
+            "batch_size: {} is larger than the {} training images",
+            exp.batch_size,
+            train_range.len()
+        )));
     }
     let valid_order: Vec<u32> = valid_range.map(|i| i as u32).collect();
     let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size, threads);
