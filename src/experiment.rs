@@ -130,6 +130,9 @@ impl Experiment {
             }
             v.weight_init.validate().map_err(|e| input(format!("variants[{i}].weight_init: {e}")))?;
             v.bias_init.validate().map_err(|e| input(format!("variants[{i}].bias_init: {e}")))?;
+            if matches!(v.bias_init, Init::Orthogonal { .. }) {
+                bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
+            }
         }
         Ok(())
     }
@@ -138,7 +141,12 @@ impl Experiment {
     /// values are one-line errors naming the file, line and key.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
-        let exp: Experiment = toml::from_str(&text).map_err(|e| {
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates experiment-file text; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let exp: Experiment = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or(String::new(), |l| format!(":{l}"));
             input(format!("{}{at}: {}", path.display(), e.message().trim().replace('\n', " ")))

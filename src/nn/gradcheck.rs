@@ -62,7 +62,7 @@ fn linear_backward_matches_finite_differences() {
 
 #[test]
 fn activation_backward_matches_finite_differences() {
-    for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Identity] {
+    for act in Activation::all() {
         let mut s = Stream::new(3, "gradcheck/activation", 0);
         // Keep away from ReLU's kink at 0, where the derivative is undefined.
         let z: Vec<f32> =
@@ -71,7 +71,7 @@ fn activation_backward_matches_finite_differences() {
         let mut a = vec![0.0; z.len()];
         act.forward(&z, &mut a);
         let mut dz = vec![0.0; z.len()];
-        act.backward(&a, &da, &mut dz);
+        act.backward(&z, &a, &da, &mut dz);
         let h = 1e-3f32;
         for i in 0..z.len() {
             let (mut up, mut down) = ([0.0f32], [0.0f32]);
@@ -122,7 +122,7 @@ fn softmax_cross_entropy_matches_finite_differences_and_closed_form() {
 #[test]
 #[allow(clippy::needless_range_loop)] // i indexes params and grads alike
 fn whole_model_gradient_matches_finite_differences() {
-    for act in [Activation::Relu, Activation::Tanh] {
+    for act in [Activation::Relu, Activation::Tanh, Activation::Gelu, Activation::Selu] {
         let mut model = Mlp::new(&[6, 5, 4, 3], act);
         model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 11);
         let batch = 5;

@@ -1,4 +1,6 @@
-//! Initialisation schemes, with the semantics of PyTorch's `torch.nn.init`.
+//! Initialisation schemes, with the semantics and gains of PyTorch's
+//! `torch.nn.init`. Each scheme fills one tensor given its fans; the model
+//! applies a weight scheme and a bias scheme to every Linear layer.
 
 use crate::rng::Stream;
 use serde::{Deserialize, Serialize};
@@ -14,21 +16,100 @@ pub enum FanMode {
     FanOut,
 }
 
-/// How to draw one layer's weight (or bias) tensor.
+/// A gain: a number, or the name of the nonlinearity whose gain PyTorch's
+/// `calculate_gain` gives (`linear`/`identity`/`sigmoid` 1, `tanh` 5/3,
+/// `relu` sqrt(2), `selu` 3/4, `leaky_relu` sqrt(2 / (1 + 0.01^2))).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Gain {
+    /// An explicit number.
+    Value(f64),
+    /// A nonlinearity's name.
+    Named(String),
+}
+
+impl Gain {
+    /// The gain's value, or an error naming the unknown nonlinearity.
+    pub fn value(&self) -> Result<f64, String> {
+        match self {
+            Gain::Value(v) => Ok(*v),
+            Gain::Named(name) => match name.as_str() {
+                "linear" | "identity" | "sigmoid" | "conv1d" | "conv2d" | "conv3d" => Ok(1.0),
+                "tanh" => Ok(5.0 / 3.0),
+                "relu" => Ok(std::f64::consts::SQRT_2),
+                "selu" => Ok(0.75),
+                "leaky_relu" => Ok((2.0 / (1.0 + 0.01f64 * 0.01)).sqrt()),
+                other => Err(format!(
+                    "unknown nonlinearity {other:?} for a gain (linear, identity, sigmoid, tanh, relu, leaky_relu, selu, or a number)"
+                )),
+            },
+        }
+    }
+}
+
+fn relu_gain() -> Gain {
+    Gain::Named("relu".into())
+}
+
+fn unit_gain() -> Gain {
+    Gain::Value(1.0)
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+fn minus_two() -> f64 {
+    -2.0
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// How to draw one layer's weight (or bias) tensor. In settings:
+/// `{ scheme = "kaiming_uniform", mode = "fan_in", gain = "relu" }` and so on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Init {
     /// Kaiming/He uniform (He et al. 2015, Eq. 10 with a uniform draw):
-    /// `U(-b, b)`, `b = gain * sqrt(3 / fan)`; with the ReLU gain `sqrt(2)`
-    /// this is `sqrt(6 / fan_in)`, as `kaiming_uniform_(nonlinearity='relu')`.
+    /// `U(-b, b)`, `b = gain * sqrt(3 / fan)`; with the ReLU gain this is
+    /// `sqrt(6 / fan_in)`, as `kaiming_uniform_(nonlinearity='relu')`.
     KaimingUniform {
         /// fan_in or fan_out.
         #[serde(default)]
         mode: FanMode,
-        /// The nonlinearity's gain; `sqrt(2)` for ReLU.
+        /// The nonlinearity's gain.
         #[serde(default = "relu_gain")]
-        gain: f64,
+        gain: Gain,
     },
+    /// Kaiming/He normal: `N(0, (gain / sqrt(fan))^2)` (He et al. 2015, Eq. 10).
+    KaimingNormal {
+        /// fan_in or fan_out.
+        #[serde(default)]
+        mode: FanMode,
+        /// The nonlinearity's gain.
+        #[serde(default = "relu_gain")]
+        gain: Gain,
+    },
+    /// Glorot/Xavier uniform: `U(-b, b)`, `b = gain * sqrt(6 / (fan_in + fan_out))`
+    /// (Glorot & Bengio 2010, Eq. 16, the "normalized initialization").
+    XavierUniform {
+        /// Gain.
+        #[serde(default = "unit_gain")]
+        gain: Gain,
+    },
+    /// Glorot/Xavier normal: `N(0, gain^2 * 2 / (fan_in + fan_out))`.
+    XavierNormal {
+        /// Gain.
+        #[serde(default = "unit_gain")]
+        gain: Gain,
+    },
+    /// LeCun uniform: `U(-b, b)`, `b = sqrt(3 / fan_in)` (LeCun et al. 1998,
+    /// "Efficient BackProp", Sec. 4.6: unit variance for unit-variance inputs).
+    LecunUniform,
+    /// LeCun normal: `N(0, 1 / fan_in)` (the init SELU networks need).
+    LecunNormal,
     /// `N(mean, std^2)`, as `normal_(mean, std)`.
     Normal {
         /// Mean.
@@ -37,16 +118,46 @@ pub enum Init {
         /// Standard deviation.
         std: f64,
     },
-    /// Every value equal to `value` (`constant_`; zeros with 0).
+    /// `U(a, b)`, as `uniform_(a, b)`.
+    Uniform {
+        /// Lower bound.
+        a: f64,
+        /// Upper bound.
+        b: f64,
+    },
+    /// `N(mean, std^2)` restricted to `[a, b]` (absolute bounds, as
+    /// `trunc_normal_`), drawn by rejection.
+    TruncatedNormal {
+        /// Mean.
+        #[serde(default)]
+        mean: f64,
+        /// Standard deviation.
+        #[serde(default = "one")]
+        std: f64,
+        /// Lower bound.
+        #[serde(default = "minus_two")]
+        a: f64,
+        /// Upper bound.
+        #[serde(default = "two")]
+        b: f64,
+    },
+    /// A (semi-)orthogonal matrix times `gain` (Saxe et al. 2014): the Q of
+    /// the QR decomposition of a standard normal matrix, signs fixed by R's
+    /// diagonal, as `orthogonal_`.
+    Orthogonal {
+        /// Gain.
+        #[serde(default = "unit_gain")]
+        gain: Gain,
+    },
+    /// Every value equal to `value` (`constant_`; `zeros_` with 0).
     Constant {
         /// The value.
         #[serde(default)]
         value: f64,
     },
-}
-
-fn relu_gain() -> f64 {
-    std::f64::consts::SQRT_2
+    /// PyTorch's default for `nn.Linear`, weights and biases alike:
+    /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` (its `kaiming_uniform_(a=sqrt(5))`).
+    PytorchDefault,
 }
 
 impl Init {
@@ -62,35 +173,122 @@ impl Init {
 
     /// Checks the scheme's numbers, naming the bad field.
     pub fn validate(&self) -> Result<(), String> {
-        match *self {
-            Init::KaimingUniform { gain, .. } if !(gain.is_finite() && gain > 0.0) => {
-                Err(format!("gain must be a positive number, got {gain}"))
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a positive number, got {v}"))
             }
-            Init::Normal { mean, std } if !(mean.is_finite() && std.is_finite() && std >= 0.0) => {
-                Err(format!("normal needs a finite mean and std >= 0, got mean {mean}, std {std}"))
+        };
+        let finite =
+            |name: &str, v: f64| if v.is_finite() { Ok(()) } else { Err(format!("{name} must be finite, got {v}")) };
+        match self {
+            Init::KaimingUniform { gain, .. }
+            | Init::KaimingNormal { gain, .. }
+            | Init::XavierUniform { gain }
+            | Init::XavierNormal { gain }
+            | Init::Orthogonal { gain } => positive("gain", gain.value()?),
+            Init::Normal { mean, std } => {
+                finite("mean", *mean)?;
+                if std.is_finite() && *std >= 0.0 {
+                    Ok(())
+                } else {
+                    Err(format!("std must be a number >= 0, got {std}"))
+                }
             }
-            Init::Constant { value } if !value.is_finite() => {
-                Err(format!("constant value must be finite, got {value}"))
+            Init::Uniform { a, b } => {
+                finite("a", *a)?;
+                finite("b", *b)?;
+                if a < b {
+                    Ok(())
+                } else {
+                    Err(format!("uniform needs a < b, got a = {a}, b = {b}"))
+                }
             }
-            _ => Ok(()),
+            Init::TruncatedNormal { mean, std, a, b } => {
+                finite("mean", *mean)?;
+                positive("std", *std)?;
+                if !(a < b && a.is_finite() && b.is_finite()) {
+                    return Err(format!("truncated_normal needs finite a < b, got a = {a}, b = {b}"));
+                }
+                // Rejection needs the interval to hold a usable share of the mass.
+                if *b < mean - 6.0 * std || *a > mean + 6.0 * std {
+                    return Err(format!("truncated_normal: [{a}, {b}] lies more than 6 std from the mean {mean}"));
+                }
+                Ok(())
+            }
+            Init::Constant { value } => finite("value", *value),
+            Init::LecunUniform | Init::LecunNormal | Init::PytorchDefault => Ok(()),
         }
     }
 
-    /// Fills `out`, a tensor with the given fans, from `stream`.
+    /// Fills `out`, a `[fan_out, fan_in]` weight matrix (or a bias of
+    /// `fan_out` values with the layer's fans), from `stream`.
     pub fn fill(&self, out: &mut [f32], fan_in: usize, fan_out: usize, stream: &mut Stream) {
-        match *self {
-            Init::KaimingUniform { mode, gain } => {
-                let fan = match mode {
-                    FanMode::FanIn => fan_in,
-                    FanMode::FanOut => fan_out,
-                };
-                let bound = gain * (3.0 / fan as f64).sqrt();
-                out.iter_mut().for_each(|w| *w = (bound * (2.0 * stream.unit_f64() - 1.0)) as f32);
+        let fan = |mode: &FanMode| match mode {
+            FanMode::FanIn => fan_in,
+            FanMode::FanOut => fan_out,
+        } as f64;
+        let gain = |g: &Gain| g.value().expect("validated before use");
+        let uniform = |bound: f64, out: &mut [f32], stream: &mut Stream| {
+            out.iter_mut().for_each(|w| *w = (bound * (2.0 * stream.unit_f64() - 1.0)) as f32)
+        };
+        let normal = |mean: f64, std: f64, out: &mut [f32], stream: &mut Stream| {
+            out.iter_mut().for_each(|w| *w = (mean + std * stream.standard_normal()) as f32)
+        };
+        let (fi, fo) = (fan_in as f64, fan_out as f64);
+        match self {
+            Init::KaimingUniform { mode, gain: g } => uniform(gain(g) * (3.0 / fan(mode)).sqrt(), out, stream),
+            Init::KaimingNormal { mode, gain: g } => normal(0.0, gain(g) / fan(mode).sqrt(), out, stream),
+            Init::XavierUniform { gain: g } => uniform(gain(g) * (6.0 / (fi + fo)).sqrt(), out, stream),
+            Init::XavierNormal { gain: g } => normal(0.0, gain(g) * (2.0 / (fi + fo)).sqrt(), out, stream),
+            Init::LecunUniform => uniform((3.0 / fi).sqrt(), out, stream),
+            Init::LecunNormal => normal(0.0, 1.0 / fi.sqrt(), out, stream),
+            Init::Normal { mean, std } => normal(*mean, *std, out, stream),
+            Init::Uniform { a, b } => {
+                out.iter_mut().for_each(|w| *w = (a + (b - a) * stream.unit_f64()) as f32);
             }
-            Init::Normal { mean, std } => {
-                out.iter_mut().for_each(|w| *w = (mean + std * stream.standard_normal()) as f32);
+            Init::TruncatedNormal { mean, std, a, b } => {
+                for w in out.iter_mut() {
+                    *w = loop {
+                        let x = mean + std * stream.standard_normal();
+                        if (*a..=*b).contains(&x) {
+                            break x as f32;
+                        }
+                    };
+                }
             }
-            Init::Constant { value } => out.fill(value as f32),
+            Init::Orthogonal { gain: g } => orthogonal(out, fan_out, out.len() / fan_out.max(1), gain(g), stream),
+            Init::Constant { value } => out.fill(*value as f32),
+            Init::PytorchDefault => uniform(1.0 / fi.sqrt(), out, stream),
+        }
+    }
+}
+
+/// Fills `out` (`rows x cols`, row-major) with a (semi-)orthogonal matrix
+/// times `gain`: rows orthonormal when rows <= cols, columns otherwise.
+/// Gram-Schmidt (modified, twice for stability) on the rows of a standard
+/// normal matrix, in f64; the QR of PyTorch's `orthogonal_` gives the same
+/// distribution (the Haar measure).
+fn orthogonal(out: &mut [f32], rows: usize, cols: usize, gain: f64, stream: &mut Stream) {
+    let (n, m) = if rows <= cols { (rows, cols) } else { (cols, rows) };
+    // n vectors of length m, orthonormalised.
+    let mut q: Vec<Vec<f64>> = (0..n).map(|_| (0..m).map(|_| stream.standard_normal()).collect()).collect();
+    for i in 0..n {
+        for _ in 0..2 {
+            for j in 0..i {
+                let dot: f64 = q[i].iter().zip(&q[j]).map(|(a, b)| a * b).sum();
+                let (head, tail) = q.split_at_mut(i);
+                tail[0].iter_mut().zip(&head[j]).for_each(|(a, b)| *a -= dot * b);
+            }
+        }
+        let norm = q[i].iter().map(|a| a * a).sum::<f64>().sqrt();
+        q[i].iter_mut().for_each(|a| *a /= norm);
+    }
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = if rows <= cols { q[r][c] } else { q[c][r] };
+            out[r * cols + c] = (gain * v) as f32;
         }
     }
 }
@@ -99,40 +297,107 @@ impl Init {
 mod tests {
     use super::*;
 
-    fn moments(v: &[f32]) -> (f64, f64) {
+    fn moments(v: &[f32]) -> (f64, f64, f64) {
         let n = v.len() as f64;
         let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
         let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
-        (mean, var.sqrt())
+        let max = v.iter().fold(0.0f64, |m, &x| m.max(f64::from(x).abs()));
+        (mean, var.sqrt(), max)
     }
 
-    #[test]
-    fn kaiming_uniform_has_its_bound_and_std() {
-        let (fan_in, fan_out) = (784, 512);
+    fn draw(init: &Init, fan_in: usize, fan_out: usize) -> Vec<f32> {
         let mut w = vec![0.0; fan_in * fan_out];
-        Init::kaiming_relu().fill(&mut w, fan_in, fan_out, &mut Stream::new(1, "t", 0));
-        let bound = (6.0f64 / 784.0).sqrt();
-        let max = w.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
-        assert!(f64::from(max) <= bound && f64::from(max) > 0.999 * bound);
-        // U(-b, b) has std b / sqrt(3) = sqrt(2 / fan_in).
-        let (mean, std) = moments(&w);
-        assert!(mean.abs() < 1e-3);
-        assert!((std / (2.0f64 / 784.0).sqrt() - 1.0).abs() < 0.005, "std {std}");
+        init.fill(&mut w, fan_in, fan_out, &mut Stream::new(1, "t", 0));
+        w
+    }
+
+    /// Every scheme's empirical standard deviation (and bound, where it has
+    /// one) against its formula, on a 512 x 784 matrix (401,408 values: the
+    /// standard error of a std estimate is about 0.1 %).
+    #[test]
+    fn every_scheme_matches_its_formula() {
+        let (fi, fo) = (784usize, 512usize);
+        let (fif, fof) = (fi as f64, fo as f64);
+        let relu = || Gain::Named("relu".into());
+        let cases: Vec<(Init, f64, Option<f64>)> = vec![
+            (Init::kaiming_relu(), (2.0 / fif).sqrt(), Some((6.0 / fif).sqrt())),
+            (
+                Init::KaimingUniform { mode: FanMode::FanOut, gain: relu() },
+                (2.0 / fof).sqrt(),
+                Some((6.0 / fof).sqrt()),
+            ),
+            (Init::KaimingNormal { mode: FanMode::FanIn, gain: relu() }, (2.0 / fif).sqrt(), None),
+            (
+                Init::XavierUniform { gain: Gain::Value(1.0) },
+                (2.0 / (fif + fof)).sqrt(),
+                Some((6.0 / (fif + fof)).sqrt()),
+            ),
+            (Init::XavierNormal { gain: Gain::Named("tanh".into()) }, 5.0 / 3.0 * (2.0 / (fif + fof)).sqrt(), None),
+            (Init::LecunUniform, (1.0 / fif).sqrt(), Some((3.0 / fif).sqrt())),
+            (Init::LecunNormal, (1.0 / fif).sqrt(), None),
+            (Init::Normal { mean: 0.0, std: 0.001 }, 0.001, None),
+            (Init::Uniform { a: -0.5, b: 0.5 }, 1.0 / 12f64.sqrt(), Some(0.5)),
+            // N(0, 1) cut at +-1: variance 1 - 2 phi(1) / (2 Phi(1) - 1) = 0.29112.
+            (Init::TruncatedNormal { mean: 0.0, std: 1.0, a: -1.0, b: 1.0 }, 0.29112f64.sqrt(), Some(1.0)),
+            (Init::PytorchDefault, 1.0 / (3.0 * fif).sqrt(), Some(1.0 / fif.sqrt())),
+        ];
+        for (init, std, bound) in cases {
+            init.validate().unwrap();
+            let w = draw(&init, fi, fo);
+            let (mean, got, max) = moments(&w);
+            assert!(mean.abs() < 0.01 * std.max(1e-3) + 5.0 * std / (w.len() as f64).sqrt(), "{init:?}: mean {mean}");
+            assert!((got / std - 1.0).abs() < 0.005, "{init:?}: std {got}, formula {std}");
+            if let Some(b) = bound {
+                assert!(max <= b + 1e-7 && max > 0.99 * b, "{init:?}: max |w| {max}, bound {b}");
+            }
+        }
     }
 
     #[test]
-    fn normal_has_its_mean_and_std() {
-        let mut w = vec![0.0; 400_000];
-        Init::Normal { mean: 0.5, std: 0.001 }.fill(&mut w, 1, 1, &mut Stream::new(1, "t", 0));
-        let (mean, std) = moments(&w);
-        assert!((mean - 0.5).abs() < 1e-5, "mean {mean}");
-        assert!((std / 0.001 - 1.0).abs() < 0.005, "std {std}");
+    fn gains_follow_pytorch() {
+        let g = |name: &str| Gain::Named(name.into()).value().unwrap();
+        assert_eq!(g("linear"), 1.0);
+        assert_eq!(g("sigmoid"), 1.0);
+        assert!((g("tanh") - 5.0 / 3.0).abs() < 1e-15);
+        assert!((g("relu") - 2f64.sqrt()).abs() < 1e-15);
+        assert!((g("leaky_relu") - (2.0 / 1.0001f64).sqrt()).abs() < 1e-15);
+        assert_eq!(g("selu"), 0.75);
+        assert!(Gain::Named("swish".into()).value().is_err());
+    }
+
+    #[test]
+    fn orthogonal_rows_are_orthonormal() {
+        for (rows, cols) in [(64, 128), (128, 64), (50, 50)] {
+            let gain = 1.5;
+            let w = draw(&Init::Orthogonal { gain: Gain::Value(gain) }, cols, rows);
+            // W W^T = gain^2 I when rows <= cols; W^T W = gain^2 I otherwise.
+            let (n, stride, along) = if rows <= cols { (rows, cols, 1) } else { (cols, 1, cols) };
+            let len = if rows <= cols { cols } else { rows };
+            for i in 0..n {
+                for j in 0..n {
+                    let dot: f64 = (0..len)
+                        .map(|k| {
+                            let (a, b) = if rows <= cols {
+                                (w[i * stride + k * along], w[j * stride + k * along])
+                            } else {
+                                (w[k * cols + i], w[k * cols + j])
+                            };
+                            f64::from(a) * f64::from(b)
+                        })
+                        .sum();
+                    let expected = if i == j { gain * gain } else { 0.0 };
+                    assert!((dot - expected).abs() < 1e-5, "{rows}x{cols}: ({i},{j}) = {dot}");
+                }
+            }
+        }
     }
 
     #[test]
     fn bad_numbers_are_rejected() {
         assert!(Init::Normal { mean: 0.0, std: -1.0 }.validate().is_err());
-        assert!(Init::KaimingUniform { mode: FanMode::FanIn, gain: 0.0 }.validate().is_err());
+        assert!(Init::KaimingUniform { mode: FanMode::FanIn, gain: Gain::Value(0.0) }.validate().is_err());
+        assert!(Init::Uniform { a: 1.0, b: 0.0 }.validate().is_err());
+        assert!(Init::TruncatedNormal { mean: 0.0, std: 1.0, a: 10.0, b: 11.0 }.validate().is_err());
         assert!(Init::kaiming_relu().validate().is_ok());
     }
 }

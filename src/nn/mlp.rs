@@ -126,7 +126,7 @@ impl Mlp {
             layer.backward(&self.params, x, &ws.grad_pre, grads, dx, batch);
             if l > 0 {
                 let n = batch * layer.fan_in;
-                self.activation.backward(&ws.post[l - 1][..n], &ws.grad_post, &mut ws.grad_pre);
+                self.activation.backward(&ws.pre[l - 1][..n], &ws.post[l - 1][..n], &ws.grad_post, &mut ws.grad_pre);
             }
         }
         loss

@@ -12,6 +12,6 @@ pub mod mlp;
 mod gradcheck;
 
 pub use activation::Activation;
-pub use init::{FanMode, Init};
+pub use init::{FanMode, Gain, Init};
 pub use linear::Linear;
 pub use mlp::{Mlp, Workspace};

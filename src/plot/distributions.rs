@@ -59,6 +59,44 @@ pub struct WeightDistributionChart {
     pub title: String,
     /// One weight tensor per layer.
     pub layers: Vec<Vec<f32>>,
+    /// The x range; `None` fits the weights.
+    pub x_range: Option<(f64, f64)>,
+}
+
+/// Several variants' weight distributions side by side on one shared x
+/// axis, so that their scales compare at a glance (a narrow N(0, 0.001)
+/// spike beside Kaiming's uniform blocks).
+pub struct WeightComparisonChart {
+    /// Title.
+    pub title: String,
+    /// One chart per variant (their `x_range` is overridden).
+    pub panels: Vec<WeightDistributionChart>,
+}
+
+impl Figure for WeightComparisonChart {
+    fn size(&self) -> (u32, u32) {
+        (700 * self.panels.len().max(1) as u32, 520)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let root = root.titled(&self.title, (FAMILY, 22))?;
+        let range = padded_range(
+            self.panels.iter().flat_map(|p| p.layers.iter().flat_map(|w| w.iter().map(|&v| f64::from(v)))),
+        );
+        for (area, panel) in root.split_evenly((1, self.panels.len().max(1))).iter().zip(&self.panels) {
+            let shared = WeightDistributionChart {
+                title: panel.title.clone(),
+                layers: panel.layers.clone(),
+                x_range: Some(range),
+            };
+            shared.draw(area)?;
+        }
+        Ok(())
+    }
 }
 
 impl Figure for WeightDistributionChart {
@@ -71,7 +109,9 @@ impl Figure for WeightDistributionChart {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
-        let (lo, hi) = padded_range(self.layers.iter().flat_map(|w| w.iter().map(|&v| f64::from(v))));
+        let (lo, hi) = self
+            .x_range
+            .unwrap_or_else(|| padded_range(self.layers.iter().flat_map(|w| w.iter().map(|&v| f64::from(v)))));
         let width = (hi - lo) / BARS as f64;
         let mut bars = Vec::new();
         let mut curves = Vec::new();

@@ -398,7 +398,7 @@ fn saturated_fraction(activation: Activation, parts: &[&[f32]], total: u64) -> f
     let is_saturated: fn(f32) -> bool = match activation {
         Activation::Tanh => |a| a.abs() > SATURATION,
         Activation::Sigmoid => |a| !(1.0 - SATURATION..=SATURATION).contains(&a),
-        Activation::Relu | Activation::Identity => return 0.0,
+        _ => return 0.0,
     };
     let count: usize = parts.iter().map(|p| p.iter().filter(|&&a| is_saturated(a)).count()).sum();
     if total == 0 {

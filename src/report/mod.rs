@@ -5,7 +5,9 @@
 pub mod records;
 
 use crate::plot::curves::{AccuracyChart, LogLinesChart, LossChart, Series};
-use crate::plot::distributions::{RecordedHistogram, StartEndChart, WeightDistributionChart, WeightsOverTimeChart};
+use crate::plot::distributions::{
+    RecordedHistogram, StartEndChart, WeightComparisonChart, WeightDistributionChart, WeightsOverTimeChart,
+};
 use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
 use crate::plot::{save, Written};
 use anyhow::Result;
@@ -54,7 +56,7 @@ fn variant_charts(
                 if when == "initial" { "before training" } else { "after training" }
             );
             out.push(save(
-                &WeightDistributionChart { title, layers: weights.clone() },
+                &WeightDistributionChart { title, layers: weights.clone(), x_range: None },
                 plots,
                 &file(&format!("weights-{when}")),
             )?);
@@ -184,6 +186,22 @@ fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Wr
         plots,
         "all-accuracy",
     )?);
+    for (when, label) in [("initial", "before training"), ("final", "after training")] {
+        let panels: Vec<WeightDistributionChart> = variants
+            .iter()
+            .filter(|(_, v)| !v.initial_weights.is_empty())
+            .map(|(l, v)| WeightDistributionChart {
+                title: l.clone(),
+                layers: if when == "initial" { v.initial_weights.clone() } else { v.final_weights.clone() },
+                x_range: None,
+            })
+            .filter(|p| !p.layers.is_empty())
+            .collect();
+        if panels.len() > 1 {
+            let title = format!("Weight distributions {label}, all variants on one axis");
+            out.push(save(&WeightComparisonChart { title, panels }, plots, &format!("all-weights-{when}"))?);
+        }
+    }
     Ok(out)
 }
 
