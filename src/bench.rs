@@ -8,7 +8,7 @@ use crate::data::batch::epoch_order;
 use crate::data::LabeledImages;
 use crate::nn::matmul::{matmul, MatRef};
 use crate::nn::{Activation, Init, Mlp, Workspace};
-use crate::optim::Sgd;
+use crate::optim::OptimizerSettings;
 use crate::parallel::{for_each_split, part};
 use crate::probe::{Probe, ProbeSettings};
 use crate::train::{Event, Observer, Trainer, SHARDS};
@@ -152,7 +152,7 @@ pub fn run(threads: usize, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
     say(&format!("(b) GEMM floor of a step (its products alone): {:.2} ms, {step_gemm_floor:.1} GFLOP/s", t * 1e3));
 
     // (c) Whole training steps.
-    let mut trainer = Trainer::new(model(), Sgd { lr: 0.01 }, BATCH, threads);
+    let mut trainer = Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads);
     let order: Vec<u32> = (0..54_000).collect();
     let batches: Vec<&[u32]> = order.chunks_exact(BATCH).collect();
     for b in batches.iter().take(10) {

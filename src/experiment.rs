@@ -4,7 +4,7 @@
 use crate::data::{DataSource, DatasetName};
 use crate::error::input;
 use crate::nn::{Activation, Init};
-use crate::optim::Sgd;
+use crate::optim::OptimizerSettings;
 use crate::probe::ProbeSettings;
 use anyhow::Result;
 use std::path::Path;
@@ -62,7 +62,7 @@ pub struct Experiment {
     /// The network.
     pub model: ModelSettings,
     /// The optimiser.
-    pub optimizer: Sgd,
+    pub optimizer: OptimizerSettings,
     /// What the probe records while training.
     #[serde(default)]
     pub probe: ProbeSettings,
@@ -85,7 +85,7 @@ impl Experiment {
             shuffle: true,
             log_every: 50,
             model: ModelSettings { hidden: vec![512, 256, 128, 64], activation: Activation::Relu },
-            optimizer: Sgd { lr: 0.1 },
+            optimizer: OptimizerSettings::sgd(0.1),
             probe: ProbeSettings::default(),
             variants: vec![
                 Variant { name: "kaiming".into(), weight_init: Init::kaiming_relu(), bias_init: Init::zeros() },
@@ -109,9 +109,7 @@ impl Experiment {
         if !(0.0..1.0).contains(&self.validation_fraction) {
             bail!("validation_fraction: must be in [0, 1), got {}", self.validation_fraction);
         }
-        if !(self.optimizer.lr.is_finite() && self.optimizer.lr > 0.0) {
-            bail!("optimizer.lr: must be a positive number, got {}", self.optimizer.lr);
-        }
+        self.optimizer.validate().map_err(input)?;
         if let Some(i) = self.model.hidden.iter().position(|&w| w == 0) {
             bail!("model.hidden[{i}]: a layer needs at least one unit");
         }

@@ -1,23 +1,198 @@
-//! Optimisers. Each owns its state and updates a parameter buffer in place
-//! from a gradient buffer of the same layout.
+//! Optimisers with PyTorch's exact update rules (`torch.optim.SGD`, `Adam`,
+//! `AdamW`, single-tensor versions). Each owns its state and updates a
+//! parameter buffer in place from a gradient buffer of the same layout.
 
 use serde::{Deserialize, Serialize};
 
-/// Plain stochastic gradient descent, `p <- p - lr * g`, as PyTorch's
-/// `torch.optim.SGD(params, lr)` with no momentum or weight decay.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sgd {
-    /// Learning rate.
-    pub lr: f64,
+/// Which update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent, with optional momentum, dampening,
+    /// Nesterov momentum and L2 weight decay.
+    #[default]
+    Sgd,
+    /// Adam (Kingma & Ba 2015, Algorithm 1), weight decay as an L2 term.
+    Adam,
+    /// AdamW (Loshchilov & Hutter 2019, Algorithm 2): decoupled weight decay.
+    Adamw,
 }
 
-impl Sgd {
-    /// One update of every parameter.
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+
+fn default_eps() -> f64 {
+    1e-8
+}
+
+/// The optimiser's settings; the seed experiment's is `lr = 0.1` alone
+/// (plain SGD). Fields that a kind does not use must keep their defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSettings {
+    /// `sgd` (default), `adam` or `adamw`.
+    #[serde(default)]
+    pub kind: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum (0: none).
+    #[serde(default)]
+    pub momentum: f64,
+    /// SGD dampening of the momentum.
+    #[serde(default)]
+    pub dampening: f64,
+    /// SGD Nesterov momentum (needs momentum > 0 and dampening 0).
+    #[serde(default)]
+    pub nesterov: bool,
+    /// L2 penalty (SGD, Adam) or decoupled decay (AdamW).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Adam's decay rates of the first and second moments.
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    /// Adam's denominator term.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+}
+
+impl OptimizerSettings {
+    /// Plain SGD with learning rate `lr` (the seed experiment's optimiser).
+    pub fn sgd(lr: f64) -> Self {
+        OptimizerSettings {
+            kind: OptimizerKind::Sgd,
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            betas: default_betas(),
+            eps: default_eps(),
+        }
+    }
+
+    /// Rejects settings PyTorch would reject, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("optimizer.lr: must be a positive number, got {}", self.lr));
+        }
+        let unit = |name: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("optimizer.{name}: must be in [0, 1), got {v}"))
+            }
+        };
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!("optimizer.weight_decay: must be >= 0, got {}", self.weight_decay));
+        }
+        match self.kind {
+            OptimizerKind::Sgd => {
+                if !(self.momentum.is_finite() && self.momentum >= 0.0) {
+                    return Err(format!("optimizer.momentum: must be >= 0, got {}", self.momentum));
+                }
+                if !(0.0..=1.0).contains(&self.dampening) {
+                    return Err(format!("optimizer.dampening: must be in [0, 1], got {}", self.dampening));
+                }
+                if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+                    return Err("optimizer.nesterov: needs momentum > 0 and dampening 0".into());
+                }
+                if self.betas != default_betas() || self.eps != default_eps() {
+                    return Err("optimizer.betas/eps: apply to adam and adamw only".into());
+                }
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                unit("betas[0]", self.betas[0])?;
+                unit("betas[1]", self.betas[1])?;
+                if !(self.eps.is_finite() && self.eps > 0.0) {
+                    return Err(format!("optimizer.eps: must be a positive number, got {}", self.eps));
+                }
+                if self.momentum != 0.0 || self.dampening != 0.0 || self.nesterov {
+                    return Err("optimizer.momentum/dampening/nesterov: apply to sgd only".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An optimiser: its settings and its state.
+#[derive(Clone, Debug)]
+pub struct Optimizer {
+    /// The settings.
+    pub settings: OptimizerSettings,
+    /// Updates applied so far (Adam's `t`).
+    pub steps: u64,
+    /// SGD's momentum buffer, or Adam's first moment (`exp_avg`); empty
+    /// until the first step that needs it.
+    pub first: Vec<f32>,
+    /// Adam's second moment (`exp_avg_sq`); empty for SGD.
+    pub second: Vec<f32>,
+}
+
+impl Optimizer {
+    /// A fresh optimiser.
+    pub fn new(settings: OptimizerSettings) -> Self {
+        Optimizer { settings, steps: 0, first: Vec::new(), second: Vec::new() }
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        self.settings.lr
+    }
+
+    /// One update of every parameter from `grads`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "parameter and gradient buffers differ");
-        let lr = self.lr as f32;
-        params.iter_mut().zip(grads).for_each(|(p, &g)| *p -= lr * g);
+        let s = &self.settings;
+        let (lr, wd) = (s.lr as f32, s.weight_decay as f32);
+        self.steps += 1;
+        match s.kind {
+            OptimizerKind::Sgd if s.momentum == 0.0 => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    let d = if wd != 0.0 { g + wd * *p } else { g };
+                    *p -= lr * d;
+                }
+            }
+            OptimizerKind::Sgd => {
+                let (momentum, damp) = (s.momentum as f32, 1.0 - s.dampening as f32);
+                let first_step = self.first.is_empty();
+                if first_step {
+                    self.first = vec![0.0; params.len()];
+                }
+                for ((p, &g), buf) in params.iter_mut().zip(grads).zip(self.first.iter_mut()) {
+                    let d = if wd != 0.0 { g + wd * *p } else { g };
+                    *buf = if first_step { d } else { momentum * *buf + damp * d };
+                    let d = if s.nesterov { d + momentum * *buf } else { *buf };
+                    *p -= lr * d;
+                }
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                if self.first.is_empty() {
+                    self.first = vec![0.0; params.len()];
+                    self.second = vec![0.0; params.len()];
+                }
+                let (b1, b2) = (s.betas[0] as f32, s.betas[1] as f32);
+                let t = self.steps as i32;
+                let correction1 = 1.0 - s.betas[0].powi(t);
+                let correction2_sqrt = (1.0 - s.betas[1].powi(t)).sqrt() as f32;
+                let step_size = (s.lr / correction1) as f32;
+                let eps = s.eps as f32;
+                let decoupled = s.kind == OptimizerKind::Adamw;
+                for (((p, &g), m), v) in
+                    params.iter_mut().zip(grads).zip(self.first.iter_mut()).zip(self.second.iter_mut())
+                {
+                    if decoupled {
+                        *p *= 1.0 - lr * wd;
+                    }
+                    let g = if !decoupled && wd != 0.0 { g + wd * *p } else { g };
+                    *m += (1.0 - b1) * (g - *m); // torch's lerp_
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    let denom = v.sqrt() / correction2_sqrt + eps;
+                    *p -= step_size * *m / denom;
+                }
+            }
+        }
     }
 }
 
@@ -25,10 +200,75 @@ impl Sgd {
 mod tests {
     use super::*;
 
+    fn settings(kind: OptimizerKind, lr: f64) -> OptimizerSettings {
+        OptimizerSettings { kind, ..OptimizerSettings::sgd(lr) }
+    }
+
     #[test]
     fn sgd_moves_against_the_gradient() {
         let mut p = vec![1.0, -2.0];
-        Sgd { lr: 0.5 }.step(&mut p, &[2.0, -4.0]);
+        Optimizer::new(OptimizerSettings::sgd(0.5)).step(&mut p, &[2.0, -4.0]);
         assert_eq!(p, vec![0.0, 0.0]);
+    }
+
+    /// On f(p) = p^2 / 2 (gradient p), momentum 0.9 and dampening 0.5 from
+    /// p = 1 with lr 0.1, by hand: buf1 = 1, p1 = 0.9; buf2 = 0.9 + 0.5 * 0.9
+    /// = 1.35, p2 = 0.765; Nesterov instead steps by g + 0.9 buf.
+    #[test]
+    fn sgd_momentum_dampening_and_nesterov_follow_pytorch() {
+        let mut opt =
+            Optimizer::new(OptimizerSettings { momentum: 0.9, dampening: 0.5, ..OptimizerSettings::sgd(0.1) });
+        let mut p = vec![1.0f32];
+        for _ in 0..2 {
+            let g = p.clone();
+            opt.step(&mut p, &g);
+        }
+        assert!((p[0] - 0.765).abs() < 1e-6, "{}", p[0]);
+        let mut opt =
+            Optimizer::new(OptimizerSettings { momentum: 0.9, nesterov: true, ..OptimizerSettings::sgd(0.1) });
+        let mut p = vec![1.0f32];
+        opt.step(&mut p, &[1.0]); // buf = 1, step 1 + 0.9 = 1.9
+        assert!((p[0] - 0.81).abs() < 1e-6, "{}", p[0]);
+        // Weight decay adds wd * p to the gradient.
+        let mut opt = Optimizer::new(OptimizerSettings { weight_decay: 0.5, ..OptimizerSettings::sgd(0.1) });
+        let mut p = vec![2.0f32];
+        opt.step(&mut p, &[1.0]); // d = 1 + 1 = 2
+        assert!((p[0] - 1.8).abs() < 1e-6);
+    }
+
+    /// Adam's first step is lr * g / (|g| + eps') for every parameter: the
+    /// bias corrections make m_hat = g and sqrt(v_hat) = |g|. The second
+    /// step is checked against the formulas in f64.
+    #[test]
+    fn adam_and_adamw_follow_the_papers() {
+        let mut opt = Optimizer::new(settings(OptimizerKind::Adam, 0.01));
+        let mut p = vec![1.0f32, -3.0];
+        opt.step(&mut p, &[0.5, -2.0]);
+        assert!((p[0] - 0.99).abs() < 1e-6 && (p[1] + 2.99).abs() < 1e-6, "{p:?}");
+        opt.step(&mut p, &[0.25, -2.0]);
+        let (b1, b2, lr) = (0.9f64, 0.999f64, 0.01f64);
+        let m = b1 * (1.0 - b1) * 0.5 + (1.0 - b1) * 0.25;
+        let v = b2 * (1.0 - b2) * 0.25 + (1.0 - b2) * 0.0625;
+        let expected = 0.99 - lr / (1.0 - b1 * b1) * m / ((v / (1.0 - b2 * b2)).sqrt() + 1e-8);
+        assert!((f64::from(p[0]) - expected).abs() < 1e-6, "{} vs {expected}", p[0]);
+
+        // AdamW shrinks the weights before the Adam step; Adam adds wd * p to g.
+        let mut w = Optimizer::new(OptimizerSettings { weight_decay: 0.1, ..settings(OptimizerKind::Adamw, 0.01) });
+        let mut p = vec![1.0f32];
+        w.step(&mut p, &[0.5]);
+        assert!((f64::from(p[0]) - (1.0 * (1.0 - 0.001) - 0.01)).abs() < 1e-6, "{}", p[0]);
+        let mut a = Optimizer::new(OptimizerSettings { weight_decay: 0.1, ..settings(OptimizerKind::Adam, 0.01) });
+        let mut p = vec![1.0f32];
+        a.step(&mut p, &[-0.05]); // g + wd p = 0.05: still a step of lr
+        assert!((p[0] - 0.99).abs() < 1e-6, "{}", p[0]);
+    }
+
+    #[test]
+    fn impossible_settings_are_rejected() {
+        assert!(OptimizerSettings::sgd(0.0).validate().is_err());
+        assert!(OptimizerSettings { nesterov: true, ..OptimizerSettings::sgd(0.1) }.validate().is_err());
+        assert!(OptimizerSettings { momentum: 0.9, ..settings(OptimizerKind::Adam, 0.1) }.validate().is_err());
+        assert!(OptimizerSettings { betas: [1.0, 0.9], ..settings(OptimizerKind::Adam, 0.1) }.validate().is_err());
+        assert!(settings(OptimizerKind::Adamw, 1e-3).validate().is_ok());
     }
 }

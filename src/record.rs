@@ -17,7 +17,8 @@
 
 use crate::fsutil::write_atomic;
 use crate::nn::Mlp;
-use crate::train::{Checkpoint, EpochMetrics, Event, Observer, VariantSummary};
+use crate::optim::Optimizer;
+use crate::train::{Checkpoint, EpochMetrics, Event, Observer, OptimizerState, VariantSummary};
 use anyhow::{Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
@@ -141,21 +142,38 @@ pub struct CheckpointFile {
     pub checkpoint: Checkpoint,
     /// The parameters' file, beside this one.
     pub params_file: String,
-    /// The optimiser: SGD without momentum keeps no state.
-    pub optimizer_state: String,
+    /// The optimiser's state file beside this one (none for plain SGD).
+    pub optimizer_file: Option<String>,
+    /// Updates the optimiser has applied (Adam's `t`).
+    pub optimizer_steps: u64,
     /// How the random streams are positioned.
     pub random_streams: String,
 }
 
 /// Saves a checkpoint of `model` into `variant_dir`, then removes older
 /// parameter files.
-pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp) -> Result<()> {
+pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp, optimizer: &Optimizer) -> Result<()> {
     let params_file = format!("checkpoint-{}.safetensors", checkpoint.steps_taken);
     save_safetensors(model, &variant_dir.join(&params_file))?;
+    let optimizer_file = if optimizer.first.is_empty() {
+        None
+    } else {
+        let name = format!("checkpoint-{}-optimizer.safetensors", checkpoint.steps_taken);
+        let first: Vec<u8> = optimizer.first.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let second: Vec<u8> = optimizer.second.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut views = vec![("first".to_string(), TensorView::new(Dtype::F32, vec![optimizer.first.len()], &first)?)];
+        if !second.is_empty() {
+            views.push(("second".to_string(), TensorView::new(Dtype::F32, vec![optimizer.second.len()], &second)?));
+        }
+        let bytes = safetensors::serialize(views, &None).context("cannot encode safetensors")?;
+        write_atomic(&variant_dir.join(&name), &bytes)?;
+        Some(name)
+    };
     let file = CheckpointFile {
         checkpoint: checkpoint.clone(),
         params_file: params_file.clone(),
-        optimizer_state: "none (plain SGD)".into(),
+        optimizer_file: optimizer_file.clone(),
+        optimizer_steps: optimizer.steps,
         random_streams: format!(
             "per-epoch ChaCha8 streams (seed, \"shuffle/train\", epoch); epoch {} is replayed from its start and its first {} batches skipped",
             checkpoint.epoch, checkpoint.step
@@ -163,26 +181,30 @@ pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp)
     };
     let json = serde_json::to_string_pretty(&file).expect("checkpoints always serialise");
     write_atomic(&variant_dir.join("checkpoint.json"), json.as_bytes())?;
-    remove_checkpoints(variant_dir, Some(&params_file))
+    remove_checkpoints(variant_dir, Some(&params_file), optimizer_file.as_deref())
 }
 
-/// Removes a variant's checkpoint parameter files but `keep` (and, with
-/// `keep` = `None`, its checkpoint.json).
-pub fn remove_checkpoints(variant_dir: &Path, keep: Option<&str>) -> Result<()> {
+/// Removes a variant's checkpoint files but `keep` and `keep_too` (and,
+/// with `keep` = `None`, its checkpoint.json).
+pub fn remove_checkpoints(variant_dir: &Path, keep: Option<&str>, keep_too: Option<&str>) -> Result<()> {
     if keep.is_none() {
         let _ = std::fs::remove_file(variant_dir.join("checkpoint.json"));
     }
     for entry in std::fs::read_dir(variant_dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("checkpoint-") && name.ends_with(".safetensors") && Some(name.as_str()) != keep {
+        let kept = Some(name.as_str()) == keep || Some(name.as_str()) == keep_too;
+        if name.starts_with("checkpoint-") && name.ends_with(".safetensors") && !kept {
             let _ = std::fs::remove_file(entry.path());
         }
     }
     Ok(())
 }
 
-/// A variant's last checkpoint and its parameters, if it has one.
-pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<(Checkpoint, Vec<f32>)>> {
+/// A variant's last checkpoint, its parameters and its optimiser state.
+pub type LoadedCheckpoint = (Checkpoint, Vec<f32>, OptimizerState);
+
+/// A variant's last checkpoint, if it has one.
+pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
     let path = variant_dir.join("checkpoint.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -201,7 +223,17 @@ pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<(Checkpoint, Vec<f32
         })
         .collect();
     tensors.sort_by_key(|t| (t.0, t.1));
-    Ok(Some((file.checkpoint, tensors.into_iter().flat_map(|t| t.2).collect())))
+    let mut state = OptimizerState { steps: file.optimizer_steps, ..Default::default() };
+    if let Some(name) = &file.optimizer_file {
+        for (tensor, _, values) in load_safetensors(&variant_dir.join(name))? {
+            match tensor.as_str() {
+                "first" => state.first = values,
+                "second" => state.second = values,
+                _ => {}
+            }
+        }
+    }
+    Ok(Some((file.checkpoint, tensors.into_iter().flat_map(|t| t.2).collect(), state)))
 }
 
 /// Keeps the header and the first `rows` data lines of a CSV file's text.
@@ -284,7 +316,7 @@ impl Observer for Recorder {
                 self.epochs = EPOCHS_HEADER.into();
                 self.timings = TIMINGS_HEADER.into();
                 self.step_index = 0;
-                remove_checkpoints(&dir, None)?;
+                remove_checkpoints(&dir, None, None)?;
                 save_safetensors(model, &dir.join("initial.safetensors"))?;
             }
             Event::Resume { checkpoint, .. } => {
@@ -303,18 +335,18 @@ impl Observer for Recorder {
                 }
                 self.step_index = checkpoint.steps_taken;
             }
-            Event::Interrupted { model, checkpoint } => {
+            Event::Interrupted { model, optimizer, checkpoint } => {
                 self.write_csvs(&dir)?;
-                save_checkpoint(&dir, checkpoint, model)?;
+                save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
             Event::Step { epoch, step, loss, .. } => {
                 let _ = writeln!(self.steps, "{},{epoch},{step},{loss}", self.step_index);
                 self.step_index += 1;
             }
-            Event::Epoch { metrics, model, checkpoint } => {
+            Event::Epoch { metrics, model, optimizer, checkpoint } => {
                 self.epoch_row(metrics);
                 self.write_csvs(&dir)?;
-                save_checkpoint(&dir, checkpoint, model)?;
+                save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
             Event::End { model, test_predictions, test_labels, .. } => {
                 save_safetensors(model, &dir.join("final.safetensors"))?;
@@ -323,7 +355,7 @@ impl Observer for Recorder {
                     let _ = writeln!(csv, "{i},{l},{p}");
                 }
                 write_atomic(&dir.join("test_predictions.csv"), csv.as_bytes())?;
-                remove_checkpoints(&dir, None)?;
+                remove_checkpoints(&dir, None, None)?;
             }
         }
         Ok(())

@@ -156,7 +156,7 @@ fn run_variants(
             continue;
         }
         let resume = load_checkpoint(&dir.join(&variant.name))?;
-        let resume_ref = resume.as_ref().map(|(c, p)| (c, p.as_slice()));
+        let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
         // The recorder comes last: its checkpoint.json is the commit point
         // of everything the others wrote for the same event.
         let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);

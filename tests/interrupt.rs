@@ -9,10 +9,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Enough work that a signal lands in the middle: 4 epochs of 84 steps of
-/// the seed network on 28x28 images.
-fn start_run(data: &Path, out: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_initscope"))
-        .args(["run", "--quiet", "--epochs", "4", "--threads", "2", "--dataset"])
+/// the seed network on 28x28 images; `experiment` is a file or `None` for
+/// the seed experiment.
+fn start_run(experiment: Option<&Path>, data: &Path, out: &Path) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_initscope"));
+    command.arg("run");
+    if let Some(file) = experiment {
+        command.arg(file);
+    }
+    command
+        .args(["--quiet", "--epochs", "4", "--threads", "2", "--dataset"])
         .arg(data)
         .arg("--out")
         .arg(out)
@@ -63,13 +69,23 @@ fn assert_same_records(a: &Path, b: &Path) {
     assert_eq!(verdicts(a), verdicts(b));
 }
 
+/// Adam keeps state (two moment buffers and a step count) that the
+/// checkpoint must carry for the resumed run to match.
 #[test]
 fn sigint_mid_epoch_then_resume_is_bit_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 12_000, 300, 28);
+    let mut exp = initscope::experiment::Experiment::seed_experiment();
+    exp.optimizer = initscope::optim::OptimizerSettings {
+        kind: initscope::optim::OptimizerKind::Adam,
+        ..initscope::optim::OptimizerSettings::sgd(1e-3)
+    };
+    let file = tmp.path().join("adam.toml");
+    std::fs::write(&file, exp.to_toml()).unwrap();
     let reference = tmp.path().join("reference");
     let r = initscope(&[
         "run",
+        file.to_str().unwrap(),
         "--quiet",
         "--epochs",
         "4",
@@ -81,7 +97,7 @@ fn sigint_mid_epoch_then_resume_is_bit_identical() {
     assert!(r.status.success(), "{}", stderr(&r));
 
     let run = tmp.path().join("interrupted");
-    let child = start_run(&data, &run);
+    let child = start_run(Some(&file), &data, &run);
     // After the first epoch's records exist, stop somewhere in the second.
     wait_for(&run.join("kaiming/epochs.csv"));
     std::thread::sleep(Duration::from_millis(150));
@@ -91,7 +107,7 @@ fn sigint_mid_epoch_then_resume_is_bit_identical() {
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
     let checkpoint = std::fs::read_to_string(run.join("kaiming/checkpoint.json")).unwrap();
-    assert!(checkpoint.contains("\"step\""), "{checkpoint}");
+    assert!(checkpoint.contains("\"optimizer_file\": \"checkpoint-"), "{checkpoint}");
 
     let r = initscope(&["resume", "--quiet", run.to_str().unwrap()]);
     assert!(r.status.success(), "{}", stderr(&r));
@@ -104,7 +120,7 @@ fn sigkill_leaves_records_that_report_and_resume_read() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 12_000, 300, 28);
     let run = tmp.path().join("killed");
-    let mut child = start_run(&data, &run);
+    let mut child = start_run(None, &data, &run);
     wait_for(&run.join("kaiming/epochs.csv"));
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL

@@ -6,13 +6,15 @@
 
 mod variant;
 
-pub use variant::{train_variant, Accuracy, Checkpoint, EpochMetrics, Event, Observer, VariantOutcome, VariantSummary};
+pub use variant::{
+    train_variant, Accuracy, Checkpoint, EpochMetrics, Event, Observer, OptimizerState, VariantOutcome, VariantSummary,
+};
 
 use crate::data::batch::fill_batch;
 use crate::data::LabeledImages;
 use crate::nn::loss::argmax_rows;
 use crate::nn::{Mlp, Workspace};
-use crate::optim::Sgd;
+use crate::optim::{Optimizer, OptimizerSettings};
 use crate::parallel::{for_each_split, part};
 
 /// Samples per forward pass when evaluating (larger than a training batch:
@@ -49,7 +51,7 @@ struct EvalJob<'a> {
 /// A model, its optimiser, its gradient buffers and its workspaces.
 pub struct Trainer {
     model: Mlp,
-    optimizer: Sgd,
+    optimizer: Optimizer,
     shards: Vec<Shard>,
     eval: Vec<EvalWorker>,
     threads: usize,
@@ -59,7 +61,8 @@ impl Trainer {
     /// Takes ownership of `model` and `optimizer`; `batch_size` is the
     /// largest training batch [`Trainer::step`] will see; `threads` the
     /// worker threads (results do not depend on it).
-    pub fn new(model: Mlp, optimizer: Sgd, batch_size: usize, threads: usize) -> Self {
+    pub fn new(model: Mlp, optimizer: OptimizerSettings, batch_size: usize, threads: usize) -> Self {
+        let optimizer = Optimizer::new(optimizer);
         let threads = threads.max(1);
         let shard_rows = batch_size.div_ceil(SHARDS);
         let shards = (0..SHARDS)
@@ -81,6 +84,18 @@ impl Trainer {
         &self.model
     }
 
+    /// The optimiser and its state (for checkpoints).
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Restores the optimiser's state from a checkpoint.
+    pub fn set_optimizer_state(&mut self, steps: u64, first: Vec<f32>, second: Vec<f32>) {
+        self.optimizer.steps = steps;
+        self.optimizer.first = first;
+        self.optimizer.second = second;
+    }
+
     /// Replaces every parameter (resuming from a checkpoint).
     pub fn set_params(&mut self, params: &[f32]) {
         self.model.params.copy_from_slice(params);
@@ -93,7 +108,7 @@ impl Trainer {
 
     /// The optimiser's learning rate.
     pub fn learning_rate(&self) -> f64 {
-        self.optimizer.lr
+        self.optimizer.lr()
     }
 
     /// The last training batch's activations: each shard's workspace with

@@ -6,6 +6,7 @@ use crate::data::batch::{epoch_order, validation_split};
 use crate::data::Dataset;
 use crate::experiment::{Experiment, Variant};
 use crate::nn::Mlp;
+use crate::optim::Optimizer;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,6 +104,17 @@ pub struct Checkpoint {
     pub last_epoch: Option<EpochMetrics>,
 }
 
+/// The optimiser's state saved with a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    /// Updates applied (Adam's `t`).
+    pub steps: u64,
+    /// Momentum buffer or Adam's first moment (may be empty).
+    pub first: Vec<f32>,
+    /// Adam's second moment (may be empty).
+    pub second: Vec<f32>,
+}
+
 /// How a variant's training ended.
 #[derive(Debug)]
 pub enum VariantOutcome {
@@ -154,6 +166,8 @@ pub enum Event<'a> {
         metrics: &'a EpochMetrics,
         /// The model at the end of the epoch.
         model: &'a Mlp,
+        /// Its optimiser, with the state a checkpoint needs.
+        optimizer: &'a Optimizer,
         /// Where the next epoch starts.
         checkpoint: &'a Checkpoint,
     },
@@ -161,6 +175,8 @@ pub enum Event<'a> {
     Interrupted {
         /// The model after the last update.
         model: &'a Mlp,
+        /// Its optimiser, with the state a checkpoint needs.
+        optimizer: &'a Optimizer,
         /// Where to continue.
         checkpoint: &'a Checkpoint,
     },
@@ -192,7 +208,7 @@ pub fn train_variant(
     variant: &Variant,
     data: &Dataset,
     threads: usize,
-    resume: Option<(&Checkpoint, &[f32])>,
+    resume: Option<(&Checkpoint, &[f32], &OptimizerState)>,
     stop: &AtomicBool,
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
@@ -222,7 +238,7 @@ pub fn train_variant(
     let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size, threads);
     let epochs = exp.epochs;
     let mut at = match resume {
-        Some((checkpoint, params)) => {
+        Some((checkpoint, params, state)) => {
             if params.len() != trainer.model().params.len() {
                 bail!(
                     "the checkpoint of {} holds {} parameters, the model has {}",
@@ -232,6 +248,7 @@ pub fn train_variant(
                 );
             }
             trainer.set_params(params);
+            trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
             observer.on_event(
                 &variant.name,
                 &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint },
@@ -276,7 +293,10 @@ pub fn train_variant(
             at.steps_taken += 1;
             if stop.load(Ordering::Relaxed) {
                 at.elapsed_s = start.elapsed().as_secs_f64();
-                observer.on_event(&variant.name, &Event::Interrupted { model: trainer.model(), checkpoint: &at })?;
+                observer.on_event(
+                    &variant.name,
+                    &Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at },
+                )?;
                 return Ok(VariantOutcome::Interrupted(at));
             }
         }
@@ -299,8 +319,15 @@ pub fn train_variant(
             last_epoch: Some(metrics.clone()),
             ..at
         };
-        observer
-            .on_event(&variant.name, &Event::Epoch { metrics: &metrics, model: trainer.model(), checkpoint: &at })?;
+        observer.on_event(
+            &variant.name,
+            &Event::Epoch {
+                metrics: &metrics,
+                model: trainer.model(),
+                optimizer: trainer.optimizer(),
+                checkpoint: &at,
+            },
+        )?;
         if diverged_at.is_some() {
             break;
         }
