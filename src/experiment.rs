@@ -26,7 +26,8 @@ pub struct ModelSettings {
     pub activation: Activation,
 }
 
-/// One arm of the comparison: how its layers are initialised.
+/// One arm of the comparison: how its layers are initialised, and any
+/// setting of the experiment it overrides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -36,6 +37,19 @@ pub struct Variant {
     pub weight_init: Init,
     /// Scheme of every Linear layer's biases.
     pub bias_init: Init,
+    /// This variant's network, instead of the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSettings>,
+    /// This variant's optimiser, instead of the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerSettings>,
+}
+
+impl Variant {
+    /// A variant with the experiment's network and optimiser.
+    pub fn new(name: &str, weight_init: Init, bias_init: Init) -> Self {
+        Variant { name: name.into(), weight_init, bias_init, model: None, optimizer: None }
+    }
 }
 
 /// Every setting of a run, fully resolved: saved as `experiment.toml` in
@@ -45,6 +59,9 @@ pub struct Variant {
 pub struct Experiment {
     /// Name, the prefix of the run directory.
     pub name: String,
+    /// What the experiment asks, in a sentence (shown by `initscope presets`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     /// The data: `"mnist"`, `"fashion-mnist"` or a directory of IDX files.
     pub dataset: DataSource,
     /// The one seed every random stream derives from.
@@ -70,13 +87,36 @@ pub struct Experiment {
     pub variants: Vec<Variant>,
 }
 
+fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
+    if let Some(i) = model.hidden.iter().position(|&w| w == 0) {
+        bail!("{key}.hidden[{i}]: a layer needs at least one unit");
+    }
+    if let Activation::LeakyRelu { slope } = model.activation {
+        if !slope.is_finite() {
+            bail!("{key}.activation: the leaky_relu slope must be finite");
+        }
+    }
+    Ok(())
+}
+
 impl Experiment {
+    /// The network `variant` trains.
+    pub fn model_of<'a>(&'a self, variant: &'a Variant) -> &'a ModelSettings {
+        variant.model.as_ref().unwrap_or(&self.model)
+    }
+
+    /// The optimiser `variant` trains with.
+    pub fn optimizer_of<'a>(&'a self, variant: &'a Variant) -> &'a OptimizerSettings {
+        variant.optimizer.as_ref().unwrap_or(&self.optimizer)
+    }
+
     /// The original notebook's experiment (see the README): MNIST, MLP
     /// 784-512-256-128-64-10 with ReLU, Kaiming-uniform against N(0, 0.001),
     /// SGD lr 0.1, batch 128, 15 epochs, seed 123.
     pub fn seed_experiment() -> Self {
         Experiment {
             name: "seed".into(),
+            description: "The original notebook: Kaiming-uniform against N(0, 0.001) on the MNIST MLP".into(),
             dataset: DataSource::Known(DatasetName::Mnist),
             seed: 123,
             epochs: 15,
@@ -88,12 +128,8 @@ impl Experiment {
             optimizer: OptimizerSettings::sgd(0.1),
             probe: ProbeSettings::default(),
             variants: vec![
-                Variant { name: "kaiming".into(), weight_init: Init::kaiming_relu(), bias_init: Init::zeros() },
-                Variant {
-                    name: "normal".into(),
-                    weight_init: Init::Normal { mean: 0.0, std: 0.001 },
-                    bias_init: Init::zeros(),
-                },
+                Variant::new("kaiming", Init::kaiming_relu(), Init::zeros()),
+                Variant::new("normal", Init::Normal { mean: 0.0, std: 0.001 }, Init::zeros()),
             ],
         }
     }
@@ -110,9 +146,7 @@ impl Experiment {
             bail!("validation_fraction: must be in [0, 1), got {}", self.validation_fraction);
         }
         self.optimizer.validate().map_err(input)?;
-        if let Some(i) = self.model.hidden.iter().position(|&w| w == 0) {
-            bail!("model.hidden[{i}]: a layer needs at least one unit");
-        }
+        validate_model(&self.model, "model")?;
         if self.variants.is_empty() {
             bail!("variants: at least one is needed");
         }
@@ -128,6 +162,12 @@ impl Experiment {
             }
             v.weight_init.validate().map_err(|e| input(format!("variants[{i}].weight_init: {e}")))?;
             v.bias_init.validate().map_err(|e| input(format!("variants[{i}].bias_init: {e}")))?;
+            if let Some(model) = &v.model {
+                validate_model(model, &format!("variants[{i}].model"))?;
+            }
+            if let Some(optimizer) = &v.optimizer {
+                optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
+            }
             if matches!(v.bias_init, Init::Orthogonal { .. }) {
                 bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
             }

@@ -14,6 +14,7 @@ pub mod nn;
 pub mod optim;
 pub mod parallel;
 pub mod plot;
+pub mod presets;
 pub mod probe;
 pub mod record;
 pub mod report;

@@ -39,6 +39,12 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// List the built-in experiments, or print one as an experiment file.
+    Presets {
+        /// Print this preset's file.
+        #[arg(long, value_name = "NAME")]
+        show: Option<String>,
+    },
     /// Rebuild the charts and report.html of a run from its records alone
     /// (no retraining); with several run directories, a comparison report.
     Report {
@@ -79,8 +85,8 @@ impl DataDir {
 
 #[derive(Args)]
 struct RunArgs {
-    /// An experiment file (TOML); without it, the seed experiment. The
-    /// options below override the file.
+    /// An experiment file (TOML) or a preset's name; without it, the seed
+    /// experiment. The options below override the file.
     experiment: Option<PathBuf>,
     /// Epochs to train each variant.
     #[arg(long)]
@@ -152,7 +158,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let mut exp = match &args.experiment {
-                Some(path) => Experiment::from_file(path)?,
+                Some(path) if path.exists() => Experiment::from_file(path)?,
+                Some(path) => match initscope::presets::load(&path.to_string_lossy()) {
+                    Some(preset) => preset?,
+                    None => {
+                        return Err(input(format!(
+                            "{}: no such experiment file or preset (initscope presets lists them)",
+                            path.display()
+                        )))
+                    }
+                },
                 None => Experiment::seed_experiment(),
             };
             if let Some(lr) = args.lr {
@@ -193,6 +208,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 stop: stop_on_signals()?,
             };
             return finish(resume_experiment(&run, &opts)?);
+        }
+        Command::Presets { show: Some(name) } => match initscope::presets::text(&name) {
+            Some(text) => print!("{text}"),
+            None => return Err(input(format!("--show: no preset {name:?} (initscope presets lists them)"))),
+        },
+        Command::Presets { show: None } => {
+            for (name, _) in initscope::presets::PRESETS {
+                let exp = initscope::presets::load(name).expect("listed")?;
+                println!("{name:<12} {}", exp.description);
+            }
         }
         Command::Report { runs, out } => {
             let report =

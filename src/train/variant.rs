@@ -220,9 +220,10 @@ pub fn train_variant(
         )));
     }
     let mut sizes = vec![pixels];
-    sizes.extend(&exp.model.hidden);
+    let model_settings = exp.model_of(variant);
+    sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
-    let mut model = Mlp::new(&sizes, exp.model.activation);
+    let mut model = Mlp::new(&sizes, model_settings.activation);
     model.initialise(&variant.weight_init, &variant.bias_init, exp.seed);
 
     let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
@@ -235,7 +236,7 @@ pub fn train_variant(
         )));
     }
     let valid_order: Vec<u32> = valid_range.map(|i| i as u32).collect();
-    let mut trainer = Trainer::new(model, exp.optimizer.clone(), exp.batch_size, threads);
+    let mut trainer = Trainer::new(model, exp.optimizer_of(variant).clone(), exp.batch_size, threads);
     let epochs = exp.epochs;
     let mut at = match resume {
         Some((checkpoint, params, state)) => {

@@ -1,0 +1,45 @@
+//! Built-in experiments, shipped as experiment files inside the program:
+//! listed by `initscope presets`, printed by `--show NAME`, run by
+//! `initscope run NAME`.
+
+use crate::experiment::Experiment;
+use anyhow::Result;
+use std::path::Path;
+
+/// `(name, file text)` of every preset.
+pub const PRESETS: [(&str, &str); 5] = [
+    ("seed", include_str!("../presets/seed.toml")),
+    ("all-inits", include_str!("../presets/all-inits.toml")),
+    ("depth", include_str!("../presets/depth.toml")),
+    ("glorot2010", include_str!("../presets/glorot2010.toml")),
+    ("zeros", include_str!("../presets/zeros.toml")),
+];
+
+/// The file text of the preset `name`.
+pub fn text(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// The preset `name`, parsed and validated.
+pub fn load(name: &str) -> Option<Result<Experiment>> {
+    text(name).map(|t| Experiment::from_toml(t, Path::new(&format!("preset {name}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses_and_validates() {
+        for (name, _) in PRESETS {
+            let exp = load(name).unwrap().unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert_eq!(exp.name, name);
+            assert!(!exp.description.is_empty(), "{name} has no description");
+        }
+    }
+
+    #[test]
+    fn the_seed_preset_is_the_seed_experiment() {
+        assert_eq!(load("seed").unwrap().unwrap(), Experiment::seed_experiment());
+    }
+}
