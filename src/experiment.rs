@@ -64,8 +64,13 @@ pub struct Experiment {
     pub description: String,
     /// The data: `"mnist"`, `"fashion-mnist"` or a directory of IDX files.
     pub dataset: DataSource,
-    /// The one seed every random stream derives from.
+    /// The seed every random stream derives from.
     pub seed: u64,
+    /// Several seeds: every variant runs once per seed (as
+    /// `<variant>-seed<N>`), and the report shows the mean and spread.
+    /// Empty: `seed` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
     /// Passes over the training set.
     pub epochs: usize,
     /// Samples per training step.
@@ -99,7 +104,36 @@ fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
     Ok(())
 }
 
+/// One training run of an experiment: a variant with one seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunUnit {
+    /// The variant, named `<variant>` or, with several seeds, `<variant>-seed<N>`.
+    pub variant: Variant,
+    /// The variant's name as written in the experiment.
+    pub group: String,
+    /// Its seed.
+    pub seed: u64,
+}
+
 impl Experiment {
+    /// Every run the experiment makes, in order: each variant, once per seed.
+    pub fn runs(&self) -> Vec<RunUnit> {
+        let seeds = if self.seeds.is_empty() { vec![self.seed] } else { self.seeds.clone() };
+        let many = !self.seeds.is_empty();
+        self.variants
+            .iter()
+            .flat_map(|v| {
+                seeds.iter().map(move |&seed| {
+                    let mut variant = v.clone();
+                    if many {
+                        variant.name = format!("{}-seed{seed}", v.name);
+                    }
+                    RunUnit { variant, group: v.name.clone(), seed }
+                })
+            })
+            .collect()
+    }
+
     /// The network `variant` trains.
     pub fn model_of<'a>(&'a self, variant: &'a Variant) -> &'a ModelSettings {
         variant.model.as_ref().unwrap_or(&self.model)
@@ -119,6 +153,7 @@ impl Experiment {
             description: "The original notebook: Kaiming-uniform against N(0, 0.001) on the MNIST MLP".into(),
             dataset: DataSource::Known(DatasetName::Mnist),
             seed: 123,
+            seeds: Vec::new(),
             epochs: 15,
             batch_size: 128,
             validation_fraction: 0.1,
@@ -149,6 +184,9 @@ impl Experiment {
         validate_model(&self.model, "model")?;
         if self.variants.is_empty() {
             bail!("variants: at least one is needed");
+        }
+        if let Some(i) = (1..self.seeds.len()).find(|&i| self.seeds[..i].contains(&self.seeds[i])) {
+            bail!("seeds[{i}]: {} appears twice", self.seeds[i]);
         }
         for (i, v) in self.variants.iter().enumerate() {
             let ok = !v.name.is_empty()

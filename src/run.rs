@@ -151,7 +151,8 @@ fn run_variants(
     let mut recorder = Recorder::new(dir);
     let mut probe = Probe::new(dir, exp.probe.clone(), opts.threads);
     write_summary(dir, &summary)?;
-    for variant in &exp.variants {
+    for unit in exp.runs() {
+        let variant = &unit.variant;
         if summary.variants.iter().any(|v| v.name == variant.name) {
             continue;
         }
@@ -160,8 +161,9 @@ fn run_variants(
         // The recorder comes last: its checkpoint.json is the commit point
         // of everything the others wrote for the same event.
         let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
-        match train_variant(exp, variant, data, opts.threads, resume_ref, &opts.stop, &mut observers)? {
+        match train_variant(exp, variant, unit.seed, data, opts.threads, resume_ref, &opts.stop, &mut observers)? {
             VariantOutcome::Finished(mut result) => {
+                result.group = unit.group.clone();
                 result.verdicts = probe.verdicts().to_vec();
                 if result.verdicts.is_empty() {
                     console.line("Verdicts: none of the failure conditions was measured")?;

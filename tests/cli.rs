@@ -311,3 +311,30 @@ fn an_unwritable_output_directory_is_refused_before_training() {
     assert!(stderr(&r).contains("cannot create the run directory"), "{}", stderr(&r));
     assert!(r.stdout.is_empty(), "nothing trained: {}", String::from_utf8_lossy(&r.stdout));
 }
+
+#[test]
+fn several_seeds_run_every_variant_per_seed_and_report_the_spread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let file = write_experiment(tmp.path(), &data, "");
+    let text = std::fs::read_to_string(&file).unwrap().replace("seed = 123\n", "seed = 123\nseeds = [1, 2, 3]\n");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("run");
+    let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let names: Vec<&str> =
+        summary["variants"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["kaiming-seed1", "kaiming-seed2", "kaiming-seed3", "normal-seed1", "normal-seed2", "normal-seed3"]
+    );
+    assert!(summary["variants"].as_array().unwrap().iter().all(|v| v["group"] == "kaiming" || v["group"] == "normal"));
+    // Different seeds, different initial weights.
+    let w = |n: &str| std::fs::read(out.join(n).join("initial.safetensors")).unwrap();
+    assert_ne!(w("kaiming-seed1"), w("kaiming-seed2"));
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("<h2>Over seeds</h2>") && report.contains("&plusmn;"));
+    assert!(out.join("plots/seeds-loss.png").is_file() && out.join("plots/seeds-accuracy.png").is_file());
+}

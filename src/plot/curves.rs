@@ -240,3 +240,68 @@ mod tests {
         assert!((loss_y_max(&[2.0, 1.0]) - 2.1).abs() < 1e-12);
     }
 }
+
+/// A band per group: `(label, [(x, mean, spread)])`.
+pub type BandSeries = (String, Vec<(f64, f64, f64)>);
+
+/// Mean curves with a shaded band of one standard deviation either side:
+/// several seeds of each variant at a glance.
+pub struct BandChart {
+    /// Title.
+    pub title: String,
+    /// x-axis description.
+    pub x_desc: String,
+    /// y-axis description.
+    pub y_desc: String,
+    /// One band per variant.
+    pub series: Vec<BandSeries>,
+}
+
+impl Figure for BandChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let xs = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
+        let (x_lo, x_hi) = padded_range(xs);
+        let (lo, hi) = padded_range(self.series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2])));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_lo..x_hi, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc.as_str())
+            .y_desc(self.y_desc.as_str())
+            .label_style((FAMILY, 14))
+            .draw()?;
+        for (i, (label, points)) in self.series.iter().enumerate() {
+            let c = colour(i);
+            let points: Vec<(f64, f64, f64)> =
+                points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite()).collect();
+            let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
+            band.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
+            chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled())))?;
+            chart
+                .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))?
+                .label(format!("{label} (mean +- sd)"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    }
+}
+
+/// Mean and population standard deviation.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt())
+}

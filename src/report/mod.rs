@@ -4,7 +4,7 @@
 
 pub mod records;
 
-use crate::plot::curves::{AccuracyChart, LogLinesChart, LossChart, Series};
+use crate::plot::curves::{mean_sd, running_mean, AccuracyChart, BandChart, LogLinesChart, LossChart, Series};
 use crate::plot::distributions::{
     RecordedHistogram, StartEndChart, WeightComparisonChart, WeightDistributionChart, WeightsOverTimeChart,
 };
@@ -186,6 +186,7 @@ fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Wr
         plots,
         "all-accuracy",
     )?);
+    out.extend(band_charts(&variants, plots)?);
     for (when, label) in [("initial", "before training"), ("final", "after training")] {
         let panels: Vec<WeightDistributionChart> = variants
             .iter()
@@ -203,6 +204,116 @@ fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Wr
         }
     }
     Ok(out)
+}
+
+/// Variants run with several seeds, grouped: `(group, members)`, in order.
+fn seed_groups<'a>(variants: &[(String, &'a VariantRecords)]) -> Vec<(String, Vec<&'a VariantRecords>)> {
+    let mut groups: Vec<(String, Vec<&VariantRecords>)> = Vec::new();
+    for (_, v) in variants {
+        match groups.iter_mut().find(|g| g.0 == v.group) {
+            Some(g) => g.1.push(v),
+            None => groups.push((v.group.clone(), vec![v])),
+        }
+    }
+    groups.retain(|g| g.1.len() > 1);
+    groups
+}
+
+/// Mean and spread over seeds of each multi-seed variant's running-average
+/// loss and validation accuracy.
+fn band_charts(variants: &[(String, &VariantRecords)], plots: &Path) -> Result<Vec<Written>> {
+    let groups = seed_groups(variants);
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let loss = groups
+        .iter()
+        .map(|(name, members)| {
+            let curves: Vec<Vec<(f64, f64)>> = members.iter().map(|v| running_mean(&v.losses, LOSS_WINDOW)).collect();
+            let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+            let points = (0..len)
+                .step_by((len / 400).max(1))
+                .map(|i| {
+                    let (m, sd) = mean_sd(&curves.iter().map(|c| c[i].1).collect::<Vec<_>>());
+                    (i as f64, m, sd)
+                })
+                .collect();
+            (format!("{name} ({} seeds)", members.len()), points)
+        })
+        .collect();
+    let accuracy = groups
+        .iter()
+        .map(|(name, members)| {
+            let len = members.iter().map(|v| v.epochs.len()).min().unwrap_or(0);
+            let points = (0..len)
+                .map(|e| {
+                    let (m, sd) = mean_sd(&members.iter().map(|v| v.epochs[e].3).collect::<Vec<_>>());
+                    (members[0].epochs[e].0, m, sd)
+                })
+                .collect();
+            (format!("{name} ({} seeds)", members.len()), points)
+        })
+        .collect();
+    Ok(vec![
+        save(
+            &BandChart {
+                title: "Training loss over seeds (running average)".into(),
+                x_desc: "Iterations".into(),
+                y_desc: "Loss".into(),
+                series: loss,
+            },
+            plots,
+            "seeds-loss",
+        )?,
+        save(
+            &BandChart {
+                title: "Validation accuracy over seeds".into(),
+                x_desc: "Epoch".into(),
+                y_desc: "Accuracy (%)".into(),
+                series: accuracy,
+            },
+            plots,
+            "seeds-accuracy",
+        )?,
+    ])
+}
+
+/// Mean and spread over seeds of each multi-seed variant's results.
+fn seed_table(html: &mut String, runs: &[(String, &RunRecords)]) {
+    let mut groups: Vec<(String, Vec<&crate::train::VariantSummary>)> = Vec::new();
+    for (_, r) in runs {
+        for v in &r.summary.variants {
+            let group = if v.group.is_empty() { v.name.clone() } else { v.group.clone() };
+            match groups.iter_mut().find(|g| g.0 == group) {
+                Some(g) => g.1.push(v),
+                None => groups.push((group, vec![v])),
+            }
+        }
+    }
+    groups.retain(|g| g.1.len() > 1);
+    if groups.is_empty() {
+        return;
+    }
+    html.push_str("<h2>Over seeds</h2>\n<table><tr><th>variant</th><th>seeds</th><th>train %</th><th>valid %</th><th>test %</th><th>final loss</th></tr>\n");
+    for (name, members) in groups {
+        let stat = |f: &dyn Fn(&crate::train::VariantSummary) -> f64| {
+            let (m, sd) = mean_sd(&members.iter().map(|v| f(v)).collect::<Vec<_>>());
+            format!("{m:.2} &plusmn; {sd:.2}")
+        };
+        let loss = mean_sd(&members.iter().map(|v| v.final_loss).collect::<Vec<_>>());
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.5} &plusmn; {:.5}</td></tr>",
+            escape(&name),
+            members.len(),
+            stat(&|v| v.train.percent()),
+            stat(&|v| v.valid.percent()),
+            stat(&|v| v.test.percent()),
+            loss.0,
+            loss.1
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 fn escape(s: &str) -> String {
@@ -302,6 +413,7 @@ pub fn build_run_report(dir: &Path) -> Result<PathBuf> {
     verdicts(&mut html, &runs);
     html.push_str("<h2>Summary</h2>\n");
     summary_table(&mut html, &runs);
+    seed_table(&mut html, &runs);
     let overlays = overlay_charts(&runs, &plots)?;
     if !overlays.is_empty() {
         html.push_str("<h2>All variants</h2>\n");
@@ -348,6 +460,7 @@ pub fn build_comparison_report(dirs: &[PathBuf], out: &Path) -> Result<PathBuf> 
     verdicts(&mut html, &runs);
     html.push_str("<h2>Summary</h2>\n");
     summary_table(&mut html, &runs);
+    seed_table(&mut html, &runs);
     for w in overlay_charts(&runs, &plots)? {
         html.push_str(&image(&w));
     }

@@ -45,6 +45,8 @@ impl Table {
 pub struct VariantRecords {
     /// Its name.
     pub name: String,
+    /// The variant it is a seed of (its own name with one seed).
+    pub group: String,
     /// Every minibatch loss, in step order.
     pub losses: Vec<f64>,
     /// Steps per epoch (from the steps file).
@@ -121,6 +123,7 @@ impl VariantRecords {
         };
         Ok(VariantRecords {
             name: name.into(),
+            group: name.into(),
             losses,
             steps_per_epoch,
             epochs,
@@ -157,9 +160,12 @@ impl RunRecords {
             }
         };
         let mut variants = Vec::new();
-        for v in &experiment.variants {
-            if dir.join(&v.name).join("steps.csv").exists() {
-                variants.push(VariantRecords::load(dir, &v.name)?);
+        for unit in experiment.runs() {
+            let name = &unit.variant.name;
+            if dir.join(name).join("steps.csv").exists() {
+                let mut records = VariantRecords::load(dir, name)?;
+                records.group = unit.group.clone();
+                variants.push(records);
             }
         }
         let examples_path = dir.join("examples-images-idx3-ubyte");

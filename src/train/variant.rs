@@ -52,8 +52,15 @@ pub struct EpochMetrics {
 /// What a whole variant achieved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VariantSummary {
-    /// The variant's name.
+    /// The run's name (the variant's, or `<variant>-seed<N>`).
     pub name: String,
+    /// The variant's name as written in the experiment (runs with several
+    /// seeds share it).
+    #[serde(default)]
+    pub group: String,
+    /// The run's seed.
+    #[serde(default)]
+    pub seed: u64,
     /// Optimisation steps taken.
     pub steps: usize,
     /// The step whose loss was NaN or infinite, where training stopped.
@@ -206,6 +213,7 @@ pub trait Observer {
 pub fn train_variant(
     exp: &Experiment,
     variant: &Variant,
+    seed: u64,
     data: &Dataset,
     threads: usize,
     resume: Option<(&Checkpoint, &[f32], &OptimizerState)>,
@@ -224,7 +232,7 @@ pub fn train_variant(
     sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
     let mut model = Mlp::new(&sizes, model_settings.activation);
-    model.initialise(&variant.weight_init, &variant.bias_init, exp.seed);
+    model.initialise(&variant.weight_init, &variant.bias_init, seed);
 
     let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
     let steps_per_epoch = train_range.len() / exp.batch_size; // the last partial batch is dropped
@@ -275,7 +283,7 @@ pub fn train_variant(
     let mut diverged_at = None;
     while at.epoch <= epochs {
         let epoch = at.epoch;
-        let order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train", epoch as u64);
+        let order = epoch_order(train_range.clone(), exp.shuffle, seed, "shuffle/train", epoch as u64);
         for (step, batch) in order.chunks_exact(exp.batch_size).enumerate().skip(at.step) {
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
@@ -303,7 +311,7 @@ pub fn train_variant(
         }
         // The original evaluates on its training loader again: a new order,
         // the last partial batch dropped.
-        let eval_order = epoch_order(train_range.clone(), exp.shuffle, exp.seed, "shuffle/train-eval", epoch as u64);
+        let eval_order = epoch_order(train_range.clone(), exp.shuffle, seed, "shuffle/train-eval", epoch as u64);
         let full = steps_per_epoch * exp.batch_size;
         let metrics = EpochMetrics {
             epoch,
@@ -338,6 +346,8 @@ pub fn train_variant(
     let test_predictions = trainer.predict(&data.test, &test_order);
     let summary = VariantSummary {
         name: variant.name.clone(),
+        group: variant.name.clone(),
+        seed,
         steps: at.steps_taken,
         diverged_at,
         initial_loss: at.initial_loss,
