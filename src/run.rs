@@ -161,7 +161,7 @@ fn run_variants(
         // The recorder comes last: its checkpoint.json is the commit point
         // of everything the others wrote for the same event.
         let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
-        match train_variant(exp, variant, unit.seed, data, opts.threads, resume_ref, &opts.stop, &mut observers)? {
+        match train_variant(exp, &unit, data, opts.threads, resume_ref, &opts.stop, &mut observers)? {
             VariantOutcome::Finished(mut result) => {
                 result.group = unit.group.clone();
                 result.verdicts = probe.verdicts().to_vec();

@@ -221,26 +221,6 @@ impl Figure for LogLinesChart {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn running_mean_has_one_point_per_full_window() {
-        let r = running_mean(&[1.0, 2.0, 3.0, 4.0], 2);
-        assert_eq!(r, vec![(0.0, 1.5), (1.0, 2.5), (2.0, 3.5)]);
-        assert!(running_mean(&[1.0], 2).is_empty());
-    }
-
-    #[test]
-    fn y_limit_ignores_the_first_thousand_iterations() {
-        let mut losses = vec![5.0; 1000];
-        losses.extend(vec![0.2; 500]);
-        assert!((loss_y_max(&losses) - 0.3).abs() < 1e-12);
-        assert!((loss_y_max(&[2.0, 1.0]) - 2.1).abs() < 1e-12);
-    }
-}
-
 /// A band per group: `(label, [(x, mean, spread)])`.
 pub type BandSeries = (String, Vec<(f64, f64, f64)>);
 
@@ -304,4 +284,24 @@ pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
     (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_mean_has_one_point_per_full_window() {
+        let r = running_mean(&[1.0, 2.0, 3.0, 4.0], 2);
+        assert_eq!(r, vec![(0.0, 1.5), (1.0, 2.5), (2.0, 3.5)]);
+        assert!(running_mean(&[1.0], 2).is_empty());
+    }
+
+    #[test]
+    fn y_limit_ignores_the_first_thousand_iterations() {
+        let mut losses = vec![5.0; 1000];
+        losses.extend(vec![0.2; 500]);
+        assert!((loss_y_max(&losses) - 0.3).abs() < 1e-12);
+        assert!((loss_y_max(&[2.0, 1.0]) - 2.1).abs() < 1e-12);
+    }
 }

@@ -4,7 +4,7 @@
 use super::Trainer;
 use crate::data::batch::{epoch_order, validation_split};
 use crate::data::Dataset;
-use crate::experiment::{Experiment, Variant};
+use crate::experiment::{Experiment, RunUnit};
 use crate::nn::Mlp;
 use crate::optim::Optimizer;
 use anyhow::{bail, Result};
@@ -206,20 +206,21 @@ pub trait Observer {
     fn on_event(&mut self, variant: &str, event: &Event) -> Result<()>;
 }
 
-/// Trains one variant of `exp` on `data`, telling `observer` everything.
+/// Trains one run (a variant with a seed) of `exp` on `data`, telling
+/// `observer` everything.
 /// Starts afresh, or from `resume` (a checkpoint and its parameters). After
 /// every step it looks at `stop`: when raised, it returns
 /// [`VariantOutcome::Interrupted`] at that step boundary.
 pub fn train_variant(
     exp: &Experiment,
-    variant: &Variant,
-    seed: u64,
+    unit: &RunUnit,
     data: &Dataset,
     threads: usize,
     resume: Option<(&Checkpoint, &[f32], &OptimizerState)>,
     stop: &AtomicBool,
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
+    let (variant, seed) = (&unit.variant, unit.seed);
     let pixels = data.train.pixels_per_image();
     if data.test.pixels_per_image() != pixels {
         return Err(crate::error::input(format!(
