@@ -293,6 +293,8 @@ impl Probe {
             grad_norm: r.weight_grad.norm(),
             nonfinite,
             dead_units: r.dead_units,
+            pre_std: r.pre.std(),
+            update_ratio: r.update_ratio,
         });
     }
 
@@ -312,6 +314,8 @@ impl Probe {
                     grad_norm: num(7),
                     nonfinite: num(21) as u64,
                     dead_units: num(20) as usize,
+                    pre_std: num(15),
+                    update_ratio: num(13),
                 });
                 self.csv.push_str(line);
                 self.csv.push('\n');

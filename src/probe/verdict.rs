@@ -27,6 +27,19 @@ pub const VANISHING_RATIO: f64 = 1e-3;
 /// far beyond the norm of any sensibly initialised layer (about 10-30 here).
 pub const EXPLODING_NORM: f64 = 1e3;
 
+/// The signal vanishes in depth when, at the first step, a hidden layer's
+/// pre-activation standard deviation is below this fraction of the first
+/// layer's: a hundredfold fall means each layer shrinks its input, as
+/// Xavier's init does in a deep ReLU network (He et al. 2015, Eq. 10 and
+/// Fig. 3) and N(0, 0.001) does at once.
+pub const VANISHING_SIGNAL_RATIO: f64 = 1e-2;
+
+/// Updates stall when a layer's median update ratio `lr |dW| / |W|` over
+/// training is below this: healthy training moves weights by about 1e-3 of
+/// their norm per step (the CS231n rule of thumb), so below 1e-6 a layer
+/// would need a million steps to change noticeably.
+pub const TINY_UPDATE_RATIO: f64 = 1e-6;
+
 /// Steps per window when looking for a flat loss.
 pub const FLAT_WINDOW: usize = 100;
 
@@ -61,6 +74,10 @@ pub struct RowScalars {
     pub nonfinite: u64,
     /// Units that output zero for the whole batch.
     pub dead_units: usize,
+    /// Standard deviation of the pre-activations on the batch.
+    pub pre_std: f64,
+    /// `lr * |dW| / |W|`.
+    pub update_ratio: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -105,6 +122,52 @@ pub fn diagnose(
             format!(
                 "vanishing gradients: median weight-gradient norm over {steps_seen} steps: {}; output layer {output:.1e}",
                 vanishing.join(", ")
+            ),
+        ));
+    }
+
+    let first_step = rows.iter().map(|r| r.step).min().unwrap_or(0);
+    let start_std = |l: usize| rows.iter().find(|r| r.step == first_step && r.layer == l).map(|r| r.pre_std);
+    if let Some(first) = start_std(1).filter(|s| *s > 0.0) {
+        let faded: Vec<String> = (2..layers)
+            .filter_map(|l| start_std(l).map(|s| (l, s)))
+            .filter(|(_, s)| *s < VANISHING_SIGNAL_RATIO * first)
+            .map(|(l, s)| format!("layer {l} {s:.1e}"))
+            .collect();
+        if !faded.is_empty() {
+            let shown: Vec<String> = faded.iter().take(4).cloned().collect();
+            let more = if faded.len() > 4 { format!(" and {} more layers", faded.len() - 4) } else { String::new() };
+            out.push(verdict(
+                "vanishing_signal",
+                format!(
+                    "vanishing signal: at step {first_step} the pre-activation std falls from {first:.1e} in layer 1 to {}{more}",
+                    shown.join(", ")
+                ),
+            ));
+        }
+    }
+    let stalled: Vec<(usize, f64)> = (1..=layers)
+        .map(|l| {
+            (
+                l,
+                median(
+                    rows.iter()
+                        .filter(|r| r.layer == l && r.update_ratio.is_finite())
+                        .map(|r| r.update_ratio)
+                        .collect(),
+                ),
+            )
+        })
+        .filter(|(_, m)| m.is_finite() && *m < TINY_UPDATE_RATIO)
+        .collect();
+    if !stalled.is_empty() {
+        let shown: Vec<String> = stalled.iter().take(4).map(|(l, m)| format!("layer {l} {m:.1e}")).collect();
+        let more = if stalled.len() > 4 { format!(" and {} more layers", stalled.len() - 4) } else { String::new() };
+        out.push(verdict(
+            "stalled_updates",
+            format!(
+                "stalled updates: median lr*|dW|/|W| per step {}{more} (healthy training is near 1e-3)",
+                shown.join(", ")
             ),
         ));
     }
