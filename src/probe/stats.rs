@@ -68,7 +68,6 @@ impl Moments {
             let mut lo = [f32::INFINITY; 8];
             let mut hi = [f32::NEG_INFINITY; 8];
             let mut zeros = [0.0f32; 8];
-            let mut bad = [0.0f32; 8];
             let lanes = block.chunks_exact(8);
             let tail = lanes.remainder();
             for chunk in lanes {
@@ -80,10 +79,12 @@ impl Moments {
                     lo[i] = if v < lo[i] { v } else { lo[i] };
                     hi[i] = if v > hi[i] { v } else { hi[i] };
                     zeros[i] += if v == 0.0 { 1.0 } else { 0.0 };
-                    bad[i] += if v.abs() < f32::INFINITY { 0.0 } else { 1.0 };
                 }
             }
-            if bad.iter().sum::<f32>() > 0.0 || tail.iter().any(|v| !v.is_finite()) {
+            // A NaN or infinity makes its lane's sum of squares NaN or
+            // infinite (so does a square beyond f32's range, which the
+            // careful path then sums in f64): one test per block.
+            if sq.iter().any(|v| !v.is_finite()) || tail.iter().any(|v| !v.is_finite()) {
                 self.add_careful(block);
                 continue;
             }
@@ -230,6 +231,17 @@ mod tests {
         let h = Histogram::of(&[1.0, f32::NAN, 3.0, f32::INFINITY, 0.0], &m);
         assert_eq!(h.counts.iter().sum::<u64>(), 3);
         assert_eq!((h.counts[0], h.counts[21], h.counts[63], h.nonfinite), (1, 1, 1, 2));
+    }
+
+    #[test]
+    fn values_whose_squares_overflow_f32_are_summed_in_f64() {
+        let mut values = vec![0.5f32; 20];
+        values[3] = 1e20;
+        values[7] = -1e20;
+        let m = Moments::of(&values);
+        assert_eq!((m.count, m.nonfinite), (20, 0));
+        assert!((m.sum_sq / 2e40 - 1.0).abs() < 1e-6, "{}", m.sum_sq);
+        assert!((m.max - 1e20).abs() < 1e14 && (m.min + 1e20).abs() < 1e14);
     }
 
     #[test]
