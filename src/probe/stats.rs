@@ -68,6 +68,7 @@ impl Moments {
             let mut lo = [f32::INFINITY; 8];
             let mut hi = [f32::NEG_INFINITY; 8];
             let mut zeros = [0.0f32; 8];
+            let mut bad = [0.0f32; 8];
             let lanes = block.chunks_exact(8);
             let tail = lanes.remainder();
             for chunk in lanes {
@@ -79,12 +80,13 @@ impl Moments {
                     lo[i] = if v < lo[i] { v } else { lo[i] };
                     hi[i] = if v > hi[i] { v } else { hi[i] };
                     zeros[i] += if v == 0.0 { 1.0 } else { 0.0 };
+                    bad[i] += if v.abs() < f32::INFINITY { 0.0 } else { 1.0 };
                 }
             }
-            // A NaN or infinity makes its lane's sum of squares NaN or
-            // infinite (so does a square beyond f32's range, which the
-            // careful path then sums in f64): one test per block.
-            if sq.iter().any(|v| !v.is_finite()) || tail.iter().any(|v| !v.is_finite()) {
+            // A NaN or infinity, or a square beyond f32's range (exploding
+            // values), sends the block to the careful f64 path.
+            let overflow = sq.iter().any(|v| !v.is_finite());
+            if overflow || bad.iter().sum::<f32>() > 0.0 || tail.iter().any(|v| !v.is_finite()) {
                 self.add_careful(block);
                 continue;
             }
