@@ -206,6 +206,9 @@ impl Experiment {
             if let Some(optimizer) = &v.optimizer {
                 optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
             }
+            if matches!(v.bias_init, Init::Lsuv { .. } | Init::FromFile { .. }) {
+                bail!("variants[{i}].bias_init: lsuv and from_file are weight schemes (from_file sets the biases too)");
+            }
             if matches!(v.bias_init, Init::Orthogonal { .. }) {
                 bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
             }

@@ -338,3 +338,38 @@ fn several_seeds_run_every_variant_per_seed_and_report_the_spread() {
     assert!(report.contains("<h2>Over seeds</h2>") && report.contains("&plusmn;"));
     assert!(out.join("plots/seeds-loss.png").is_file() && out.join("plots/seeds-accuracy.png").is_file());
 }
+
+#[test]
+fn weights_from_a_file_start_the_run_and_a_wrong_shape_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let first = tmp.path().join("first");
+    let r = run_synthetic(&data, &first, &["--quiet"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let weights = first.join("kaiming/final.safetensors");
+    let file = write_experiment(tmp.path(), &data, "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let from_file = format!("{{ scheme = \"from_file\", path = \"{}\" }}", weights.display());
+    let text = text.replacen(
+        "[variants.weight_init]\nscheme = \"kaiming_uniform\"\nmode = \"fan_in\"\ngain = \"relu\"",
+        &format!("weight_init = {from_file}"),
+        1,
+    );
+    assert!(text.contains("from_file"), "{text}");
+    std::fs::write(&file, &text).unwrap();
+    let second = tmp.path().join("second");
+    let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--out", second.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(std::fs::read(&weights).unwrap(), std::fs::read(second.join("kaiming/initial.safetensors")).unwrap());
+
+    // The same weights for a network of another shape.
+    let wider = text.replace("hidden = [512, 256, 128, 64]", "hidden = [100, 256, 128, 64]");
+    std::fs::write(&file, wider).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--out", tmp.path().join("third").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("my_network.1.weight has shape [512, 64], the model needs [100, 64]"),
+        "{}",
+        stderr(&r)
+    );
+}

@@ -47,6 +47,14 @@ impl Gain {
     }
 }
 
+fn lsuv_tol() -> f64 {
+    0.1
+}
+
+fn lsuv_max_iter() -> usize {
+    10
+}
+
 fn relu_gain() -> Gain {
     Gain::Named("relu".into())
 }
@@ -155,6 +163,26 @@ pub enum Init {
         #[serde(default)]
         value: f64,
     },
+    /// Layer-sequential unit-variance init (Mishkin & Matas 2016, "All you
+    /// need is a good init", Algorithm 1): orthogonal weights, then each
+    /// layer in turn rescaled on one training batch until the variance of
+    /// its output is within `tol` of 1, at most `max_iter` times. The
+    /// rescaling needs data, so [`crate::nn::lsuv`] does it after `fill`.
+    Lsuv {
+        /// Accepted distance of the output variance from 1.
+        #[serde(default = "lsuv_tol")]
+        tol: f64,
+        /// Most rescalings per layer.
+        #[serde(default = "lsuv_max_iter")]
+        max_iter: usize,
+    },
+    /// Every weight and bias from a safetensors file with the original
+    /// PyTorch module's names (`my_network.1.weight`, ...), e.g. exported
+    /// from the notebook. As a weight scheme it sets the biases too.
+    FromFile {
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// PyTorch's default for `nn.Linear`, weights and biases alike:
     /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` (its `kaiming_uniform_(a=sqrt(5))`).
     PytorchDefault,
@@ -218,6 +246,22 @@ impl Init {
                 Ok(())
             }
             Init::Constant { value } => finite("value", *value),
+            Init::Lsuv { tol, max_iter } => {
+                if !(tol.is_finite() && *tol > 0.0 && *tol < 1.0) {
+                    return Err(format!("tol must be in (0, 1), got {tol}"));
+                }
+                if *max_iter == 0 {
+                    return Err("max_iter must be at least 1".into());
+                }
+                Ok(())
+            }
+            Init::FromFile { path } => {
+                if path.is_file() {
+                    Ok(())
+                } else {
+                    Err(format!("{}: no such file", path.display()))
+                }
+            }
             Init::LecunUniform | Init::LecunNormal | Init::PytorchDefault => Ok(()),
         }
     }
@@ -260,6 +304,10 @@ impl Init {
             }
             Init::Orthogonal { gain: g } => orthogonal(out, fan_out, out.len() / fan_out.max(1), gain(g), stream),
             Init::Constant { value } => out.fill(*value as f32),
+            // The orthogonal start; the data-driven rescaling follows later.
+            Init::Lsuv { .. } => orthogonal(out, fan_out, out.len() / fan_out.max(1), 1.0, stream),
+            // Filled from the file by the model as a whole.
+            Init::FromFile { .. } => out.fill(0.0),
             Init::PytorchDefault => uniform(1.0 / fi.sqrt(), out, stream),
         }
     }

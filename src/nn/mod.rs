@@ -5,6 +5,7 @@ pub mod activation;
 pub mod init;
 pub mod linear;
 pub mod loss;
+pub mod lsuv;
 pub mod matmul;
 pub mod mlp;
 
@@ -14,4 +15,5 @@ mod gradcheck;
 pub use activation::Activation;
 pub use init::{FanMode, Gain, Init};
 pub use linear::Linear;
+pub use lsuv::{load_into, lsuv};
 pub use mlp::{Mlp, Workspace};

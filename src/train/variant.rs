@@ -2,10 +2,10 @@
 //! stop at any step boundary and continue bit-identically.
 
 use super::Trainer;
-use crate::data::batch::{epoch_order, validation_split};
+use crate::data::batch::{epoch_order, fill_batch, validation_split};
 use crate::data::Dataset;
 use crate::experiment::{Experiment, RunUnit};
-use crate::nn::Mlp;
+use crate::nn::{load_into, lsuv, Init, Mlp, Workspace};
 use crate::optim::Optimizer;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,19 @@ pub fn train_variant(
     sizes.push(crate::data::CLASSES);
     let mut model = Mlp::new(&sizes, model_settings.activation);
     model.initialise(&variant.weight_init, &variant.bias_init, seed);
+    match &variant.weight_init {
+        Init::FromFile { path } => load_into(&mut model, path)?,
+        Init::Lsuv { tol, max_iter } => {
+            // One batch of the training images, drawn from its own stream.
+            let mut ws = Workspace::new(&model, exp.batch_size);
+            let order = epoch_order(0..data.train.count, true, seed, "init/lsuv", 0);
+            let rows = exp.batch_size.min(order.len());
+            let mut labels = Vec::new();
+            fill_batch(&data.train, &order[..rows], &mut ws.input, &mut labels);
+            lsuv(&mut model, &mut ws, rows, *tol, *max_iter);
+        }
+        _ => {}
+    }
 
     let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
     let steps_per_epoch = train_range.len() / exp.batch_size; // the last partial batch is dropped
