@@ -24,6 +24,13 @@ pub struct ModelSettings {
     pub hidden: Vec<usize>,
     /// Nonlinearity after each hidden Linear layer.
     pub activation: Activation,
+    /// Batch normalisation between each hidden Linear and its nonlinearity.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub batch_norm: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// One arm of the comparison: how its layers are initialised, and any
@@ -159,7 +166,7 @@ impl Experiment {
             validation_fraction: 0.1,
             shuffle: true,
             log_every: 50,
-            model: ModelSettings { hidden: vec![512, 256, 128, 64], activation: Activation::Relu },
+            model: ModelSettings { hidden: vec![512, 256, 128, 64], activation: Activation::Relu, batch_norm: false },
             optimizer: OptimizerSettings::sgd(0.1),
             probe: ProbeSettings::default(),
             variants: vec![

@@ -216,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Presets { show: None } => {
             for (name, _) in initscope::presets::PRESETS {
                 let exp = initscope::presets::load(name).expect("listed")?;
-                println!("{name:<12} {}", exp.description);
+                println!("{name:<15} {}", exp.description);
             }
         }
         Command::Report { runs, out } => {

@@ -7,8 +7,9 @@ use anyhow::Result;
 use std::path::Path;
 
 /// `(name, file text)` of every preset.
-pub const PRESETS: [(&str, &str); 5] = [
+pub const PRESETS: [(&str, &str); 6] = [
     ("seed", include_str!("../presets/seed.toml")),
+    ("seed-batchnorm", include_str!("../presets/seed-batchnorm.toml")),
     ("all-inits", include_str!("../presets/all-inits.toml")),
     ("depth", include_str!("../presets/depth.toml")),
     ("glorot2010", include_str!("../presets/glorot2010.toml")),

@@ -28,16 +28,23 @@ use std::path::{Path, PathBuf};
 /// Saves a model's parameters as safetensors with the original PyTorch
 /// module's names (`my_network.1.weight` ...), loadable by `load_state_dict`.
 pub fn save_safetensors(model: &Mlp, path: &Path) -> Result<()> {
-    let tensors = model.tensors();
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, range)| model.params[range.clone()].iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
+    let le = |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+    // (name, dtype, shape, bytes): parameters, batch-norm running statistics,
+    // and each batch norm's int64 batch counter, as PyTorch's state_dict has.
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, shape, range) in model.tensors() {
+        tensors.push((name, Dtype::F32, shape, le(&model.params[range])));
+    }
+    for (name, shape, range) in model.buffers() {
+        tensors.push((name, Dtype::F32, shape, le(&model.running[range])));
+    }
+    for name in model.counters() {
+        tensors.push((name, Dtype::I64, Vec::new(), (model.batches_tracked as i64).to_le_bytes().to_vec()));
+    }
     let views: Vec<(String, TensorView)> = tensors
         .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data"))
+        .map(|(name, dtype, shape, data)| {
+            (name.clone(), TensorView::new(*dtype, shape.clone(), data).expect("shape matches data"))
         })
         .collect();
     let out = safetensors::serialize(views, &None).context("cannot encode safetensors")?;
@@ -61,7 +68,8 @@ pub fn load_vector(path: &Path) -> Result<Vec<f32>> {
 /// A named f32 tensor read back from a safetensors file: `(name, shape, values)`.
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
-/// Reads tensors saved by [`save_safetensors`], sorted by name.
+/// Reads the f32 tensors saved by [`save_safetensors`], sorted by name
+/// (the int64 batch counters are left out).
 pub fn load_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
@@ -69,6 +77,7 @@ pub fn load_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
     let mut out: Vec<_> = st
         .tensors()
         .into_iter()
+        .filter(|(_, view)| view.dtype() == Dtype::F32)
         .map(|(name, view)| {
             let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             (name, view.shape().to_vec(), values)
@@ -200,8 +209,9 @@ pub fn remove_checkpoints(variant_dir: &Path, keep: Option<&str>, keep_too: Opti
     Ok(())
 }
 
-/// A variant's last checkpoint, its parameters and its optimiser state.
-pub type LoadedCheckpoint = (Checkpoint, Vec<f32>, OptimizerState);
+/// A variant's last checkpoint, its model's tensors by name and its
+/// optimiser state.
+pub type LoadedCheckpoint = (Checkpoint, Vec<NamedTensor>, OptimizerState);
 
 /// A variant's last checkpoint, if it has one.
 pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
@@ -213,16 +223,7 @@ pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
     };
     let file: CheckpointFile =
         serde_json::from_str(&text).map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
-    let params = load_safetensors(&variant_dir.join(&file.params_file))?;
-    // Buffer order: each layer's weight, then its bias, by module index.
-    let mut tensors: Vec<(usize, bool, Vec<f32>)> = params
-        .into_iter()
-        .map(|(name, _, v)| {
-            let index = name.split('.').nth(1).and_then(|i| i.parse().ok()).unwrap_or(usize::MAX);
-            (index, name.ends_with(".bias"), v)
-        })
-        .collect();
-    tensors.sort_by_key(|t| (t.0, t.1));
+    let tensors = load_safetensors(&variant_dir.join(&file.params_file))?;
     let mut state = OptimizerState { steps: file.optimizer_steps, ..Default::default() };
     if let Some(name) = &file.optimizer_file {
         for (tensor, _, values) in load_safetensors(&variant_dir.join(name))? {
@@ -233,7 +234,7 @@ pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
             }
         }
     }
-    Ok(Some((file.checkpoint, tensors.into_iter().flat_map(|t| t.2).collect(), state)))
+    Ok(Some((file.checkpoint, tensors, state)))
 }
 
 /// Keeps the header and the first `rows` data lines of a CSV file's text.

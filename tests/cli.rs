@@ -373,3 +373,42 @@ fn weights_from_a_file_start_the_run_and_a_wrong_shape_is_refused() {
         stderr(&r)
     );
 }
+
+#[test]
+fn batch_norm_models_save_pytorch_state_dict_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let file = tmp.path().join("bn.toml");
+    let text = initscope::presets::text("seed-batchnorm").unwrap().replace("epochs = 15", "epochs = 2");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("run");
+    let r = initscope(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let bytes = std::fs::read(out.join("kaiming/final.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    names.sort();
+    // Linear, BatchNorm1d, ReLU per hidden layer: Linear at 1, 4, 7, 10, 13.
+    for index in [1, 4, 7, 10, 13] {
+        assert!(names.contains(&format!("my_network.{index}.weight")), "{names:?}");
+    }
+    for index in [2, 5, 8, 11] {
+        for part in ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"] {
+            assert!(names.contains(&format!("my_network.{index}.{part}")), "{index}.{part} in {names:?}");
+        }
+    }
+    let counter = st.tensor("my_network.2.num_batches_tracked").unwrap();
+    assert_eq!(counter.dtype(), safetensors::Dtype::I64);
+    // 540 training images / 128 = 4 steps per epoch, 2 epochs.
+    assert_eq!(i64::from_le_bytes(counter.data().try_into().unwrap()), 8);
+    let var = st.tensor("my_network.2.running_var").unwrap();
+    assert!(var.data().chunks(4).any(|c| f32::from_le_bytes(c.try_into().unwrap()) != 1.0), "running variance moved");
+}

@@ -117,10 +117,13 @@ fn sigint_mid_epoch_then_resume_is_bit_identical() {
 
 #[test]
 fn sigkill_leaves_records_that_report_and_resume_read() {
+    // With batch norm: its running statistics must come back from the checkpoint.
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 12_000, 300, 28);
+    let file = tmp.path().join("bn.toml");
+    std::fs::write(&file, initscope::presets::text("seed-batchnorm").unwrap()).unwrap();
     let run = tmp.path().join("killed");
-    let mut child = start_run(None, &data, &run);
+    let mut child = start_run(Some(&file), &data, &run);
     wait_for(&run.join("kaiming/epochs.csv"));
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
@@ -135,6 +138,7 @@ fn sigkill_leaves_records_that_report_and_resume_read() {
     let reference = tmp.path().join("reference");
     let r = initscope(&[
         "run",
+        file.to_str().unwrap(),
         "--quiet",
         "--epochs",
         "4",

@@ -148,3 +148,39 @@ fn whole_model_gradient_matches_finite_differences() {
         }
     }
 }
+
+/// Batch norm in training mode: every parameter's gradient (Linear weights,
+/// biases, and the norms' scales and shifts) through the batch statistics.
+#[test]
+#[allow(clippy::needless_range_loop)] // i indexes params and grads alike
+fn batch_norm_model_gradient_matches_finite_differences() {
+    let mut model = Mlp::with_batch_norm(&[6, 5, 4, 3], Activation::Tanh, true);
+    model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 5);
+    // Scales and shifts away from 1 and 0, so their gradients are generic.
+    let norms = model.norms.clone();
+    let mut s = Stream::new(2, "gradcheck/bn", 0);
+    for bn in &norms {
+        for i in bn.gamma_range().chain(bn.beta_range()) {
+            model.params[i] += 0.5 * (2.0 * s.unit_f32() - 1.0);
+        }
+    }
+    let batch = 8;
+    let mut ws = Workspace::new(&model, batch);
+    ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
+    let labels = [0u8, 2, 1, 1, 0, 2, 2, 1];
+    let mut grads = vec![0.0; model.params.len()];
+    model.forward_backward(&mut ws, &labels, &mut grads);
+    let mut scratch = vec![0.0; grads.len()];
+    let h = 2e-3f32;
+    for i in 0..model.params.len() {
+        let keep = model.params[i];
+        model.params[i] = keep + h;
+        let plus = model.forward_backward(&mut ws, &labels, &mut scratch);
+        model.params[i] = keep - h;
+        let minus = model.forward_backward(&mut ws, &labels, &mut scratch);
+        model.params[i] = keep;
+        let numeric = (f64::from(plus) - f64::from(minus)) / (2.0 * f64::from(h));
+        let err = (f64::from(grads[i]) - numeric).abs();
+        assert!(err < 5e-4 + 1e-2 * numeric.abs(), "param {i}: {} vs {numeric}", grads[i]);
+    }
+}

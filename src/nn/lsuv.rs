@@ -17,7 +17,7 @@ pub fn lsuv(model: &mut Mlp, ws: &mut Workspace, batch: usize, tol: f64, max_ite
         let layer = model.layers[l];
         let mut variance = f64::NAN;
         for _ in 0..=max_iter {
-            model.forward(ws, batch);
+            model.forward_train(ws, batch);
             let z = &ws.pre[l][..batch * layer.fan_out];
             let n = z.len() as f64;
             let mean = z.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
@@ -36,19 +36,27 @@ pub fn lsuv(model: &mut Mlp, ws: &mut Workspace, batch: usize, tol: f64, max_ite
 /// Copies every weight and bias from a safetensors file with the PyTorch
 /// names into `model`, checking each tensor's shape.
 pub fn load_into(model: &mut Mlp, path: &Path) -> Result<()> {
-    let tensors = crate::record::load_safetensors(path)?;
-    for (name, shape, range) in model.tensors() {
-        let (_, found_shape, values) = tensors
-            .iter()
-            .find(|t| t.0 == name)
-            .ok_or_else(|| input(format!("{}: no tensor {name}", path.display())))?;
-        if *found_shape != shape {
-            return Err(input(format!(
-                "{}: {name} has shape {found_shape:?}, the model needs {shape:?}",
-                path.display()
-            )));
+    set_tensors(model, &crate::record::load_safetensors(path)?, &path.display().to_string())
+}
+
+/// Copies named tensors (parameters and batch-norm running statistics)
+/// into `model`, checking each shape; `source` names them in errors.
+pub fn set_tensors(model: &mut Mlp, tensors: &[crate::record::NamedTensor], source: &str) -> Result<()> {
+    let find = |name: &str, shape: &[usize]| -> Result<&[f32]> {
+        let (_, found_shape, values) =
+            tensors.iter().find(|t| t.0 == name).ok_or_else(|| input(format!("{source}: no tensor {name}")))?;
+        if found_shape != shape {
+            return Err(input(format!("{source}: {name} has shape {found_shape:?}, the model needs {shape:?}")));
         }
-        model.params[range].copy_from_slice(values);
+        Ok(values)
+    };
+    for (name, shape, range) in model.tensors() {
+        let values = find(&name, &shape)?.to_vec();
+        model.params[range].copy_from_slice(&values);
+    }
+    for (name, shape, range) in model.buffers() {
+        let values = find(&name, &shape)?.to_vec();
+        model.running[range].copy_from_slice(&values);
     }
     Ok(())
 }

@@ -1,15 +1,20 @@
 //! The multi-layer perceptron: Linear layers with a nonlinearity between
-//! them, all parameters in one contiguous buffer.
+//! them (and, optionally, batch normalisation before it), all parameters in
+//! one contiguous buffer.
 
 use super::activation::Activation;
+use super::batchnorm::BatchNorm;
 use super::init::Init;
 use super::linear::Linear;
 use super::loss::softmax_cross_entropy_sum;
 use crate::rng::Stream;
 
 /// An MLP `sizes[0] -> sizes[1] -> ... -> sizes[last]` with `activation`
-/// after every Linear but the last. Layer `l` is `my_network.{2l+1}` in the
-/// original PyTorch `nn.Sequential` (index 0 is its Flatten).
+/// after every Linear but the last, and with batch normalisation between
+/// each hidden Linear and its activation when `norms` is not empty. Layer
+/// `l` is `my_network.{2l+1}` in the original PyTorch `nn.Sequential`
+/// (index 0 is its Flatten), or `my_network.{3l+1}` with its batch norm at
+/// `{3l+2}`.
 #[derive(Clone, Debug)]
 pub struct Mlp {
     /// Widths, input first, classes last.
@@ -18,24 +23,58 @@ pub struct Mlp {
     pub layers: Vec<Linear>,
     /// The hidden nonlinearity.
     pub activation: Activation,
-    /// Every weight and bias, layer after layer (see [`Linear`]).
+    /// Every weight and bias, layer after layer (see [`Linear`]), each
+    /// layer's batch-norm scale and shift after it.
     pub params: Vec<f32>,
+    /// Batch normalisation after each hidden Linear (empty: none).
+    pub norms: Vec<BatchNorm>,
+    /// The batch norms' running means and variances (state, not parameters).
+    pub running: Vec<f32>,
+    /// Training batches the running statistics have seen.
+    pub batches_tracked: u64,
 }
 
 impl Mlp {
     /// A model with all parameters zero; see [`Mlp::initialise`].
     pub fn new(sizes: &[usize], activation: Activation) -> Self {
+        Self::with_batch_norm(sizes, activation, false)
+    }
+
+    /// A model, with batch normalisation after each hidden Linear when
+    /// `batch_norm` (scale 1, shift 0, running mean 0 and variance 1).
+    pub fn with_batch_norm(sizes: &[usize], activation: Activation, batch_norm: bool) -> Self {
         assert!(sizes.len() >= 2 && sizes.iter().all(|&s| s > 0), "bad sizes {sizes:?}");
         let mut offset = 0;
-        let layers: Vec<Linear> = sizes
-            .windows(2)
-            .map(|w| {
-                let layer = Linear { fan_in: w[0], fan_out: w[1], offset };
-                offset += layer.num_params();
-                layer
-            })
-            .collect();
-        Mlp { sizes: sizes.to_vec(), layers, activation, params: vec![0.0; offset] }
+        let mut running = 0;
+        let mut layers = Vec::new();
+        let mut norms = Vec::new();
+        let last = sizes.len() - 2;
+        for (l, w) in sizes.windows(2).enumerate() {
+            let layer = Linear { fan_in: w[0], fan_out: w[1], offset };
+            offset += layer.num_params();
+            layers.push(layer);
+            if batch_norm && l < last {
+                norms.push(BatchNorm { width: w[1], offset, running });
+                offset += 2 * w[1];
+                running += 2 * w[1];
+            }
+        }
+        let mut params = vec![0.0; offset];
+        let mut running_stats = vec![0.0; running];
+        for bn in &norms {
+            params[bn.gamma_range()].fill(1.0);
+            running_stats[bn.running + bn.width..bn.running + 2 * bn.width].fill(1.0);
+        }
+        Mlp { sizes: sizes.to_vec(), layers, activation, params, norms, running: running_stats, batches_tracked: 0 }
+    }
+
+    /// Module index of layer `l`'s Linear in the PyTorch `nn.Sequential`.
+    fn module_index(&self, l: usize) -> usize {
+        if self.norms.is_empty() {
+            2 * l + 1
+        } else {
+            3 * l + 1
+        }
     }
 
     /// Number of classes (width of the output).
@@ -60,18 +99,62 @@ impl Mlp {
     /// PyTorch-style names and shapes of every tensor, in buffer order:
     /// `(name, shape, range in params)`.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
-        let mut out = Vec::with_capacity(2 * self.layers.len());
+        let mut out = Vec::with_capacity(4 * self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
-            let index = 2 * l + 1;
+            let index = self.module_index(l);
             out.push((format!("my_network.{index}.weight"), vec![layer.fan_out, layer.fan_in], layer.weight_range()));
             out.push((format!("my_network.{index}.bias"), vec![layer.fan_out], layer.bias_range()));
+            if let Some(bn) = self.norms.get(l) {
+                out.push((format!("my_network.{}.weight", index + 1), vec![bn.width], bn.gamma_range()));
+                out.push((format!("my_network.{}.bias", index + 1), vec![bn.width], bn.beta_range()));
+            }
         }
         out
     }
 
-    /// Forward pass of `batch` samples already in `ws.input`; the logits end
+    /// PyTorch-style names of the batch norms' running statistics:
+    /// `(name, shape, range in running)`.
+    pub fn buffers(&self) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+        let mut out = Vec::with_capacity(2 * self.norms.len());
+        for (l, bn) in self.norms.iter().enumerate() {
+            let index = self.module_index(l) + 1;
+            let (r, n) = (bn.running, bn.width);
+            out.push((format!("my_network.{index}.running_mean"), vec![n], r..r + n));
+            out.push((format!("my_network.{index}.running_var"), vec![n], r + n..r + 2 * n));
+        }
+        out
+    }
+
+    /// Name of each batch norm's `num_batches_tracked` counter.
+    pub fn counters(&self) -> Vec<String> {
+        (0..self.norms.len()).map(|l| format!("my_network.{}.num_batches_tracked", self.module_index(l) + 1)).collect()
+    }
+
+    /// Moves the running statistics towards those of the last training
+    /// forward pass in `ws` (`batch` rows).
+    pub fn update_running(&mut self, ws: &Workspace, batch: usize) {
+        for (l, bn) in self.norms.iter().enumerate() {
+            bn.update_running(&mut self.running, &ws.bn_mean[l], &ws.bn_var[l], batch);
+        }
+        if !self.norms.is_empty() {
+            self.batches_tracked += 1;
+        }
+    }
+
+    /// Forward pass in evaluation mode (batch norms use their running
+    /// statistics) of `batch` samples already in `ws.input`; the logits end
     /// up in `ws.pre[last]`.
     pub fn forward(&self, ws: &mut Workspace, batch: usize) {
+        self.forward_mode(ws, batch, false);
+    }
+
+    /// Forward pass in training mode (batch norms use the batch's statistics
+    /// and keep them in `ws` for the backward pass and the running update).
+    pub fn forward_train(&self, ws: &mut Workspace, batch: usize) {
+        self.forward_mode(ws, batch, true);
+    }
+
+    fn forward_mode(&self, ws: &mut Workspace, batch: usize, train: bool) {
         assert!(batch <= ws.capacity, "batch {batch} > workspace {}", ws.capacity);
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
@@ -79,7 +162,17 @@ impl Mlp {
             layer.forward(&self.params, x, &mut ws.pre[l], batch);
             if l < last {
                 let n = batch * layer.fan_out;
-                self.activation.forward(&ws.pre[l][..n], &mut ws.post[l]);
+                if let Some(bn) = self.norms.get(l) {
+                    let (z, y, xhat) = (&ws.pre[l], &mut ws.normed[l], &mut ws.xhat[l]);
+                    if train {
+                        bn.forward_train(&self.params, z, y, xhat, (&mut ws.bn_mean[l], &mut ws.bn_var[l]), batch);
+                    } else {
+                        bn.forward_eval(&self.params, &self.running, z, y, xhat, batch);
+                    }
+                    self.activation.forward(&ws.normed[l][..n], &mut ws.post[l]);
+                } else {
+                    self.activation.forward(&ws.pre[l][..n], &mut ws.post[l]);
+                }
             }
         }
     }
@@ -109,7 +202,8 @@ impl Mlp {
         batch_size: usize,
     ) -> f64 {
         let batch = labels.len();
-        self.forward(ws, batch);
+        assert!(self.norms.is_empty() || batch == batch_size, "batch norm needs the whole batch in one pass");
+        self.forward_train(ws, batch);
         let last = self.layers.len() - 1;
         let classes = self.classes();
         let loss = softmax_cross_entropy_sum(
@@ -126,7 +220,17 @@ impl Mlp {
             layer.backward(&self.params, x, &ws.grad_pre, grads, dx, batch);
             if l > 0 {
                 let n = batch * layer.fan_in;
-                self.activation.backward(&ws.pre[l - 1][..n], &ws.post[l - 1][..n], &ws.grad_post, &mut ws.grad_pre);
+                match self.norms.get(l - 1) {
+                    Some(bn) => {
+                        let y = &ws.normed[l - 1][..n];
+                        self.activation.backward(y, &ws.post[l - 1][..n], &ws.grad_post, &mut ws.grad_pre);
+                        bn.backward(&self.params, &ws.xhat[l - 1], &ws.bn_var[l - 1], &mut ws.grad_pre, grads, batch);
+                    }
+                    None => {
+                        let z = &ws.pre[l - 1][..n];
+                        self.activation.backward(z, &ws.post[l - 1][..n], &ws.grad_post, &mut ws.grad_pre);
+                    }
+                }
             }
         }
         loss
@@ -148,6 +252,14 @@ pub struct Workspace {
     pub grad_pre: Vec<f32>,
     /// Scratch for dL/da of the layer below `[batch, widest]`.
     pub grad_post: Vec<f32>,
+    /// Each batch norm's output `[batch, width]` (empty without batch norm).
+    pub normed: Vec<Vec<f32>>,
+    /// Each batch norm's normalised input `[batch, width]`.
+    pub xhat: Vec<Vec<f32>>,
+    /// Each batch norm's batch mean `[width]` (training mode).
+    pub bn_mean: Vec<Vec<f32>>,
+    /// Each batch norm's batch variance `[width]` (training mode).
+    pub bn_var: Vec<Vec<f32>>,
 }
 
 impl Workspace {
@@ -162,6 +274,10 @@ impl Workspace {
             post: outs[..outs.len() - 1].iter().map(|&w| vec![0.0; capacity * w]).collect(),
             grad_pre: vec![0.0; capacity * widest],
             grad_post: vec![0.0; capacity * widest],
+            normed: model.norms.iter().map(|bn| vec![0.0; capacity * bn.width]).collect(),
+            xhat: model.norms.iter().map(|bn| vec![0.0; capacity * bn.width]).collect(),
+            bn_mean: model.norms.iter().map(|bn| vec![0.0; bn.width]).collect(),
+            bn_var: model.norms.iter().map(|bn| vec![0.0; bn.width]).collect(),
         }
     }
 }

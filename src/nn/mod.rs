@@ -2,6 +2,7 @@
 //! initialisation schemes and the model that strings them together.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod init;
 pub mod linear;
 pub mod loss;
@@ -15,5 +16,5 @@ mod gradcheck;
 pub use activation::Activation;
 pub use init::{FanMode, Gain, Init};
 pub use linear::Linear;
-pub use lsuv::{load_into, lsuv};
+pub use lsuv::{load_into, lsuv, set_tensors};
 pub use mlp::{Mlp, Workspace};

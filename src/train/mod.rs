@@ -23,7 +23,8 @@ const EVAL_BATCH: usize = 1000;
 
 /// Every training batch is computed as this many shards, whatever the
 /// thread count: the shards' shapes, and the fixed order in which their
-/// gradients are summed, make the result independent of the threads.
+/// gradients are summed, make the result independent of the threads. (A
+/// model with batch norm uses one shard: its statistics span the batch.)
 pub const SHARDS: usize = 2;
 
 /// One shard's share of a step: its rows' buffers and gradient.
@@ -64,8 +65,10 @@ impl Trainer {
     pub fn new(model: Mlp, optimizer: OptimizerSettings, batch_size: usize, threads: usize) -> Self {
         let optimizer = Optimizer::new(optimizer);
         let threads = threads.max(1);
-        let shard_rows = batch_size.div_ceil(SHARDS);
-        let shards = (0..SHARDS)
+        // Batch norm needs the whole batch's statistics in one pass.
+        let count = if model.norms.is_empty() { SHARDS } else { 1 };
+        let shard_rows = batch_size.div_ceil(count);
+        let shards = (0..count)
             .map(|_| Shard {
                 ws: Workspace::new(&model, shard_rows),
                 grads: vec![0.0; model.params.len()],
@@ -96,9 +99,19 @@ impl Trainer {
         self.optimizer.second = second;
     }
 
-    /// Replaces every parameter (resuming from a checkpoint).
-    pub fn set_params(&mut self, params: &[f32]) {
-        self.model.params.copy_from_slice(params);
+    /// Restores the model's tensors from a checkpoint taken after
+    /// `steps` updates.
+    pub fn restore_model(
+        &mut self,
+        tensors: &[crate::record::NamedTensor],
+        source: &str,
+        steps: usize,
+    ) -> anyhow::Result<()> {
+        crate::nn::set_tensors(&mut self.model, tensors, source)?;
+        if !self.model.norms.is_empty() {
+            self.model.batches_tracked = steps as u64;
+        }
+        Ok(())
     }
 
     /// The gradient of the last step, in the layout of the parameters.
@@ -132,8 +145,9 @@ impl Trainer {
     pub fn compute_gradients(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
         let batch = indices.len();
         let model = &self.model;
+        let shard_count = self.shards.len();
         for_each_split(&mut self.shards, self.threads, |s, shard| {
-            let rows = &indices[part(batch, SHARDS, s)];
+            let rows = &indices[part(batch, shard_count, s)];
             fill_batch(data, rows, &mut shard.ws.input, &mut shard.labels);
             shard.loss_sum = model.forward_backward_part(&mut shard.ws, &shard.labels, &mut shard.grads, batch);
         });
@@ -151,6 +165,10 @@ impl Trainer {
     /// [`Trainer::compute_gradients`].
     pub fn apply_update(&mut self) {
         self.optimizer.step(&mut self.model.params, &self.shards[0].grads);
+        if !self.model.norms.is_empty() {
+            let rows = self.shards[0].labels.len();
+            self.model.update_running(&self.shards[0].ws, rows);
+        }
     }
 
     /// Predicted class of each image at `indices`, in order. Chunks of

@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::experiment::{Experiment, RunUnit};
 use crate::nn::{load_into, lsuv, Init, Mlp, Workspace};
 use crate::optim::Optimizer;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -216,7 +216,7 @@ pub fn train_variant(
     unit: &RunUnit,
     data: &Dataset,
     threads: usize,
-    resume: Option<(&Checkpoint, &[f32], &OptimizerState)>,
+    resume: Option<(&Checkpoint, &[crate::record::NamedTensor], &OptimizerState)>,
     stop: &AtomicBool,
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
@@ -232,7 +232,7 @@ pub fn train_variant(
     let model_settings = exp.model_of(variant);
     sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
-    let mut model = Mlp::new(&sizes, model_settings.activation);
+    let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
     model.initialise(&variant.weight_init, &variant.bias_init, seed);
     match &variant.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
@@ -261,16 +261,8 @@ pub fn train_variant(
     let mut trainer = Trainer::new(model, exp.optimizer_of(variant).clone(), exp.batch_size, threads);
     let epochs = exp.epochs;
     let mut at = match resume {
-        Some((checkpoint, params, state)) => {
-            if params.len() != trainer.model().params.len() {
-                bail!(
-                    "the checkpoint of {} holds {} parameters, the model has {}",
-                    variant.name,
-                    params.len(),
-                    trainer.model().params.len()
-                );
-            }
-            trainer.set_params(params);
+        Some((checkpoint, tensors, state)) => {
+            trainer.restore_model(tensors, &format!("the checkpoint of {}", variant.name), checkpoint.steps_taken)?;
             trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
             observer.on_event(
                 &variant.name,
