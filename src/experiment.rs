@@ -44,6 +44,11 @@ pub struct Variant {
     pub weight_init: Init,
     /// Scheme of every Linear layer's biases.
     pub bias_init: Init,
+    /// Per-layer schemes instead of `weight_init`/`bias_init` for the
+    /// layers named (1-based), e.g. `layers = [{ layer = 5, weight_init =
+    /// { scheme = "xavier_uniform" } }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerInit>,
     /// This variant's network, instead of the experiment's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelSettings>,
@@ -52,10 +57,37 @@ pub struct Variant {
     pub optimizer: Option<OptimizerSettings>,
 }
 
+/// One layer's own initialisation in a variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerInit {
+    /// The Linear layer, 1 for the first.
+    pub layer: usize,
+    /// Its weights' scheme (default: the variant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_init: Option<Init>,
+    /// Its biases' scheme (default: the variant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_init: Option<Init>,
+}
+
 impl Variant {
     /// A variant with the experiment's network and optimiser.
     pub fn new(name: &str, weight_init: Init, bias_init: Init) -> Self {
-        Variant { name: name.into(), weight_init, bias_init, model: None, optimizer: None }
+        Variant { name: name.into(), weight_init, bias_init, layers: Vec::new(), model: None, optimizer: None }
+    }
+
+    /// The (weight, bias) schemes of each of `layers` Linear layers.
+    pub fn layer_schemes(&self, layers: usize) -> Vec<(Init, Init)> {
+        (1..=layers)
+            .map(|l| {
+                let own = self.layers.iter().find(|o| o.layer == l);
+                (
+                    own.and_then(|o| o.weight_init.clone()).unwrap_or_else(|| self.weight_init.clone()),
+                    own.and_then(|o| o.bias_init.clone()).unwrap_or_else(|| self.bias_init.clone()),
+                )
+            })
+            .collect()
     }
 }
 
@@ -212,6 +244,27 @@ impl Experiment {
             }
             if let Some(optimizer) = &v.optimizer {
                 optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
+            }
+            let depth = self.model_of(v).hidden.len() + 1;
+            for (j, o) in v.layers.iter().enumerate() {
+                let key = format!("variants[{i}].layers[{j}]");
+                if o.layer == 0 || o.layer > depth {
+                    bail!("{key}.layer: {} is not a layer of this {depth}-layer network (1..={depth})", o.layer);
+                }
+                if v.layers[..j].iter().any(|p| p.layer == o.layer) {
+                    bail!("{key}.layer: layer {} appears twice", o.layer);
+                }
+                for (part, scheme) in [("weight_init", &o.weight_init), ("bias_init", &o.bias_init)] {
+                    if let Some(scheme) = scheme {
+                        if matches!(scheme, Init::Lsuv { .. } | Init::FromFile { .. }) {
+                            bail!("{key}.{part}: lsuv and from_file apply to the whole network");
+                        }
+                        if part == "bias_init" && matches!(scheme, Init::Orthogonal { .. }) {
+                            bail!("{key}.bias_init: orthogonal needs a matrix; a bias is a vector");
+                        }
+                        scheme.validate().map_err(|e| input(format!("{key}.{part}: {e}")))?;
+                    }
+                }
             }
             if matches!(v.bias_init, Init::Lsuv { .. } | Init::FromFile { .. }) {
                 bail!("variants[{i}].bias_init: lsuv and from_file are weight schemes (from_file sets the biases too)");

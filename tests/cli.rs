@@ -412,3 +412,31 @@ fn batch_norm_models_save_pytorch_state_dict_names() {
     let var = st.tensor("my_network.2.running_var").unwrap();
     assert!(var.data().chunks(4).any(|c| f32::from_le_bytes(c.try_into().unwrap()) != 1.0), "running variance moved");
 }
+
+#[test]
+fn a_layer_can_have_its_own_initialisation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let file = write_experiment(tmp.path(), &data, "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let own = "name = \"kaiming\"\nlayers = [{ layer = 5, weight_init = { scheme = \"constant\", value = 0.25 } }]";
+    std::fs::write(&file, text.replacen("name = \"kaiming\"", own, 1)).unwrap();
+    let out = tmp.path().join("run");
+    let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--epochs", "1", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let tensors = initscope::record::load_safetensors(&out.join("kaiming/initial.safetensors")).unwrap();
+    let get = |name: &str| tensors.iter().find(|t| t.0 == name).unwrap().2.clone();
+    assert!(get("my_network.9.weight").iter().all(|&w| w == 0.25));
+    let bound = (6.0f32 / 64.0).sqrt();
+    let first = get("my_network.1.weight");
+    assert!(first.iter().all(|w| w.abs() <= bound) && first.iter().any(|&w| w != 0.25));
+
+    std::fs::write(&file, text.replacen("name = \"kaiming\"", &own.replace("layer = 5", "layer = 9"), 1)).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("bad").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("variants[0].layers[0].layer: 9 is not a layer of this 5-layer network"),
+        "{}",
+        stderr(&r)
+    );
+}

@@ -55,3 +55,28 @@ fn seed_experiment_reproduces_the_reference() {
     let first = normal["initial_loss"].as_f64().unwrap();
     assert!((first - 10f64.ln()).abs() < 1e-4, "normal initial loss {first}");
 }
+
+/// The course's third notebook: N(0, 0.001) trains once batch norm sits
+/// before each ReLU (three of the preset's 15 epochs are enough to pass 97 %).
+#[test]
+fn batch_norm_makes_the_normal_init_train() {
+    let fetch = initscope(&["data", "fetch", "mnist"]);
+    assert!(fetch.status.success(), "fetch failed: {}", stderr(&fetch));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut exp = initscope::presets::load("seed-batchnorm").unwrap().unwrap();
+    exp.epochs = 3;
+    exp.variants.retain(|v| v.name == "normal");
+    let file = tmp.path().join("bn.toml");
+    std::fs::write(&file, exp.to_toml()).unwrap();
+    let out = tmp.path().join("run");
+    let run = initscope(&["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let test = &summary["variants"][0]["test"];
+    let accuracy = 100.0 * test["correct"].as_f64().unwrap() / test["total"].as_f64().unwrap();
+    assert!(accuracy > 97.0, "normal(0, 0.001) with batch norm: test {accuracy}");
+    let kinds: Vec<&str> =
+        summary["variants"][0]["verdicts"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.contains(&"vanishing_gradients") && !kinds.contains(&"flat_loss"), "{kinds:?}");
+}

@@ -87,7 +87,14 @@ impl Mlp {
     /// `(seed, "init/bias", l)`, so the draws do not depend on the scheme
     /// of any other layer.
     pub fn initialise(&mut self, weight: &Init, bias: &Init, seed: u64) {
-        for (l, layer) in self.layers.iter().enumerate() {
+        let schemes = vec![(weight.clone(), bias.clone()); self.layers.len()];
+        self.initialise_layers(&schemes, seed);
+    }
+
+    /// [`Mlp::initialise`] with a (weight, bias) scheme per layer.
+    pub fn initialise_layers(&mut self, schemes: &[(Init, Init)], seed: u64) {
+        assert_eq!(schemes.len(), self.layers.len(), "one scheme pair per layer");
+        for (l, (layer, (weight, bias))) in self.layers.iter().zip(schemes).enumerate() {
             let (fi, fo) = (layer.fan_in, layer.fan_out);
             let mut stream = Stream::new(seed, "init/weight", l as u64);
             weight.fill(&mut self.params[layer.weight_range()], fi, fo, &mut stream);

@@ -233,7 +233,7 @@ pub fn train_variant(
     sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
     let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
-    model.initialise(&variant.weight_init, &variant.bias_init, seed);
+    model.initialise_layers(&variant.layer_schemes(model.layers.len()), seed);
     match &variant.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
         Init::Lsuv { tol, max_iter } => {
