@@ -182,7 +182,33 @@ fn experiment_files_run_and_bad_ones_name_the_line() {
     std::fs::write(&file, text.replace("lr = 0.1", "lr = -1.0")).unwrap();
     let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("y").to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2));
-    assert!(stderr(&r).contains("optimizer.lr: must be a positive number"), "{}", stderr(&r));
+    let lr_line = text.lines().position(|l| l.starts_with("lr = ")).unwrap() + 1;
+    assert!(
+        stderr(&r).contains(&format!("exp.toml:{lr_line}: optimizer.lr: must be a positive number")),
+        "{}",
+        stderr(&r)
+    );
+    // An empty model.
+    std::fs::write(&file, text.replace("hidden = [512, 256, 128, 64]", "hidden = []")).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("e").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let hidden_line = text.lines().position(|l| l.starts_with("hidden = ")).unwrap() + 1;
+    assert!(
+        stderr(&r)
+            .contains(&format!("exp.toml:{hidden_line}: model.hidden: the model needs at least one hidden layer")),
+        "{}",
+        stderr(&r)
+    );
+    // Batch size 0 and an unknown scheme.
+    std::fs::write(&file, text.replace("batch_size = 128", "batch_size = 0")).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("b").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let batch_line = text.lines().position(|l| l.starts_with("batch_size = ")).unwrap() + 1;
+    assert!(stderr(&r).contains(&format!("exp.toml:{batch_line}: batch_size: must be at least 1")), "{}", stderr(&r));
+    std::fs::write(&file, text.replace("scheme = \"normal\"", "scheme = \"gaussian\"")).unwrap();
+    let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("s").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("unknown variant `gaussian`"), "{}", stderr(&r));
     // A syntax error.
     std::fs::write(&file, "name = \"broken\n").unwrap();
     let r = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("z").to_str().unwrap()]);
