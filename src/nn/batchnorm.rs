@@ -38,6 +38,8 @@ impl BatchNorm {
     /// - `xhat`: `[batch, width]`, the normalised input, kept for backward
     /// - `stats`: `([width], [width])`, set to the batch's mean and biased
     ///   variance
+    /// - `scratch`: at least `2 * width` values (no allocation per step)
+    #[allow(clippy::too_many_arguments)] // the pass's buffers, each named
     pub fn forward_train(
         &self,
         params: &[f32],
@@ -45,12 +47,14 @@ impl BatchNorm {
         y: &mut [f32],
         xhat: &mut [f32],
         stats: (&mut [f32], &mut [f32]),
+        scratch: &mut [f64],
         batch: usize,
     ) {
         let (mean, var) = stats;
         let n = self.width;
-        let mut sum = vec![0.0f64; n];
-        let mut sq = vec![0.0f64; n];
+        let (sum, sq) = scratch[..2 * n].split_at_mut(n);
+        sum.fill(0.0);
+        sq.fill(0.0);
         for row in z[..batch * n].chunks_exact(n) {
             for j in 0..n {
                 sum[j] += f64::from(row[j]);
@@ -68,7 +72,7 @@ impl BatchNorm {
         for j in 0..n {
             var[j] = (sq[j] / batch as f64) as f32;
         }
-        self.normalise(params, z, y, xhat, mean, var, batch);
+        self.normalise(params, z, y, xhat, (mean, var), batch);
     }
 
     /// Evaluation mode: normalises with the running statistics.
@@ -84,27 +88,25 @@ impl BatchNorm {
         let n = self.width;
         let mean = &running[self.running..self.running + n];
         let var = &running[self.running + n..self.running + 2 * n];
-        self.normalise(params, z, y, xhat, mean, var, batch);
+        self.normalise(params, z, y, xhat, (mean, var), batch);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn normalise(
         &self,
         params: &[f32],
         z: &[f32],
         y: &mut [f32],
         xhat: &mut [f32],
-        mean: &[f32],
-        var: &[f32],
+        stats: (&[f32], &[f32]),
         batch: usize,
     ) {
         let n = self.width;
+        let (mean, var) = stats;
         let gamma = &params[self.gamma_range()];
         let beta = &params[self.beta_range()];
-        let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + EPS).sqrt()).collect();
         for ((zr, yr), xr) in z[..batch * n].chunks_exact(n).zip(y.chunks_exact_mut(n)).zip(xhat.chunks_exact_mut(n)) {
             for j in 0..n {
-                xr[j] = (zr[j] - mean[j]) * inv[j];
+                xr[j] = (zr[j] - mean[j]) / (var[j] + EPS).sqrt();
                 yr[j] = gamma[j] * xr[j] + beta[j];
             }
         }
@@ -114,10 +116,22 @@ impl BatchNorm {
     /// dL/dz; dL/dgamma = sum(dy * xhat) and dL/dbeta = sum(dy) go into
     /// `grads`. With batch statistics (Ioffe & Szegedy 2015, Sec. 3):
     /// `dz = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat))`.
-    pub fn backward(&self, params: &[f32], xhat: &[f32], var: &[f32], d: &mut [f32], grads: &mut [f32], batch: usize) {
+    /// `scratch` holds at least `2 * width` values.
+    #[allow(clippy::too_many_arguments)] // the pass's buffers, each named
+    pub fn backward(
+        &self,
+        params: &[f32],
+        xhat: &[f32],
+        var: &[f32],
+        d: &mut [f32],
+        grads: &mut [f32],
+        scratch: &mut [f64],
+        batch: usize,
+    ) {
         let n = self.width;
-        let mut sum_dy = vec![0.0f64; n];
-        let mut sum_dy_x = vec![0.0f64; n];
+        let (sum_dy, sum_dy_x) = scratch[..2 * n].split_at_mut(n);
+        sum_dy.fill(0.0);
+        sum_dy_x.fill(0.0);
         for (dr, xr) in d[..batch * n].chunks_exact(n).zip(xhat.chunks_exact(n)) {
             for j in 0..n {
                 sum_dy[j] += f64::from(dr[j]);
@@ -129,13 +143,16 @@ impl BatchNorm {
             grads[self.offset + j] = sum_dy_x[j] as f32;
             grads[self.offset + n + j] = sum_dy[j] as f32;
         }
+        // The per-feature factors, in place of the sums.
         let b = batch as f64;
-        let scale: Vec<f32> = (0..n).map(|j| gamma[j] / (var[j] + EPS).sqrt()).collect();
-        let mean_dy: Vec<f32> = sum_dy.iter().map(|s| (s / b) as f32).collect();
-        let mean_dy_x: Vec<f32> = sum_dy_x.iter().map(|s| (s / b) as f32).collect();
+        for j in 0..n {
+            sum_dy[j] /= b;
+            sum_dy_x[j] /= b;
+        }
         for (dr, xr) in d[..batch * n].chunks_exact_mut(n).zip(xhat.chunks_exact(n)) {
             for j in 0..n {
-                dr[j] = scale[j] * (dr[j] - mean_dy[j] - xr[j] * mean_dy_x[j]);
+                let scale = gamma[j] / (var[j] + EPS).sqrt();
+                dr[j] = scale * (dr[j] - sum_dy[j] as f32 - xr[j] * sum_dy_x[j] as f32);
             }
         }
     }
@@ -164,7 +181,7 @@ mod tests {
         let params = [2.0, 1.0, 0.5, -1.0]; // gamma, beta
         let z = [1.0, 10.0, 3.0, 10.0, 5.0, 40.0];
         let (mut y, mut xhat, mut mean, mut var) = ([0.0; 6], [0.0; 6], [0.0; 2], [0.0; 2]);
-        bn.forward_train(&params, &z, &mut y, &mut xhat, (&mut mean, &mut var), 3);
+        bn.forward_train(&params, &z, &mut y, &mut xhat, (&mut mean, &mut var), &mut [0.0; 4], 3);
         assert_eq!(mean, [3.0, 20.0]);
         assert!((var[0] - 8.0 / 3.0).abs() < 1e-6 && (var[1] - 200.0).abs() < 1e-4);
         // Feature 0: xhat = (-2, 0, 2) / sqrt(8/3 + eps); y = 2 xhat + 0.5.

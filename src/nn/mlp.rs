@@ -172,7 +172,8 @@ impl Mlp {
                 if let Some(bn) = self.norms.get(l) {
                     let (z, y, xhat) = (&ws.pre[l], &mut ws.normed[l], &mut ws.xhat[l]);
                     if train {
-                        bn.forward_train(&self.params, z, y, xhat, (&mut ws.bn_mean[l], &mut ws.bn_var[l]), batch);
+                        let stats = (&mut ws.bn_mean[l][..], &mut ws.bn_var[l][..]);
+                        bn.forward_train(&self.params, z, y, xhat, stats, &mut ws.bn_scratch, batch);
                     } else {
                         bn.forward_eval(&self.params, &self.running, z, y, xhat, batch);
                     }
@@ -231,7 +232,8 @@ impl Mlp {
                     Some(bn) => {
                         let y = &ws.normed[l - 1][..n];
                         self.activation.backward(y, &ws.post[l - 1][..n], &ws.grad_post, &mut ws.grad_pre);
-                        bn.backward(&self.params, &ws.xhat[l - 1], &ws.bn_var[l - 1], &mut ws.grad_pre, grads, batch);
+                        let (xhat, var) = (&ws.xhat[l - 1], &ws.bn_var[l - 1]);
+                        bn.backward(&self.params, xhat, var, &mut ws.grad_pre, grads, &mut ws.bn_scratch, batch);
                     }
                     None => {
                         let z = &ws.pre[l - 1][..n];
@@ -267,6 +269,8 @@ pub struct Workspace {
     pub bn_mean: Vec<Vec<f32>>,
     /// Each batch norm's batch variance `[width]` (training mode).
     pub bn_var: Vec<Vec<f32>>,
+    /// Per-feature sums of a batch-norm pass `[2 * widest]`.
+    pub bn_scratch: Vec<f64>,
 }
 
 impl Workspace {
@@ -285,6 +289,7 @@ impl Workspace {
             xhat: model.norms.iter().map(|bn| vec![0.0; capacity * bn.width]).collect(),
             bn_mean: model.norms.iter().map(|bn| vec![0.0; bn.width]).collect(),
             bn_var: model.norms.iter().map(|bn| vec![0.0; bn.width]).collect(),
+            bn_scratch: vec![0.0; if model.norms.is_empty() { 0 } else { 2 * widest }],
         }
     }
 }
