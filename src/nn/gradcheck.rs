@@ -119,8 +119,29 @@ fn softmax_cross_entropy_matches_finite_differences_and_closed_form() {
     }
 }
 
-#[test]
+/// Compares every parameter's gradient of the model's mean loss on the
+/// batch in `ws` with central differences of the loss (f32 losses: an
+/// absolute tolerance of a few 1e-4).
 #[allow(clippy::needless_range_loop)] // i indexes params and grads alike
+fn check_model_gradient(model: &mut Mlp, ws: &mut Workspace, labels: &[u8], what: &str) {
+    let mut grads = vec![0.0; model.params.len()];
+    model.forward_backward(ws, labels, &mut grads);
+    let mut scratch = vec![0.0; grads.len()];
+    let h = 2e-3f32;
+    for i in 0..model.params.len() {
+        let keep = model.params[i];
+        model.params[i] = keep + h;
+        let plus = model.forward_backward(ws, labels, &mut scratch);
+        model.params[i] = keep - h;
+        let minus = model.forward_backward(ws, labels, &mut scratch);
+        model.params[i] = keep;
+        let numeric = (f64::from(plus) - f64::from(minus)) / (2.0 * f64::from(h));
+        let err = (f64::from(grads[i]) - numeric).abs();
+        assert!(err < 5e-4 + 1e-2 * numeric.abs(), "{what} param {i}: {} vs {numeric}", grads[i]);
+    }
+}
+
+#[test]
 fn whole_model_gradient_matches_finite_differences() {
     for act in [Activation::Relu, Activation::Tanh, Activation::Gelu, Activation::Selu] {
         let mut model = Mlp::new(&[6, 5, 4, 3], act);
@@ -129,30 +150,13 @@ fn whole_model_gradient_matches_finite_differences() {
         let mut ws = Workspace::new(&model, batch);
         let mut s = Stream::new(1, "gradcheck/mlp", 0);
         ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
-        let labels = [0u8, 2, 1, 1, 0];
-        let mut grads = vec![0.0; model.params.len()];
-        model.forward_backward(&mut ws, &labels, &mut grads);
-        let mut scratch = vec![0.0; grads.len()];
-        let h = 2e-3f32;
-        for i in 0..model.params.len() {
-            let keep = model.params[i];
-            model.params[i] = keep + h;
-            let plus = model.forward_backward(&mut ws, &labels, &mut scratch);
-            model.params[i] = keep - h;
-            let minus = model.forward_backward(&mut ws, &labels, &mut scratch);
-            model.params[i] = keep;
-            let numeric = (f64::from(plus) - f64::from(minus)) / (2.0 * f64::from(h));
-            // f32 loss differences: absolute tolerance of a few 1e-4.
-            let err = (f64::from(grads[i]) - numeric).abs();
-            assert!(err < 5e-4 + 1e-2 * numeric.abs(), "{act:?} param {i}: {} vs {numeric}", grads[i]);
-        }
+        check_model_gradient(&mut model, &mut ws, &[0, 2, 1, 1, 0], &format!("{act:?}"));
     }
 }
 
 /// Batch norm in training mode: every parameter's gradient (Linear weights,
 /// biases, and the norms' scales and shifts) through the batch statistics.
 #[test]
-#[allow(clippy::needless_range_loop)] // i indexes params and grads alike
 fn batch_norm_model_gradient_matches_finite_differences() {
     let mut model = Mlp::with_batch_norm(&[6, 5, 4, 3], Activation::Tanh, true);
     model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 5);
@@ -167,20 +171,5 @@ fn batch_norm_model_gradient_matches_finite_differences() {
     let batch = 8;
     let mut ws = Workspace::new(&model, batch);
     ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
-    let labels = [0u8, 2, 1, 1, 0, 2, 2, 1];
-    let mut grads = vec![0.0; model.params.len()];
-    model.forward_backward(&mut ws, &labels, &mut grads);
-    let mut scratch = vec![0.0; grads.len()];
-    let h = 2e-3f32;
-    for i in 0..model.params.len() {
-        let keep = model.params[i];
-        model.params[i] = keep + h;
-        let plus = model.forward_backward(&mut ws, &labels, &mut scratch);
-        model.params[i] = keep - h;
-        let minus = model.forward_backward(&mut ws, &labels, &mut scratch);
-        model.params[i] = keep;
-        let numeric = (f64::from(plus) - f64::from(minus)) / (2.0 * f64::from(h));
-        let err = (f64::from(grads[i]) - numeric).abs();
-        assert!(err < 5e-4 + 1e-2 * numeric.abs(), "param {i}: {} vs {numeric}", grads[i]);
-    }
+    check_model_gradient(&mut model, &mut ws, &[0, 2, 1, 1, 0, 2, 2, 1], "batch norm");
 }
