@@ -75,7 +75,10 @@ impl Figure for LossChart {
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], light));
             }
             let c = if single { colour(1) } else { colour(i) };
-            let avg = finite(running_mean(losses, self.window).into_iter().map(|(x, y)| (x, y.min(y_max))));
+            // Short runs: a window of at most a quarter of the losses, so the
+            // average is still a curve (long runs keep the original's 20).
+            let window = self.window.min(losses.len() / 4).max(1);
+            let avg = finite(running_mean(losses, window).into_iter().map(|(x, y)| (x, y.min(y_max))));
             let name = if single { "Running Average".to_string() } else { format!("{label} (running average)") };
             chart
                 .draw_series(LineSeries::new(avg, c.stroke_width(2)))?
