@@ -163,7 +163,6 @@ fn run_variants(
         let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
         match train_variant(exp, &unit, data, opts.threads, resume_ref, &opts.stop, &mut observers)? {
             VariantOutcome::Finished(mut result) => {
-                result.group = unit.group.clone();
                 result.verdicts = probe.verdicts().to_vec();
                 if result.verdicts.is_empty() {
                     console.line("Verdicts: none of the failure conditions was measured")?;

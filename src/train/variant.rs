@@ -352,7 +352,7 @@ pub fn train_variant(
     let test_predictions = trainer.predict(&data.test, &test_order);
     let summary = VariantSummary {
         name: variant.name.clone(),
-        group: variant.name.clone(),
+        group: unit.group.clone(),
         seed,
         steps: at.steps_taken,
         diverged_at,
