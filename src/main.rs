@@ -235,7 +235,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Data { command: DataCommand::Fetch { dataset, data } } => {
-            let dir = fetch::ensure(dataset, &data.root())?;
+            fetch::ensure(dataset, &data.root())?;
+            let dir = data.root().join(dataset.as_str());
             println!("{} is ready in {}", dataset.as_str(), dir.display());
         }
     }

