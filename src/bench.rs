@@ -78,11 +78,24 @@ pub fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A practical peak measured outside this crate (the `speed` benchmark
+/// measures OpenBLAS, which only a dev-dependency links).
+#[derive(Clone, Debug)]
+pub struct Peak {
+    /// What was measured, e.g. "OpenBLAS 2048^3, 2 threads".
+    pub source: String,
+    /// Its GFLOP/s.
+    pub gflops: f64,
+}
+
 /// The benchmark's measurements.
 #[derive(Debug)]
 pub struct BenchReport {
     /// Threads used.
     pub threads: usize,
+    /// The peak the ratios divide by: the one given to [`run`], or else the
+    /// GEMM crate's 2048^3 product over the threads.
+    pub peak: Peak,
     /// GFLOP/s of one 2048^3 product through the GEMM crate, one thread.
     pub peak_gemm_1t: f64,
     /// The same with its rows split over the threads.
@@ -103,9 +116,28 @@ pub struct BenchReport {
     pub probe_epoch_overhead: f64,
 }
 
+impl BenchReport {
+    /// The ratios the issue asks for, and the peak memory, one per line.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let p = &self.peak;
+        let mut lines = vec![
+            format!("threads: {}", self.threads),
+            format!("peak (a): {} = {:.1} GFLOP/s", p.source, p.gflops),
+            format!("ratio step / peak (c/a): {:.2}", self.step / p.gflops),
+            format!("ratio step / its GEMM floor (c/b): {:.2}", self.step / self.step_gemm_floor),
+            format!("ratio evaluation / peak (d/a): {:.2}", self.eval / p.gflops),
+        ];
+        if let Some(mib) = peak_memory_mib() {
+            lines.push(format!("peak resident memory: {mib:.0} MiB"));
+        }
+        lines
+    }
+}
+
 /// Runs every measurement with `threads` worker threads; `say` gets one
-/// line per result as it comes.
-pub fn run(threads: usize, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
+/// line per result as it comes. Ratios divide by `peak` when given (a
+/// faster library's product), else by the GEMM crate's own.
+pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
     let n = 2048;
     let a = vec![0.5f32; n * n];
     let b = vec![0.25f32; n * n];
@@ -238,8 +270,10 @@ pub fn run(threads: usize, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
         "(f) per-step probe statistics over whole epochs with their evaluation: {:+.1}% of training time",
         100.0 * probe_epoch_overhead
     ));
+    let peak = peak.unwrap_or(Peak { source: format!("gemm crate 2048^3, {threads} threads"), gflops: peak_gemm });
     Ok(BenchReport {
         threads,
+        peak,
         peak_gemm_1t,
         peak_gemm,
         step_gemm_floor,

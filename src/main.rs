@@ -225,14 +225,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Report: {}", report.display());
         }
         Command::Bench { threads } => {
-            let r = initscope::bench::run(threads.max(1), &mut |line| println!("{line}"))?;
-            println!("threads: {}", r.threads);
-            println!("ratio step / 2048^3 peak on {} threads (c/a): {:.2}", r.threads, r.step / r.peak_gemm);
-            println!("ratio step / its GEMM floor (c/b): {:.2}", r.step / r.step_gemm_floor);
-            println!("ratio evaluation / 2048^3 peak (d/a): {:.2}", r.eval / r.peak_gemm);
-            if let Some(mib) = initscope::bench::peak_memory_mib() {
-                println!("peak resident memory: {mib:.0} MiB");
-            }
+            let r = initscope::bench::run(threads.max(1), None, &mut |line| println!("{line}"))?;
+            r.summary_lines().iter().for_each(|line| println!("{line}"));
+            println!("(for the OpenBLAS peak and a per-product comparison: cargo bench --bench speed)");
         }
         Command::Data { command: DataCommand::Fetch { dataset, data } } => {
             fetch::ensure(dataset, &data.root())?;
