@@ -1,7 +1,7 @@
 //! Runs an experiment end to end: run directory, data, every variant,
 //! records and summary.
 
-use crate::console::Console;
+use crate::console::{Console, OrderedLog};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
@@ -10,8 +10,8 @@ use crate::record::{load_checkpoint, save_examples, Environment, Recorder, RunSu
 use crate::train::{train_variant, Event, Observer, VariantOutcome};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Where a run reads and writes, and how it reports.
 #[derive(Clone, Debug)]
@@ -134,60 +134,136 @@ fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
     write_atomic(&dir.join("summary.json"), json.as_bytes())
 }
 
+/// What one lane of side-by-side training left behind.
+#[derive(Default)]
+struct LaneResults {
+    finished: Vec<(usize, crate::train::VariantSummary)>,
+    interrupted: Vec<String>,
+}
+
 fn run_variants(
     exp: &Experiment,
     data: &Dataset,
     dir: &Path,
     opts: &RunOptions,
-    mut summary: RunSummary,
+    summary: RunSummary,
 ) -> Result<RunOutcome> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("log.txt"))
         .with_context(|| format!("{}: cannot open log.txt", dir.display()))?;
-    let mut console = Console::new(Some(log), exp.log_every, opts.quiet);
     save_examples(&data.test, dir)?;
-    let mut recorder = Recorder::new(dir);
-    let mut probe = Probe::new(dir, exp.probe.clone(), opts.threads);
     write_summary(dir, &summary)?;
-    for unit in exp.runs() {
-        let variant = &unit.variant;
-        if summary.variants.iter().any(|v| v.name == variant.name) {
-            continue;
-        }
-        let resume = load_checkpoint(&dir.join(&variant.name))?;
-        let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
-        // The recorder comes last: its checkpoint.json is the commit point
-        // of everything the others wrote for the same event.
-        let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
-        match train_variant(exp, &unit, data, opts.threads, resume_ref, &opts.stop, &mut observers)? {
-            VariantOutcome::Finished(mut result) => {
-                result.verdicts = probe.verdicts().to_vec();
-                if result.verdicts.is_empty() {
-                    console.line("Verdicts: none of the failure conditions was measured")?;
-                }
-                for v in &result.verdicts {
-                    console.line(&format!("Verdict: {}", v.message))?;
-                }
-                summary.variants.push(result);
-                write_summary(dir, &summary)?;
+    let units = exp.runs();
+    let pending: Vec<usize> =
+        (0..units.len()).filter(|&u| !summary.variants.iter().any(|v| v.name == units[u].variant.name)).collect();
+    let log = OrderedLog::new(Some(log), pending.clone(), opts.quiet);
+    // Independent variants train side by side, one lane per thread while
+    // there are more variants than lanes; a lone variant gets every thread.
+    // Results do not depend on the split (see `train`).
+    let lanes = opts.threads.min(pending.len()).max(1);
+    let lane_threads = (opts.threads / lanes).max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let summary = Mutex::new(summary);
+    let lane = |_: usize| -> Result<LaneResults> {
+        let mut results = LaneResults::default();
+        loop {
+            if opts.stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst) {
+                return Ok(results);
             }
-            VariantOutcome::Interrupted(at) => {
-                summary.status = "interrupted".into();
-                write_summary(dir, &summary)?;
-                console.line(&format!(
-                    "Interrupted: {} stopped after step {} of epoch {}; continue with: initscope resume {}",
-                    variant.name,
-                    at.step,
-                    at.epoch,
-                    dir.display()
-                ))?;
-                return Ok(RunOutcome { dir: dir.into(), summary, interrupted: true });
+            let Some(&u) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(results) };
+            let outcome = run_unit(exp, &units[u], u, data, dir, opts, lane_threads, &log, &summary);
+            match outcome {
+                Ok(Some(result)) => results.finished.push((u, result)),
+                Ok(None) => results.interrupted.push(units[u].variant.name.clone()),
+                Err(e) => {
+                    failed.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
             }
         }
+    };
+    let outcomes: Vec<Result<LaneResults>> = if lanes == 1 {
+        vec![lane(0)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..lanes).map(|l| scope.spawn(move || lane(l))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        })
+    };
+    log.flush_held()?;
+    let mut summary = summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut interrupted = false;
+    for outcome in outcomes {
+        interrupted |= !outcome?.interrupted.is_empty();
+    }
+    // A stop requested before a pending variant started leaves it for resume.
+    let all_done = units.iter().all(|u| summary.variants.iter().any(|v| v.name == u.variant.name));
+    if interrupted || !all_done {
+        summary.status = "interrupted".into();
+        write_summary(dir, &summary)?;
+        log.line(None, &format!("Interrupted; continue with: initscope resume {}", dir.display()))?;
+        return Ok(RunOutcome { dir: dir.into(), summary, interrupted: true });
     }
     summary.status = "complete".into();
     write_summary(dir, &summary)?;
     Ok(RunOutcome { dir: dir.into(), summary, interrupted: false })
+}
+
+/// Trains unit `u` with its own console, probe and recorder; on finishing,
+/// adds its result to the summary (kept in the experiment's order) and
+/// writes it. `None`: stopped on request, with a checkpoint to resume from.
+#[allow(clippy::too_many_arguments)]
+fn run_unit(
+    exp: &Experiment,
+    unit: &crate::experiment::RunUnit,
+    u: usize,
+    data: &Dataset,
+    dir: &Path,
+    opts: &RunOptions,
+    threads: usize,
+    log: &Arc<OrderedLog>,
+    summary: &Mutex<RunSummary>,
+) -> Result<Option<crate::train::VariantSummary>> {
+    let variant = &unit.variant;
+    let mut console = Console::new(log.clone(), u, exp.log_every);
+    let mut recorder = Recorder::new(dir);
+    let mut probe = Probe::new(dir, exp.probe.clone(), threads);
+    let resume = load_checkpoint(&dir.join(&variant.name))?;
+    let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
+    // The recorder comes last: its checkpoint.json is the commit point
+    // of everything the others wrote for the same event.
+    let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
+    let outcome = train_variant(exp, unit, data, threads, resume_ref, &opts.stop, &mut observers)?;
+    let result = match outcome {
+        VariantOutcome::Finished(mut result) => {
+            result.verdicts = probe.verdicts().to_vec();
+            if result.verdicts.is_empty() {
+                console.line("Verdicts: none of the failure conditions was measured")?;
+            }
+            for v in &result.verdicts {
+                console.line(&format!("Verdict: {}", v.message))?;
+            }
+            let mut summary = summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            summary.variants.push(result.clone());
+            let order = |name: &str| exp.runs().iter().position(|r| r.variant.name == name);
+            summary.variants.sort_by_key(|v| order(&v.name));
+            write_summary(dir, &summary)?;
+            Some(result)
+        }
+        VariantOutcome::Interrupted(at) => {
+            console.line(&format!(
+                "Interrupted: {} stopped after step {} of epoch {}; continue with: initscope resume {}",
+                variant.name,
+                at.step,
+                at.epoch,
+                dir.display()
+            ))?;
+            None
+        }
+    };
+    log.finish(u)?;
+    Ok(result)
 }

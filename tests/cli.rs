@@ -141,6 +141,15 @@ fn results_do_not_depend_on_the_thread_count() {
             assert_eq!(read(&one), read(&three), "{variant}/{file}: 1 vs 3 threads");
         }
     }
+    // With 2 and 3 threads the two variants train side by side; the log
+    // still holds one variant after the other, as with one thread.
+    let log = |d: &Path| {
+        let text = std::fs::read_to_string(d.join("log.txt")).unwrap();
+        text.lines().filter(|l| !l.contains("Time")).map(String::from).collect::<Vec<_>>()
+    };
+    assert!(log(&one).iter().any(|l| l.contains("== normal ==")), "{:?}", log(&one));
+    assert_eq!(log(&one), log(&two), "log.txt: 1 vs 2 threads");
+    assert_eq!(log(&one), log(&three), "log.txt: 1 vs 3 threads");
 }
 
 fn write_experiment(dir: &Path, data: &Path, extra: &str) -> std::path::PathBuf {
