@@ -134,13 +134,6 @@ fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
     write_atomic(&dir.join("summary.json"), json.as_bytes())
 }
 
-/// What one lane of side-by-side training left behind.
-#[derive(Default)]
-struct LaneResults {
-    finished: Vec<(usize, crate::train::VariantSummary)>,
-    interrupted: Vec<String>,
-}
-
 fn run_variants(
     exp: &Experiment,
     data: &Dataset,
@@ -159,25 +152,26 @@ fn run_variants(
     let pending: Vec<usize> =
         (0..units.len()).filter(|&u| !summary.variants.iter().any(|v| v.name == units[u].variant.name)).collect();
     let log = OrderedLog::new(Some(log), pending.clone(), opts.quiet);
-    // Independent variants train side by side, one lane per thread while
-    // there are more variants than lanes; a lone variant gets every thread.
-    // Results do not depend on the split (see `train`).
+    // Independent variants train side by side: min(threads, variants)
+    // lanes of threads / lanes threads, each taking the next variant not
+    // yet started; a lone variant gets every thread. Results do not depend
+    // on the split (see `train`).
     let lanes = opts.threads.min(pending.len()).max(1);
     let lane_threads = (opts.threads / lanes).max(1);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let summary = Mutex::new(summary);
-    let lane = |_: usize| -> Result<LaneResults> {
-        let mut results = LaneResults::default();
+    // A lane trains variants until none is left, a stop is requested or a
+    // lane failed; it returns whether one of its variants was interrupted.
+    let lane = || -> Result<bool> {
         loop {
             if opts.stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst) {
-                return Ok(results);
+                return Ok(false);
             }
-            let Some(&u) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(results) };
-            let outcome = run_unit(exp, &units[u], u, data, dir, opts, lane_threads, &log, &summary);
-            match outcome {
-                Ok(Some(result)) => results.finished.push((u, result)),
-                Ok(None) => results.interrupted.push(units[u].variant.name.clone()),
+            let Some(&u) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(false) };
+            match run_unit(exp, &units[u], u, data, dir, opts, lane_threads, &log, &summary) {
+                Ok(false) => {}
+                Ok(true) => return Ok(true),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
                     return Err(e);
@@ -185,11 +179,11 @@ fn run_variants(
             }
         }
     };
-    let outcomes: Vec<Result<LaneResults>> = if lanes == 1 {
-        vec![lane(0)]
+    let outcomes: Vec<Result<bool>> = if lanes == 1 {
+        vec![lane()]
     } else {
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..lanes).map(|l| scope.spawn(move || lane(l))).collect();
+            let handles: Vec<_> = (0..lanes).map(|_| scope.spawn(lane)).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         })
     };
@@ -197,14 +191,16 @@ fn run_variants(
     let mut summary = summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut interrupted = false;
     for outcome in outcomes {
-        interrupted |= !outcome?.interrupted.is_empty();
+        interrupted |= outcome?;
     }
     // A stop requested before a pending variant started leaves it for resume.
     let all_done = units.iter().all(|u| summary.variants.iter().any(|v| v.name == u.variant.name));
     if interrupted || !all_done {
         summary.status = "interrupted".into();
         write_summary(dir, &summary)?;
-        log.line(None, &format!("Interrupted; continue with: initscope resume {}", dir.display()))?;
+        if !interrupted {
+            log.line(None, &format!("Interrupted; continue with: initscope resume {}", dir.display()))?;
+        }
         return Ok(RunOutcome { dir: dir.into(), summary, interrupted: true });
     }
     summary.status = "complete".into();
@@ -214,7 +210,8 @@ fn run_variants(
 
 /// Trains unit `u` with its own console, probe and recorder; on finishing,
 /// adds its result to the summary (kept in the experiment's order) and
-/// writes it. `None`: stopped on request, with a checkpoint to resume from.
+/// writes it. Returns whether it stopped on request instead (with a
+/// checkpoint to resume from).
 #[allow(clippy::too_many_arguments)]
 fn run_unit(
     exp: &Experiment,
@@ -226,7 +223,7 @@ fn run_unit(
     threads: usize,
     log: &Arc<OrderedLog>,
     summary: &Mutex<RunSummary>,
-) -> Result<Option<crate::train::VariantSummary>> {
+) -> Result<bool> {
     let variant = &unit.variant;
     let mut console = Console::new(log.clone(), u, exp.log_every);
     let mut recorder = Recorder::new(dir);
@@ -237,7 +234,7 @@ fn run_unit(
     // of everything the others wrote for the same event.
     let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
     let outcome = train_variant(exp, unit, data, threads, resume_ref, &opts.stop, &mut observers)?;
-    let result = match outcome {
+    let interrupted = match outcome {
         VariantOutcome::Finished(mut result) => {
             result.verdicts = probe.verdicts().to_vec();
             if result.verdicts.is_empty() {
@@ -247,11 +244,11 @@ fn run_unit(
                 console.line(&format!("Verdict: {}", v.message))?;
             }
             let mut summary = summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            summary.variants.push(result.clone());
+            summary.variants.push(result);
             let order = |name: &str| exp.runs().iter().position(|r| r.variant.name == name);
             summary.variants.sort_by_key(|v| order(&v.name));
             write_summary(dir, &summary)?;
-            Some(result)
+            false
         }
         VariantOutcome::Interrupted(at) => {
             console.line(&format!(
@@ -261,9 +258,9 @@ fn run_unit(
                 at.epoch,
                 dir.display()
             ))?;
-            None
+            true
         }
     };
     log.finish(u)?;
-    Ok(result)
+    Ok(interrupted)
 }
