@@ -110,6 +110,10 @@ pub struct BenchReport {
     pub eval: f64,
     /// Seconds of one epoch of 421 steps with shuffling and batching.
     pub epoch_s: f64,
+    /// Seconds of an epoch of two variants trained one after the other.
+    pub pair_sequential_s: f64,
+    /// The same with the two side by side, one lane each.
+    pub pair_side_by_side_s: f64,
     /// Relative extra time of steps with the probe recording every step.
     pub probe_overhead: f64,
     /// The same over whole epochs including their evaluation.
@@ -216,6 +220,36 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
     let epoch_s = start.elapsed().as_secs_f64();
     say(&format!("(e) one epoch of {STEPS} steps with shuffling: {epoch_s:.2} s"));
 
+    // (e) again as a run with two variants trains them: side by side, one
+    // thread each (when there are at least two threads), against one after
+    // the other on all threads, measured back to back.
+    let pair_sequential_s = {
+        let start = Instant::now();
+        for seed in [2, 3] {
+            let mut t = Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads);
+            epoch_order(0..54_000, true, seed, "shuffle/train", 1).chunks_exact(BATCH).for_each(|b| {
+                t.step(&data, b);
+            });
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let lanes = threads.min(2);
+    let mut pair: Vec<Trainer> =
+        (0..2).map(|_| Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads / lanes)).collect();
+    let start = Instant::now();
+    for_each_split(&mut pair, lanes, |i, t| {
+        epoch_order(0..54_000, true, 2 + i as u64, "shuffle/train", 1).chunks_exact(BATCH).for_each(|b| {
+            t.step(&data, b);
+        });
+    });
+    let pair_side_by_side_s = start.elapsed().as_secs_f64();
+    drop(pair);
+    say(&format!(
+        "(e) an epoch of two variants: one after the other {pair_sequential_s:.2} s, side by side on {lanes} lanes \
+         {pair_side_by_side_s:.2} s ({:.2}x)",
+        pair_sequential_s / pair_side_by_side_s
+    ));
+
     // (f) The probe recording every step, interleaved with plain steps so
     // that drifts of the machine affect both alike.
     let dir = tempfile::tempdir()?;
@@ -281,6 +315,8 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
         step_ms: step_flops / step / 1e6,
         eval,
         epoch_s,
+        pair_sequential_s,
+        pair_side_by_side_s,
         probe_overhead,
         probe_epoch_overhead,
     })
