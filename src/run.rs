@@ -151,16 +151,22 @@ fn run_variants(
     let units = exp.runs();
     let pending: Vec<usize> =
         (0..units.len()).filter(|&u| !summary.variants.iter().any(|v| v.name == units[u].variant.name)).collect();
-    let log = OrderedLog::new(Some(log), pending.clone(), opts.quiet);
     // Independent variants train side by side: min(threads, variants)
     // lanes of threads / lanes threads, each taking the next variant not
     // yet started; a lone variant gets every thread. Results do not depend
     // on the split (see `train`).
     let lanes = opts.threads.min(pending.len()).max(1);
-    let lane_threads = (opts.threads / lanes).max(1);
+    let run = SharedRun {
+        exp,
+        data,
+        dir,
+        opts,
+        threads: (opts.threads / lanes).max(1),
+        log: OrderedLog::new(Some(log), pending.clone(), opts.quiet),
+        summary: Mutex::new(summary),
+    };
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let summary = Mutex::new(summary);
     // A lane trains variants until none is left, a stop is requested or a
     // lane failed; it returns whether one of its variants was interrupted.
     let lane = || -> Result<bool> {
@@ -169,7 +175,7 @@ fn run_variants(
                 return Ok(false);
             }
             let Some(&u) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(false) };
-            match run_unit(exp, &units[u], u, data, dir, opts, lane_threads, &log, &summary) {
+            match run.unit(&units[u], u) {
                 Ok(false) => {}
                 Ok(true) => return Ok(true),
                 Err(e) => {
@@ -187,8 +193,9 @@ fn run_variants(
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         })
     };
+    let log = run.log;
     log.flush_held()?;
-    let mut summary = summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut summary = run.summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut interrupted = false;
     for outcome in outcomes {
         interrupted |= outcome?;
@@ -208,59 +215,63 @@ fn run_variants(
     Ok(RunOutcome { dir: dir.into(), summary, interrupted: false })
 }
 
-/// Trains unit `u` with its own console, probe and recorder; on finishing,
-/// adds its result to the summary (kept in the experiment's order) and
-/// writes it. Returns whether it stopped on request instead (with a
-/// checkpoint to resume from).
-#[allow(clippy::too_many_arguments)]
-fn run_unit(
-    exp: &Experiment,
-    unit: &crate::experiment::RunUnit,
-    u: usize,
-    data: &Dataset,
-    dir: &Path,
-    opts: &RunOptions,
+/// What the lanes of a run share.
+struct SharedRun<'a> {
+    exp: &'a Experiment,
+    data: &'a Dataset,
+    dir: &'a Path,
+    opts: &'a RunOptions,
+    /// Threads of each lane.
     threads: usize,
-    log: &Arc<OrderedLog>,
-    summary: &Mutex<RunSummary>,
-) -> Result<bool> {
-    let variant = &unit.variant;
-    let mut console = Console::new(log.clone(), u, exp.log_every);
-    let mut recorder = Recorder::new(dir);
-    let mut probe = Probe::new(dir, exp.probe.clone(), threads);
-    let resume = load_checkpoint(&dir.join(&variant.name))?;
-    let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
-    // The recorder comes last: its checkpoint.json is the commit point
-    // of everything the others wrote for the same event.
-    let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
-    let outcome = train_variant(exp, unit, data, threads, resume_ref, &opts.stop, &mut observers)?;
-    let interrupted = match outcome {
-        VariantOutcome::Finished(mut result) => {
-            result.verdicts = probe.verdicts().to_vec();
-            if result.verdicts.is_empty() {
-                console.line("Verdicts: none of the failure conditions was measured")?;
+    log: Arc<OrderedLog>,
+    summary: Mutex<RunSummary>,
+}
+
+impl SharedRun<'_> {
+    /// Trains unit `u` with its own console, probe and recorder; on
+    /// finishing, adds its result to the summary (kept in the experiment's
+    /// order) and writes it. Returns whether it stopped on request instead
+    /// (with a checkpoint to resume from).
+    fn unit(&self, unit: &crate::experiment::RunUnit, u: usize) -> Result<bool> {
+        let (exp, dir, threads) = (self.exp, self.dir, self.threads);
+        let variant = &unit.variant;
+        let mut console = Console::new(self.log.clone(), u, exp.log_every);
+        let mut recorder = Recorder::new(dir);
+        let mut probe = Probe::new(dir, exp.probe.clone(), threads);
+        let resume = load_checkpoint(&dir.join(&variant.name))?;
+        let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
+        // The recorder comes last: its checkpoint.json is the commit point
+        // of everything the others wrote for the same event.
+        let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
+        let outcome = train_variant(exp, unit, self.data, threads, resume_ref, &self.opts.stop, &mut observers)?;
+        let interrupted = match outcome {
+            VariantOutcome::Finished(mut result) => {
+                result.verdicts = probe.verdicts().to_vec();
+                if result.verdicts.is_empty() {
+                    console.line("Verdicts: none of the failure conditions was measured")?;
+                }
+                for v in &result.verdicts {
+                    console.line(&format!("Verdict: {}", v.message))?;
+                }
+                let mut summary = self.summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                summary.variants.push(result);
+                let order: Vec<String> = exp.runs().into_iter().map(|r| r.variant.name).collect();
+                summary.variants.sort_by_key(|v| order.iter().position(|name| *name == v.name));
+                write_summary(dir, &summary)?;
+                false
             }
-            for v in &result.verdicts {
-                console.line(&format!("Verdict: {}", v.message))?;
+            VariantOutcome::Interrupted(at) => {
+                console.line(&format!(
+                    "Interrupted: {} stopped after step {} of epoch {}; continue with: initscope resume {}",
+                    variant.name,
+                    at.step,
+                    at.epoch,
+                    dir.display()
+                ))?;
+                true
             }
-            let mut summary = summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            summary.variants.push(result);
-            let order = |name: &str| exp.runs().iter().position(|r| r.variant.name == name);
-            summary.variants.sort_by_key(|v| order(&v.name));
-            write_summary(dir, &summary)?;
-            false
-        }
-        VariantOutcome::Interrupted(at) => {
-            console.line(&format!(
-                "Interrupted: {} stopped after step {} of epoch {}; continue with: initscope resume {}",
-                variant.name,
-                at.step,
-                at.epoch,
-                dir.display()
-            ))?;
-            true
-        }
-    };
-    log.finish(u)?;
-    Ok(interrupted)
+        };
+        self.log.finish(u)?;
+        Ok(interrupted)
+    }
 }
