@@ -164,14 +164,14 @@ fn run_variants(
         threads: (opts.threads / lanes).max(1),
         log: OrderedLog::new(Some(log), pending.clone(), opts.quiet),
         summary: Mutex::new(summary),
+        failed: AtomicBool::new(false),
     };
     let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
     // A lane trains variants until none is left, a stop is requested or a
     // lane failed; it returns whether one of its variants was interrupted.
     let lane = || -> Result<bool> {
         loop {
-            if opts.stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst) {
+            if opts.stop.load(Ordering::SeqCst) || run.failed.load(Ordering::SeqCst) {
                 return Ok(false);
             }
             let Some(&u) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(false) };
@@ -179,7 +179,7 @@ fn run_variants(
                 Ok(false) => {}
                 Ok(true) => return Ok(true),
                 Err(e) => {
-                    failed.store(true, Ordering::SeqCst);
+                    run.failed.store(true, Ordering::SeqCst);
                     return Err(e);
                 }
             }
@@ -225,6 +225,8 @@ struct SharedRun<'a> {
     threads: usize,
     log: Arc<OrderedLog>,
     summary: Mutex<RunSummary>,
+    /// Raised when a lane failed: the others stop at their next step.
+    failed: AtomicBool,
 }
 
 impl SharedRun<'_> {
@@ -243,7 +245,10 @@ impl SharedRun<'_> {
         // The recorder comes last: its checkpoint.json is the commit point
         // of everything the others wrote for the same event.
         let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
-        let outcome = train_variant(exp, unit, self.data, threads, resume_ref, &self.opts.stop, &mut observers)?;
+        // A variant stops early on a signal, and when another lane failed:
+        // its checkpoint lets `resume` continue it once the cause is mended.
+        let stop = || self.opts.stop.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed);
+        let outcome = train_variant(exp, unit, self.data, threads, resume_ref, &stop, &mut observers)?;
         let interrupted = match outcome {
             VariantOutcome::Finished(mut result) => {
                 result.verdicts = probe.verdicts().to_vec();

@@ -410,6 +410,49 @@ fn weights_from_a_file_start_the_run_and_a_wrong_shape_is_refused() {
 }
 
 #[test]
+fn a_failing_variant_stops_the_one_beside_it_with_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 3000, 100, 8);
+    // Weights of a narrower network: the seed model cannot take them.
+    let file = write_experiment(tmp.path(), &data, "");
+    let text = std::fs::read_to_string(&file).unwrap().replace("hidden = [512, 256, 128, 64]", "hidden = [32, 16]");
+    std::fs::write(&file, &text).unwrap();
+    let small = tmp.path().join("small");
+    let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--epochs", "1", "--out", small.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    // Kaiming trains for long in one lane; the second variant's weights
+    // do not fit, so the other lane fails at once.
+    let weights = small.join("kaiming/final.safetensors");
+    let text = text.replace("hidden = [32, 16]", "hidden = [512, 256, 128, 64]").replacen(
+        "[variants.weight_init]\nscheme = \"normal\"\nmean = 0.0\nstd = 0.001",
+        &format!("weight_init = {{ scheme = \"from_file\", path = \"{}\" }}", weights.display()),
+        1,
+    );
+    assert!(text.contains("from_file"), "{text}");
+    std::fs::write(&file, &text).unwrap();
+    let out = tmp.path().join("run");
+    let r = initscope(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "2",
+        "--epochs",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("the model needs"), "{}", stderr(&r));
+    // Kaiming stopped at a step boundary long before its 200 epochs, with a
+    // checkpoint to resume from, instead of running to its end.
+    let log = std::fs::read_to_string(out.join("log.txt")).unwrap();
+    assert!(log.contains("Interrupted: kaiming stopped after step"), "{log}");
+    assert!(!out.join("kaiming/final.safetensors").exists());
+    assert!(out.join("kaiming/checkpoint.json").is_file());
+}
+
+#[test]
 fn batch_norm_models_save_pytorch_state_dict_names() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 600, 100, 8);

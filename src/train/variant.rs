@@ -9,7 +9,6 @@ use crate::nn::{load_into, lsuv, Init, Mlp, Workspace};
 use crate::optim::Optimizer;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Correct predictions out of a total.
@@ -209,15 +208,16 @@ pub trait Observer {
 /// Trains one run (a variant with a seed) of `exp` on `data`, telling
 /// `observer` everything.
 /// Starts afresh, or from `resume` (a checkpoint and its parameters). After
-/// every step it looks at `stop`: when raised, it returns
-/// [`VariantOutcome::Interrupted`] at that step boundary.
+/// every step it asks `stop`: when it says so (a signal, or another
+/// variant of the run failed), it returns [`VariantOutcome::Interrupted`]
+/// at that step boundary.
 pub fn train_variant(
     exp: &Experiment,
     unit: &RunUnit,
     data: &Dataset,
     threads: usize,
     resume: Option<(&Checkpoint, &[crate::record::NamedTensor], &OptimizerState)>,
-    stop: &AtomicBool,
+    stop: &(dyn Fn() -> bool + Sync),
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
     let (variant, seed) = (&unit.variant, unit.seed);
@@ -306,7 +306,7 @@ pub fn train_variant(
             }
             trainer.apply_update();
             at.steps_taken += 1;
-            if stop.load(Ordering::Relaxed) {
+            if stop() {
                 at.elapsed_s = start.elapsed().as_secs_f64();
                 observer.on_event(
                     &variant.name,
