@@ -59,6 +59,13 @@ fn model() -> Mlp {
     m
 }
 
+/// One epoch of the seed's 421 steps in the shuffled order of `seed`.
+fn train_epoch(trainer: &mut Trainer, data: &LabeledImages, seed: u64) {
+    for b in epoch_order(0..54_000, true, seed, "shuffle/train", 1).chunks_exact(BATCH) {
+        trainer.step(data, b);
+    }
+}
+
 /// Best of `repeats` timings of `f`, in seconds.
 fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
     (0..repeats)
@@ -213,35 +220,25 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
 
     // (e) A whole epoch with shuffling and batching.
     let start = Instant::now();
-    let shuffled = epoch_order(0..54_000, true, 1, "shuffle/train", 1);
-    for b in shuffled.chunks_exact(BATCH) {
-        trainer.step(&data, b);
-    }
+    train_epoch(&mut trainer, &data, 1);
     let epoch_s = start.elapsed().as_secs_f64();
     say(&format!("(e) one epoch of {STEPS} steps with shuffling: {epoch_s:.2} s"));
 
     // (e) again as a run with two variants trains them: side by side, one
     // thread each (when there are at least two threads), against one after
     // the other on all threads, measured back to back.
-    let pair_sequential_s = {
-        let start = Instant::now();
-        for seed in [2, 3] {
-            let mut t = Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads);
-            epoch_order(0..54_000, true, seed, "shuffle/train", 1).chunks_exact(BATCH).for_each(|b| {
-                t.step(&data, b);
-            });
-        }
-        start.elapsed().as_secs_f64()
-    };
     let lanes = threads.min(2);
-    let mut pair: Vec<Trainer> =
-        (0..2).map(|_| Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads / lanes)).collect();
+    let new_pair = |threads| -> Vec<Trainer> {
+        (0..2).map(|_| Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads)).collect()
+    };
+    let mut pair = new_pair(threads);
     let start = Instant::now();
-    for_each_split(&mut pair, lanes, |i, t| {
-        epoch_order(0..54_000, true, 2 + i as u64, "shuffle/train", 1).chunks_exact(BATCH).for_each(|b| {
-            t.step(&data, b);
-        });
-    });
+    pair.iter_mut().zip([2, 3]).for_each(|(t, seed)| train_epoch(t, &data, seed));
+    let pair_sequential_s = start.elapsed().as_secs_f64();
+    drop(pair);
+    let mut pair = new_pair(threads / lanes);
+    let start = Instant::now();
+    for_each_split(&mut pair, lanes, |i, t| train_epoch(t, &data, 2 + i as u64));
     let pair_side_by_side_s = start.elapsed().as_secs_f64();
     drop(pair);
     say(&format!(
