@@ -71,6 +71,22 @@ fn assert_same_records(a: &Path, b: &Path) {
 
 /// Adam keeps state (two moment buffers and a step count) that the
 /// checkpoint must carry for the resumed run to match.
+/// The run `file` makes when nothing stops it (4 epochs), into `out`.
+fn run_uninterrupted(file: &Path, data: &Path, out: &Path) {
+    let r = initscope(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--epochs",
+        "4",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+}
+
 #[test]
 fn sigint_mid_epoch_then_resume_is_bit_identical() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,18 +99,7 @@ fn sigint_mid_epoch_then_resume_is_bit_identical() {
     let file = tmp.path().join("adam.toml");
     std::fs::write(&file, exp.to_toml()).unwrap();
     let reference = tmp.path().join("reference");
-    let r = initscope(&[
-        "run",
-        file.to_str().unwrap(),
-        "--quiet",
-        "--epochs",
-        "4",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        reference.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    run_uninterrupted(&file, &data, &reference);
 
     let run = tmp.path().join("interrupted");
     let child = start_run(Some(&file), &data, &run);
@@ -136,17 +141,6 @@ fn sigkill_leaves_records_that_report_and_resume_read() {
     let r = initscope(&["resume", "--quiet", run.to_str().unwrap()]);
     assert!(r.status.success(), "resume after SIGKILL: {}", stderr(&r));
     let reference = tmp.path().join("reference");
-    let r = initscope(&[
-        "run",
-        file.to_str().unwrap(),
-        "--quiet",
-        "--epochs",
-        "4",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        reference.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    run_uninterrupted(&file, &data, &reference);
     assert_same_records(&reference, &run);
 }
