@@ -237,6 +237,31 @@ pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
     Ok(Some((file.checkpoint, tensors, state)))
 }
 
+/// A record's text, read to continue it from a checkpoint that kept `rows`
+/// of its data rows: a file that is missing (when rows are needed), cannot
+/// be read or holds fewer rows is an error naming it, never a history
+/// silently lost.
+fn read_for_resume(path: &Path, rows: usize) -> Result<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rows == 0 => return Ok(String::new()),
+        Err(e) => {
+            return Err(crate::error::input(format!(
+                "{}: cannot read it to resume ({e}); it must hold the {rows} rows before the checkpoint",
+                path.display()
+            )))
+        }
+    };
+    let found = text.lines().skip(1).filter(|l| !l.is_empty()).count();
+    if found < rows {
+        return Err(crate::error::input(format!(
+            "{}: {found} rows, but the checkpoint follows {rows}: the records do not belong to this checkpoint",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
 /// Keeps the header and the first `rows` data lines of a CSV file's text.
 fn first_rows(text: &str, rows: usize) -> String {
     text.lines().take(rows + 1).map(|l| format!("{l}\n")).collect()
@@ -321,10 +346,13 @@ impl Observer for Recorder {
                 save_safetensors(model, &dir.join("initial.safetensors"))?;
             }
             Event::Resume { checkpoint, .. } => {
-                let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-                self.steps = first_rows(&read("steps.csv"), checkpoint.steps_taken);
-                self.epochs = rows_before_epoch(&read("epochs.csv"), checkpoint.epoch);
-                self.timings = rows_before_epoch(&read("timings.csv"), checkpoint.epoch);
+                let epochs_done = checkpoint.epoch.saturating_sub(1);
+                let steps = read_for_resume(&dir.join("steps.csv"), checkpoint.steps_taken)?;
+                self.steps = first_rows(&steps, checkpoint.steps_taken);
+                let epochs = read_for_resume(&dir.join("epochs.csv"), epochs_done)?;
+                self.epochs = rows_before_epoch(&epochs, checkpoint.epoch);
+                let timings = read_for_resume(&dir.join("timings.csv"), epochs_done)?;
+                self.timings = rows_before_epoch(&timings, checkpoint.epoch);
                 for (text, header) in [
                     (&mut self.steps, STEPS_HEADER),
                     (&mut self.epochs, EPOCHS_HEADER),

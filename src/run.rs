@@ -114,6 +114,9 @@ pub fn resume_experiment(dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let mut summary = match std::fs::read_to_string(&summary_path) {
         Ok(text) => serde_json::from_str::<RunSummary>(&text)
             .map_err(|e| crate::error::input(format!("{}: {e}", summary_path.display())))?,
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(crate::error::input(format!("{}: cannot read ({e})", summary_path.display())))
+        }
         Err(_) => RunSummary {
             experiment: exp.name.clone(),
             status: "running".into(),

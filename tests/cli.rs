@@ -290,6 +290,13 @@ fn each_kind_of_bad_data_is_named_with_exit_2() {
     let data = fresh("range");
     rewrite(&data, "train-labels-idx1-ubyte.gz", |a| a.data[17] = 12);
     rejects(&data, "label 12 at index 17 is outside 0..10");
+    // Images without pixels.
+    let data = fresh("empty");
+    rewrite(&data, "train-images-idx3-ubyte.gz", |a| {
+        a.dims = vec![a.dims[0], 0, 8];
+        a.data.clear();
+    });
+    rejects(&data, "train-images-idx3-ubyte.gz: images of 0x8 pixels");
     // Test images of another size than the training images (and the model).
     let data = fresh("dims");
     rewrite(&data, "t10k-images-idx3-ubyte.gz", |a| {

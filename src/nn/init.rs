@@ -134,7 +134,8 @@ pub enum Init {
         b: f64,
     },
     /// `N(mean, std^2)` restricted to `[a, b]` (absolute bounds, as
-    /// `trunc_normal_`), drawn by rejection.
+    /// `trunc_normal_`), drawn by the inverse CDF as PyTorch draws it, so a
+    /// narrow interval far in a tail costs no more than any other.
     TruncatedNormal {
         /// Mean.
         #[serde(default)]
@@ -239,9 +240,10 @@ impl Init {
                 if !(a < b && a.is_finite() && b.is_finite()) {
                     return Err(format!("truncated_normal needs finite a < b, got a = {a}, b = {b}"));
                 }
-                // Rejection needs the interval to hold a usable share of the mass.
-                if *b < mean - 6.0 * std || *a > mean + 6.0 * std {
-                    return Err(format!("truncated_normal: [{a}, {b}] lies more than 6 std from the mean {mean}"));
+                // Beyond this the normal's CDF underflows in f64: nothing to draw from.
+                let far = super::truncated::MAX_STANDARD_DISTANCE;
+                if *b < mean - far * std || *a > mean + far * std {
+                    return Err(format!("truncated_normal: [{a}, {b}] lies more than {far} std from the mean {mean}"));
                 }
                 Ok(())
             }
@@ -292,16 +294,7 @@ impl Init {
             Init::Uniform { a, b } => {
                 out.iter_mut().for_each(|w| *w = (a + (b - a) * stream.unit_f64()) as f32);
             }
-            Init::TruncatedNormal { mean, std, a, b } => {
-                for w in out.iter_mut() {
-                    *w = loop {
-                        let x = mean + std * stream.standard_normal();
-                        if (*a..=*b).contains(&x) {
-                            break x as f32;
-                        }
-                    };
-                }
-            }
+            Init::TruncatedNormal { mean, std, a, b } => super::truncated::fill(out, *mean, *std, *a, *b, stream),
             Init::Orthogonal { gain: g } => orthogonal(out, fan_out, out.len() / fan_out.max(1), gain(g), stream),
             Init::Constant { value } => out.fill(*value as f32),
             // The orthogonal start; the data-driven rescaling follows later.
@@ -445,7 +438,8 @@ mod tests {
         assert!(Init::Normal { mean: 0.0, std: -1.0 }.validate().is_err());
         assert!(Init::KaimingUniform { mode: FanMode::FanIn, gain: Gain::Value(0.0) }.validate().is_err());
         assert!(Init::Uniform { a: 1.0, b: 0.0 }.validate().is_err());
-        assert!(Init::TruncatedNormal { mean: 0.0, std: 1.0, a: 10.0, b: 11.0 }.validate().is_err());
+        assert!(Init::TruncatedNormal { mean: 0.0, std: 1.0, a: 40.0, b: 41.0 }.validate().is_err());
+        assert!(Init::TruncatedNormal { mean: 0.0, std: 1.0, a: 5.9, b: 6.0 }.validate().is_ok());
         assert!(Init::kaiming_relu().validate().is_ok());
     }
 }

@@ -9,6 +9,7 @@ pub mod loss;
 pub mod lsuv;
 pub mod matmul;
 pub mod mlp;
+pub mod truncated;
 
 #[cfg(test)]
 mod gradcheck;

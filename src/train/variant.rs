@@ -285,8 +285,21 @@ pub fn train_variant(
         }
     };
 
-    let start = Instant::now() - std::time::Duration::from_secs_f64(at.elapsed_s);
+    // Seconds trained before this process, plus this process's: a checkpoint
+    // may hold more seconds than the machine has been up, so no Instant is
+    // moved back by them.
+    let (started, before) = (Instant::now(), at.elapsed_s);
+    let elapsed = || before + started.elapsed().as_secs_f64();
     let mut diverged_at = None;
+    // A signal during initialisation (LSUV, a large orthogonal matrix) stops
+    // the run before its first step, with a checkpoint like any other.
+    if stop() {
+        observer.on_event(
+            &variant.name,
+            &Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at },
+        )?;
+        return Ok(VariantOutcome::Interrupted(at));
+    }
     while at.epoch <= epochs {
         let epoch = at.epoch;
         let order = epoch_order(train_range.clone(), exp.shuffle, seed, "shuffle/train", epoch as u64);
@@ -307,7 +320,7 @@ pub fn train_variant(
             trainer.apply_update();
             at.steps_taken += 1;
             if stop() {
-                at.elapsed_s = start.elapsed().as_secs_f64();
+                at.elapsed_s = elapsed();
                 observer.on_event(
                     &variant.name,
                     &Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at },
@@ -324,7 +337,7 @@ pub fn train_variant(
             mean_loss: at.loss_sum / at.step.max(1) as f64,
             train: trainer.accuracy(&data.train, &eval_order[..full]),
             valid: trainer.accuracy(&data.train, &valid_order),
-            elapsed_s: start.elapsed().as_secs_f64(),
+            elapsed_s: elapsed(),
         };
         at = Checkpoint {
             epoch: epoch + 1,
@@ -364,7 +377,7 @@ pub fn train_variant(
             correct: test_predictions.iter().zip(&data.test.labels).filter(|(p, l)| p == l).count(),
             total: data.test.count,
         },
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: elapsed(),
         verdicts: Vec::new(),
     };
     observer.on_event(
