@@ -6,11 +6,12 @@
 
 use crate::data::batch::epoch_order;
 use crate::data::LabeledImages;
+use crate::experiment::ProbeSettings;
 use crate::nn::matmul::{matmul, MatRef};
 use crate::nn::{Activation, Init, Mlp, Workspace};
 use crate::optim::OptimizerSettings;
 use crate::parallel::{for_each_split, part};
-use crate::probe::{Probe, ProbeSettings};
+use crate::probe::Probe;
 use crate::train::{Event, Observer, Trainer, SHARDS};
 use anyhow::Result;
 use std::time::Instant;

@@ -12,8 +12,3 @@ pub struct InputError(pub String);
 pub fn input(message: impl std::fmt::Display) -> anyhow::Error {
     InputError(message.to_string()).into()
 }
-
-/// True when `err` or anything it wraps is bad input.
-pub fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| c.is::<InputError>() || c.is::<crate::data::idx::IdxError>())
-}

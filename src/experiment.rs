@@ -5,7 +5,6 @@ use crate::data::{DataSource, DatasetName};
 use crate::error::input;
 use crate::nn::{Activation, Init};
 use crate::optim::OptimizerSettings;
-use crate::probe::ProbeSettings;
 use anyhow::Result;
 use std::path::Path;
 
@@ -339,6 +338,23 @@ impl Experiment {
     /// The settings as TOML, as saved in the run directory.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("settings always serialise")
+    }
+}
+
+/// How often the probe records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSettings {
+    /// Record the per-layer scalars every this many steps (0: never).
+    pub every: usize,
+    /// Record histograms every this many steps, and always at the first and
+    /// last step (0: only those two).
+    pub histogram_every: usize,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings { every: 1, histogram_every: 200 }
     }
 }
 

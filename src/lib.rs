@@ -20,4 +20,7 @@ pub mod record;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod table;
+pub mod tensorfile;
 pub mod train;
+pub mod verdict;

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use initscope::data::{default_data_root, fetch, DatasetName};
-use initscope::error::{input, is_input_error};
+use initscope::error::{input, InputError};
 use initscope::experiment::Experiment;
 use initscope::report::{build_comparison_report, build_run_report};
 use initscope::run::{resume_experiment, run_experiment, RunOptions, RunOutcome};
@@ -258,4 +258,10 @@ fn main() -> ExitCode {
             ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
         }
     }
+}
+
+/// True when `err` or anything it wraps is bad input: an [`InputError`] or
+/// a malformed IDX file.
+fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.is::<InputError>() || c.is::<initscope::data::idx::IdxError>())
 }

@@ -16,76 +16,13 @@
 //! place ([`write_atomic`]).
 
 use crate::fsutil::write_atomic;
-use crate::nn::Mlp;
-use crate::optim::Optimizer;
-use crate::train::{Checkpoint, EpochMetrics, Event, Observer, OptimizerState, VariantSummary};
+use crate::nn::state_dict;
+use crate::train::checkpoint::{remove_checkpoints, save_checkpoint};
+use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
-use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Saves a model's parameters as safetensors with the original PyTorch
-/// module's names (`my_network.1.weight` ...), loadable by `load_state_dict`.
-pub fn save_safetensors(model: &Mlp, path: &Path) -> Result<()> {
-    let le = |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
-    // (name, dtype, shape, bytes): parameters, batch-norm running statistics,
-    // and each batch norm's int64 batch counter, as PyTorch's state_dict has.
-    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, shape, range) in model.tensors() {
-        tensors.push((name, Dtype::F32, shape, le(&model.params[range])));
-    }
-    for (name, shape, range) in model.buffers() {
-        tensors.push((name, Dtype::F32, shape, le(&model.running[range])));
-    }
-    for name in model.counters() {
-        tensors.push((name, Dtype::I64, Vec::new(), (model.batches_tracked as i64).to_le_bytes().to_vec()));
-    }
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            (name.clone(), TensorView::new(*dtype, shape.clone(), data).expect("shape matches data"))
-        })
-        .collect();
-    let out = safetensors::serialize(views, &None).context("cannot encode safetensors")?;
-    write_atomic(path, &out)
-}
-
-/// Saves one f32 vector as a safetensors file with a single tensor `name`.
-pub fn save_vector(name: &str, values: &[f32], path: &Path) -> Result<()> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = TensorView::new(Dtype::F32, vec![values.len()], &bytes).expect("shape matches data");
-    let out = safetensors::serialize(vec![(name.to_string(), view)], &None).context("cannot encode safetensors")?;
-    write_atomic(path, &out)
-}
-
-/// Reads back the single vector of [`save_vector`] (or every tensor of a
-/// file, concatenated in name order).
-pub fn load_vector(path: &Path) -> Result<Vec<f32>> {
-    Ok(load_safetensors(path)?.into_iter().flat_map(|t| t.2).collect())
-}
-
-/// A named f32 tensor read back from a safetensors file: `(name, shape, values)`.
-pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
-
-/// Reads the f32 tensors saved by [`save_safetensors`], sorted by name
-/// (the int64 batch counters are left out).
-pub fn load_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
-    let mut out: Vec<_> = st
-        .tensors()
-        .into_iter()
-        .filter(|(_, view)| view.dtype() == Dtype::F32)
-        .map(|(name, view)| {
-            let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            (name, view.shape().to_vec(), values)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
 
 /// Images kept in the run directory for the example grid.
 pub const EXAMPLE_IMAGES: usize = 15;
@@ -140,101 +77,6 @@ impl Environment {
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         Environment { initscope_version: env!("CARGO_PKG_VERSION").into(), cpu, threads }
     }
-}
-
-/// `<variant>/checkpoint.json`: a [`Checkpoint`] and the file holding its
-/// parameters. The JSON is written last, so it never names a file that is
-/// not complete.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CheckpointFile {
-    /// Where training stands.
-    pub checkpoint: Checkpoint,
-    /// The parameters' file, beside this one.
-    pub params_file: String,
-    /// The optimiser's state file beside this one (none for plain SGD).
-    pub optimizer_file: Option<String>,
-    /// Updates the optimiser has applied (Adam's `t`).
-    pub optimizer_steps: u64,
-    /// How the random streams are positioned.
-    pub random_streams: String,
-}
-
-/// Saves a checkpoint of `model` into `variant_dir`, then removes older
-/// parameter files.
-pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp, optimizer: &Optimizer) -> Result<()> {
-    let params_file = format!("checkpoint-{}.safetensors", checkpoint.steps_taken);
-    save_safetensors(model, &variant_dir.join(&params_file))?;
-    let optimizer_file = if optimizer.first.is_empty() {
-        None
-    } else {
-        let name = format!("checkpoint-{}-optimizer.safetensors", checkpoint.steps_taken);
-        let first: Vec<u8> = optimizer.first.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let second: Vec<u8> = optimizer.second.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut views = vec![("first".to_string(), TensorView::new(Dtype::F32, vec![optimizer.first.len()], &first)?)];
-        if !second.is_empty() {
-            views.push(("second".to_string(), TensorView::new(Dtype::F32, vec![optimizer.second.len()], &second)?));
-        }
-        let bytes = safetensors::serialize(views, &None).context("cannot encode safetensors")?;
-        write_atomic(&variant_dir.join(&name), &bytes)?;
-        Some(name)
-    };
-    let file = CheckpointFile {
-        checkpoint: checkpoint.clone(),
-        params_file: params_file.clone(),
-        optimizer_file: optimizer_file.clone(),
-        optimizer_steps: optimizer.steps,
-        random_streams: format!(
-            "per-epoch ChaCha8 streams (seed, \"shuffle/train\", epoch); epoch {} is replayed from its start and its first {} batches skipped",
-            checkpoint.epoch, checkpoint.step
-        ),
-    };
-    let json = serde_json::to_string_pretty(&file).expect("checkpoints always serialise");
-    write_atomic(&variant_dir.join("checkpoint.json"), json.as_bytes())?;
-    remove_checkpoints(variant_dir, Some(&params_file), optimizer_file.as_deref())
-}
-
-/// Removes a variant's checkpoint files but `keep` and `keep_too` (and,
-/// with `keep` = `None`, its checkpoint.json).
-pub fn remove_checkpoints(variant_dir: &Path, keep: Option<&str>, keep_too: Option<&str>) -> Result<()> {
-    if keep.is_none() {
-        let _ = std::fs::remove_file(variant_dir.join("checkpoint.json"));
-    }
-    for entry in std::fs::read_dir(variant_dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let kept = Some(name.as_str()) == keep || Some(name.as_str()) == keep_too;
-        if name.starts_with("checkpoint-") && name.ends_with(".safetensors") && !kept {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
-}
-
-/// A variant's last checkpoint, its model's tensors by name and its
-/// optimiser state.
-pub type LoadedCheckpoint = (Checkpoint, Vec<NamedTensor>, OptimizerState);
-
-/// A variant's last checkpoint, if it has one.
-pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
-    let path = variant_dir.join("checkpoint.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
-    };
-    let file: CheckpointFile =
-        serde_json::from_str(&text).map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
-    let tensors = load_safetensors(&variant_dir.join(&file.params_file))?;
-    let mut state = OptimizerState { steps: file.optimizer_steps, ..Default::default() };
-    if let Some(name) = &file.optimizer_file {
-        for (tensor, _, values) in load_safetensors(&variant_dir.join(name))? {
-            match tensor.as_str() {
-                "first" => state.first = values,
-                "second" => state.second = values,
-                _ => {}
-            }
-        }
-    }
-    Ok(Some((file.checkpoint, tensors, state)))
 }
 
 /// A record's text, read to continue it from a checkpoint that kept `rows`
@@ -343,7 +185,7 @@ impl Observer for Recorder {
                 self.timings = TIMINGS_HEADER.into();
                 self.step_index = 0;
                 remove_checkpoints(&dir, None, None)?;
-                save_safetensors(model, &dir.join("initial.safetensors"))?;
+                state_dict::save(model, &dir.join("initial.safetensors"))?;
             }
             Event::Resume { checkpoint, .. } => {
                 let epochs_done = checkpoint.epoch.saturating_sub(1);
@@ -378,7 +220,7 @@ impl Observer for Recorder {
                 save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
             Event::End { model, test_predictions, test_labels, .. } => {
-                save_safetensors(model, &dir.join("final.safetensors"))?;
+                state_dict::save(model, &dir.join("final.safetensors"))?;
                 let mut csv = String::from("index,label,predicted\n");
                 for (i, (l, p)) in test_labels.iter().zip(test_predictions.iter()).enumerate() {
                     let _ = writeln!(csv, "{i},{l},{p}");
@@ -388,25 +230,5 @@ impl Observer for Recorder {
             }
         }
         Ok(())
-    }
-}
-
-/// Serde for f64 fields that may be NaN (a diverged loss): JSON has no NaN,
-/// so it is written as `null` and read back as NaN.
-pub mod nan_as_null {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// NaN and infinities as `null`.
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else {
-            s.serialize_none()
-        }
-    }
-
-    /// `null` as NaN.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }

@@ -72,7 +72,7 @@ fn weights_are_saved_under_the_pytorch_names() {
     let out = tmp.path().join("run");
     let r = run_synthetic(&data, &out, &["--quiet"]);
     assert!(r.status.success(), "{}", stderr(&r));
-    let tensors = initscope::record::load_safetensors(&out.join("kaiming/initial.safetensors")).unwrap();
+    let tensors = initscope::tensorfile::load(&out.join("kaiming/initial.safetensors")).unwrap();
     let names: Vec<(&str, &[usize])> = tensors.iter().map(|(n, s, _)| (n.as_str(), s.as_slice())).collect();
     assert_eq!(
         names,
@@ -509,7 +509,7 @@ fn a_layer_can_have_its_own_initialisation() {
     let out = tmp.path().join("run");
     let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--epochs", "1", "--out", out.to_str().unwrap()]);
     assert!(r.status.success(), "{}", stderr(&r));
-    let tensors = initscope::record::load_safetensors(&out.join("kaiming/initial.safetensors")).unwrap();
+    let tensors = initscope::tensorfile::load(&out.join("kaiming/initial.safetensors")).unwrap();
     let get = |name: &str| tensors.iter().find(|t| t.0 == name).unwrap().2.clone();
     assert!(get("my_network.9.weight").iter().all(|&w| w == 0.25));
     let bound = (6.0f32 / 64.0).sqrt();

@@ -35,14 +35,20 @@ fn an_optimiser_that_cannot_move_the_model_is_diagnosed() {
     let data = dataset(1500, 100, 8);
     let outcome = run_on_data(&exp, &data, tmp.path(), &options(tmp.path())).unwrap();
     let verdicts = &outcome.summary.variants[0].verdicts;
-    let unchanged = verdicts.iter().find(|v| v.kind == "parameters_unchanged").expect("verdict fired");
+    let unchanged = verdicts
+        .iter()
+        .find(|v| v.kind == initscope::verdict::VerdictKind::ParametersUnchanged)
+        .expect("verdict fired");
     assert!(unchanged.message.contains("not one of the"), "{}", unchanged.message);
     // The same network with a working optimiser gets no such verdict.
     let mut exp = exp.clone();
     exp.optimizer.lr = 0.1;
     let tmp2 = tempfile::tempdir().unwrap();
     let outcome = run_on_data(&exp, &data, tmp2.path(), &options(tmp2.path())).unwrap();
-    assert!(outcome.summary.variants[0].verdicts.iter().all(|v| v.kind != "parameters_unchanged"));
+    assert!(outcome.summary.variants[0]
+        .verdicts
+        .iter()
+        .all(|v| v.kind != initscope::verdict::VerdictKind::ParametersUnchanged));
 }
 
 #[test]

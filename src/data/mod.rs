@@ -130,7 +130,12 @@ impl LabeledImages {
             bail!("{}: images must have 3 dimensions (count, rows, cols), found {:?}", images.display(), img.dims);
         }
         if img.dims[1] == 0 || img.dims[2] == 0 {
-            bail!("{}: images of {}x{} pixels: each needs at least one row and one column", images.display(), img.dims[1], img.dims[2]);
+            bail!(
+                "{}: images of {}x{} pixels: each needs at least one row and one column",
+                images.display(),
+                img.dims[1],
+                img.dims[2]
+            );
         }
         if lab.dims.len() != 1 {
             bail!("{}: labels must have 1 dimension, found {:?}", labels.display(), lab.dims);

@@ -1,10 +1,6 @@
-//! The data-driven parts of initialisation: LSUV's rescaling and weights
-//! loaded from a file.
+//! LSUV's data-driven rescaling, the second half of its initialisation.
 
 use super::mlp::{Mlp, Workspace};
-use crate::error::input;
-use anyhow::Result;
-use std::path::Path;
 
 /// LSUV's second half (Mishkin & Matas 2016, Algorithm 1): for each layer
 /// in order, forward the batch in `ws` (`batch` rows), measure the variance
@@ -31,34 +27,6 @@ pub fn lsuv(model: &mut Mlp, ws: &mut Workspace, batch: usize, tol: f64, max_ite
         variances.push(variance);
     }
     variances
-}
-
-/// Copies every weight and bias from a safetensors file with the PyTorch
-/// names into `model`, checking each tensor's shape.
-pub fn load_into(model: &mut Mlp, path: &Path) -> Result<()> {
-    set_tensors(model, &crate::record::load_safetensors(path)?, &path.display().to_string())
-}
-
-/// Copies named tensors (parameters and batch-norm running statistics)
-/// into `model`, checking each shape; `source` names them in errors.
-pub fn set_tensors(model: &mut Mlp, tensors: &[crate::record::NamedTensor], source: &str) -> Result<()> {
-    let find = |name: &str, shape: &[usize]| -> Result<&[f32]> {
-        let (_, found_shape, values) =
-            tensors.iter().find(|t| t.0 == name).ok_or_else(|| input(format!("{source}: no tensor {name}")))?;
-        if found_shape != shape {
-            return Err(input(format!("{source}: {name} has shape {found_shape:?}, the model needs {shape:?}")));
-        }
-        Ok(values)
-    };
-    for (name, shape, range) in model.tensors() {
-        let values = find(&name, &shape)?.to_vec();
-        model.params[range].copy_from_slice(&values);
-    }
-    for (name, shape, range) in model.buffers() {
-        let values = find(&name, &shape)?.to_vec();
-        model.running[range].copy_from_slice(&values);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

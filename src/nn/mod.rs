@@ -9,6 +9,7 @@ pub mod loss;
 pub mod lsuv;
 pub mod matmul;
 pub mod mlp;
+pub mod state_dict;
 pub mod truncated;
 
 #[cfg(test)]
@@ -17,5 +18,6 @@ mod gradcheck;
 pub use activation::Activation;
 pub use init::{FanMode, Gain, Init};
 pub use linear::Linear;
-pub use lsuv::{load_into, lsuv, set_tensors};
+pub use lsuv::lsuv;
 pub use mlp::{Mlp, Workspace};
+pub use state_dict::{load_into, set_tensors};

@@ -4,7 +4,7 @@
 //! histogram dashboard stacks them).
 
 use super::{colour, legend, padded_range, Figure, FAMILY};
-use crate::report::records::Table;
+use crate::table::Table;
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;

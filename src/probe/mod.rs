@@ -13,35 +13,19 @@
 //! probe/changes.csv      per epoch and layer: parameters that changed
 //! ```
 
+pub mod diagnose;
 pub mod stats;
-pub mod verdict;
 
+use crate::experiment::ProbeSettings;
 use crate::fsutil::write_atomic;
 use crate::nn::{Activation, Mlp};
 use crate::train::{Checkpoint, Event, Observer, Trainer};
+use crate::verdict::Verdict;
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+pub use diagnose::RowScalars;
 use stats::{Histogram, Moments};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-pub use verdict::{RowScalars, Verdict};
-
-/// How often the probe records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbeSettings {
-    /// Record the per-layer scalars every this many steps (0: never).
-    pub every: usize,
-    /// Record histograms every this many steps, and always at the first and
-    /// last step (0: only those two).
-    pub histogram_every: usize,
-}
-
-impl Default for ProbeSettings {
-    fn default() -> Self {
-        ProbeSettings { every: 1, histogram_every: 200 }
-    }
-}
 
 /// |a| above this counts as saturated for tanh, a outside
 /// [1 - this, this] for sigmoid (the flat tails where f' < 0.02).
@@ -340,7 +324,7 @@ impl Probe {
                 text.lines().skip(1).take(before).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
         }
         self.snapshot = if checkpoint.step > 0 {
-            crate::record::load_vector(&dir.join("epoch-start.safetensors"))?
+            crate::tensorfile::load_vector(&dir.join("epoch-start.safetensors"))?
         } else {
             model.params.clone()
         };
@@ -427,7 +411,7 @@ impl Observer for Probe {
                 self.write_files(variant)?;
                 if checkpoint.step > 0 {
                     let path = self.run_dir.join(variant).join("probe").join("epoch-start.safetensors");
-                    crate::record::save_vector("params", &self.snapshot, &path)?;
+                    crate::tensorfile::save_vector("params", &self.snapshot, &path)?;
                 }
             }
             Event::Step { loss, trainer, .. } => {
@@ -446,7 +430,7 @@ impl Observer for Probe {
                 // The final weights, after the last update.
                 self.step = self.total_steps;
                 self.record_weight_histograms(model);
-                self.verdicts = verdict::diagnose(&self.scalars, &self.losses, &self.changes, model);
+                self.verdicts = diagnose::diagnose(&self.scalars, &self.losses, &self.changes, model);
                 self.write_files(variant)?;
             }
         }

@@ -4,11 +4,11 @@
 //! experiment, reports what happens as [`Event`]s to observers, and can
 //! stop at a step boundary and continue from a [`Checkpoint`].
 
+pub mod checkpoint;
 mod variant;
 
-pub use variant::{
-    train_variant, Accuracy, Checkpoint, EpochMetrics, Event, Observer, OptimizerState, VariantOutcome, VariantSummary,
-};
+pub use checkpoint::{Checkpoint, OptimizerState};
+pub use variant::{train_variant, Accuracy, EpochMetrics, Event, Observer, VariantOutcome, VariantSummary};
 
 use crate::data::batch::fill_batch;
 use crate::data::LabeledImages;
@@ -103,7 +103,7 @@ impl Trainer {
     /// `steps` updates.
     pub fn restore_model(
         &mut self,
-        tensors: &[crate::record::NamedTensor],
+        tensors: &[crate::tensorfile::NamedTensor],
         source: &str,
         steps: usize,
     ) -> anyhow::Result<()> {
@@ -201,5 +201,25 @@ impl Trainer {
         let predicted = self.predict(data, indices);
         let correct = predicted.iter().zip(indices).filter(|(&p, &i)| data.labels[i as usize] == p).count();
         Accuracy { correct, total: indices.len() }
+    }
+}
+
+/// Serde for f64 fields that may be NaN (a diverged loss): JSON has no NaN,
+/// so it is written as `null` and read back as NaN.
+pub mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// NaN and infinities as `null`.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    /// `null` as NaN.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }

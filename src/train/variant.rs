@@ -1,6 +1,7 @@
 //! One variant's training loop, its events, and checkpoints that let it
 //! stop at any step boundary and continue bit-identically.
 
+use super::checkpoint::{Checkpoint, OptimizerState};
 use super::Trainer;
 use crate::data::batch::{epoch_order, fill_batch, validation_split};
 use crate::data::Dataset;
@@ -37,7 +38,7 @@ pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
     /// Mean of the epoch's minibatch losses.
-    #[serde(with = "crate::record::nan_as_null")]
+    #[serde(with = "super::nan_as_null")]
     pub mean_loss: f64,
     /// Over the full batches of a fresh shuffle of the training set, as the
     /// original iterates its training loader again.
@@ -66,10 +67,10 @@ pub struct VariantSummary {
     #[serde(default)]
     pub diverged_at: Option<usize>,
     /// Loss of the very first batch, before any update.
-    #[serde(with = "crate::record::nan_as_null")]
+    #[serde(with = "super::nan_as_null")]
     pub initial_loss: f64,
     /// Mean minibatch loss of the last epoch.
-    #[serde(with = "crate::record::nan_as_null")]
+    #[serde(with = "super::nan_as_null")]
     pub final_loss: f64,
     /// Training accuracy after the last epoch.
     pub train: Accuracy,
@@ -81,44 +82,7 @@ pub struct VariantSummary {
     pub seconds: f64,
     /// The probe's diagnoses (filled in by whoever ran the probe).
     #[serde(default)]
-    pub verdicts: Vec<crate::probe::Verdict>,
-}
-
-/// Where a variant stands between two steps: with the parameters (saved
-/// beside it) enough to continue exactly as if it had never stopped. The
-/// random streams need no position: each epoch's shuffle is its own stream
-/// `(seed, "shuffle/train", epoch)`, replayed from its start and skipped
-/// to `step`; SGD without momentum has no state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// The variant.
-    pub variant: String,
-    /// The epoch in progress, 1-based (`epochs + 1` once all are done).
-    pub epoch: usize,
-    /// Steps of that epoch already taken.
-    pub step: usize,
-    /// Updates applied in all.
-    pub steps_taken: usize,
-    /// Sum of this epoch's losses so far.
-    pub loss_sum: f64,
-    /// Loss of the very first batch.
-    #[serde(with = "crate::record::nan_as_null")]
-    pub initial_loss: f64,
-    /// Wall-clock seconds trained so far.
-    pub elapsed_s: f64,
-    /// The last finished epoch's metrics.
-    pub last_epoch: Option<EpochMetrics>,
-}
-
-/// The optimiser's state saved with a checkpoint.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct OptimizerState {
-    /// Updates applied (Adam's `t`).
-    pub steps: u64,
-    /// Momentum buffer or Adam's first moment (may be empty).
-    pub first: Vec<f32>,
-    /// Adam's second moment (may be empty).
-    pub second: Vec<f32>,
+    pub verdicts: Vec<crate::verdict::Verdict>,
 }
 
 /// How a variant's training ended.
@@ -216,7 +180,7 @@ pub fn train_variant(
     unit: &RunUnit,
     data: &Dataset,
     threads: usize,
-    resume: Option<(&Checkpoint, &[crate::record::NamedTensor], &OptimizerState)>,
+    resume: Option<(&Checkpoint, &[crate::tensorfile::NamedTensor], &OptimizerState)>,
     stop: &(dyn Fn() -> bool + Sync),
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {

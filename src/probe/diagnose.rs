@@ -1,0 +1,381 @@
+//! Drawing the verdicts: one check per [`VerdictKind`], each fired only by
+//! a measured condition and quoting the numbers that fired it. The
+//! thresholds are constants below, each with its reason; those that count
+//! steps scale with the length of the run, so a short run is judged too.
+
+use crate::nn::{Activation, Mlp};
+use crate::verdict::{Verdict, VerdictKind};
+
+/// A hidden layer's median weight-gradient norm below this fraction of the
+/// output layer's means its updates are three orders of magnitude smaller
+/// than the output layer's: it effectively does not learn at the same
+/// learning rate. Healthy ReLU networks with He init keep the ratio within
+/// about one order of magnitude (He et al. 2015, Sec. 2.2).
+pub const VANISHING_RATIO: f64 = 1e-3;
+
+/// A weight-gradient norm above this at any step: with learning rates
+/// around 0.1 one update then moves a layer by more than 100 in norm,
+/// far beyond the norm of any sensibly initialised layer (about 10-30 here).
+pub const EXPLODING_NORM: f64 = 1e3;
+
+/// The signal vanishes in depth when, at the first step, a hidden layer's
+/// pre-activation standard deviation is below this fraction of the first
+/// layer's: a hundredfold fall means each layer shrinks its input, as
+/// Xavier's init does in a deep ReLU network (He et al. 2015, Eq. 10 and
+/// Fig. 3) and N(0, 0.001) does at once.
+pub const VANISHING_SIGNAL_RATIO: f64 = 1e-2;
+
+/// Updates stall when a layer's median update ratio `lr |dW| / |W|` over
+/// training is below this: healthy training moves weights by about 1e-3 of
+/// their norm per step (the CS231n rule of thumb), so below 1e-6 a layer
+/// would need a million steps to change noticeably.
+pub const TINY_UPDATE_RATIO: f64 = 1e-6;
+
+/// Steps per window when looking for a flat loss, at most: a run of n steps
+/// uses windows of n / 20 steps, between [`FLAT_MIN_WINDOW`] and this.
+pub const FLAT_WINDOW: usize = 100;
+
+/// The shortest window: fewer batch losses average out too little noise.
+pub const FLAT_MIN_WINDOW: usize = 5;
+
+/// The loss is flat when the mean of every window of a stretch stays within
+/// this relative distance of the stretch's first window ...
+pub const FLAT_TOLERANCE: f64 = 0.01;
+
+/// ... for at least this many steps (more than two epochs of the seed
+/// experiment's 421 steps: a real plateau, not a pause), or half of a
+/// shorter run, and at least four windows ...
+pub const FLAT_MIN_STEPS: usize = 1000;
+
+/// ... and stays above this level: a loss that has converged near zero is
+/// not a failure (its windows differ by far more than 1% anyway).
+pub const FLAT_MIN_LEVEL: f64 = 0.05;
+
+/// A ReLU layer with more than this share of units that output zero for
+/// every sample of the batch, on average over the last tenth of training,
+/// has lost most of its capacity (the "dying ReLU" of Lu et al. 2019).
+pub const DEAD_FRACTION: f64 = 0.5;
+
+/// What the verdicts need of one recorded layer row (the rest is in
+/// `probe/layers.csv`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowScalars {
+    /// Updates applied before the row was recorded.
+    pub step: usize,
+    /// 1-based layer.
+    pub layer: usize,
+    /// L2 norm of the weight gradient.
+    pub grad_norm: f64,
+    /// Non-finite values among the layer's weights, gradients and activations.
+    pub nonfinite: u64,
+    /// Units that output zero for the whole batch.
+    pub dead_units: usize,
+    /// Standard deviation of the pre-activations on the batch.
+    pub pre_std: f64,
+    /// `lr * |dW| / |W|`.
+    pub update_ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// "layer 1 a, layer 2 b, layer 3 c, layer 4 d and 2 more layers".
+fn first_four(items: &[String]) -> String {
+    let shown = items.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+    match items.len() {
+        n if n > 4 => format!("{shown} and {} more layers", n - 4),
+        _ => shown,
+    }
+}
+
+/// What the checks share: the inputs and the per-layer figures several of
+/// them use.
+struct Evidence<'a> {
+    rows: &'a [RowScalars],
+    losses: &'a [f32],
+    changes: &'a [(usize, usize, usize, usize)],
+    model: &'a Mlp,
+    layers: usize,
+    /// Per layer (0-based), the median weight-gradient norm over the finite rows.
+    grad_medians: Vec<f64>,
+    /// Recorded steps (rows of layer 1).
+    steps_seen: usize,
+    /// Per hidden ReLU layer (0-based), the mean share of dead units over
+    /// the last tenth of the recorded steps; `None` where not measured.
+    dead_shares: Vec<Option<f64>>,
+}
+
+impl<'a> Evidence<'a> {
+    fn new(
+        rows: &'a [RowScalars],
+        losses: &'a [f32],
+        changes: &'a [(usize, usize, usize, usize)],
+        model: &'a Mlp,
+    ) -> Self {
+        let layers = model.layers.len();
+        let finite = |r: &&RowScalars| r.nonfinite == 0 && r.grad_norm.is_finite();
+        let grad_medians = (1..=layers)
+            .map(|l| median(rows.iter().filter(finite).filter(|r| r.layer == l).map(|r| r.grad_norm).collect()))
+            .collect();
+        let steps_seen = rows.iter().filter(|r| r.layer == 1).count();
+        let mut e =
+            Evidence { rows, losses, changes, model, layers, grad_medians, steps_seen, dead_shares: Vec::new() };
+        e.dead_shares = (1..layers).map(|l| e.dead_share(l)).collect();
+        e
+    }
+
+    /// Layer `l`'s (1-based, hidden) mean share of dead units over the last
+    /// tenth of the recorded steps, for ReLU networks.
+    fn dead_share(&self, l: usize) -> Option<f64> {
+        if self.model.activation != Activation::Relu {
+            return None;
+        }
+        let mut recorded: Vec<usize> = self.rows.iter().map(|r| r.step).collect();
+        recorded.dedup();
+        let tail_start = recorded.get(recorded.len() * 9 / 10).copied().unwrap_or(0);
+        let width = self.model.layers[l - 1].fan_out as f64;
+        let tail: Vec<f64> = self
+            .rows
+            .iter()
+            .filter(|r| r.layer == l && r.step >= tail_start)
+            .map(|r| r.dead_units as f64 / width)
+            .collect();
+        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+    }
+
+    /// Layers (1-based) whose median weight gradient is exactly zero.
+    fn zero_gradient_layers(&self) -> Vec<usize> {
+        (1..=self.layers).filter(|&l| self.grad_medians[l - 1] == 0.0).collect()
+    }
+}
+
+/// Draws the verdicts from a variant's recorded rows, every step's loss,
+/// the per-epoch parameter changes `(epoch, layer, changed, total)` and the
+/// final model.
+pub fn diagnose(
+    rows: &[RowScalars],
+    losses: &[f32],
+    changes: &[(usize, usize, usize, usize)],
+    model: &Mlp,
+) -> Vec<Verdict> {
+    let e = Evidence::new(rows, losses, changes, model);
+    let checks: [fn(&Evidence) -> Vec<Verdict>; 9] = [
+        nonfinite_loss,
+        vanishing_gradients,
+        zero_gradients,
+        vanishing_signal,
+        stalled_updates,
+        exploding_gradients,
+        parameters_unchanged,
+        |e| flat_loss(e.losses, e.model.classes()).into_iter().collect(),
+        dead_relu,
+    ];
+    checks.iter().flat_map(|check| check(&e)).collect()
+}
+
+fn nonfinite_loss(e: &Evidence) -> Vec<Verdict> {
+    let Some(step) = e.losses.iter().position(|l| !l.is_finite()) else { return Vec::new() };
+    vec![Verdict::new(VerdictKind::NonfiniteLoss, format!("the loss became {} at step {step}", e.losses[step]))]
+}
+
+/// Hidden layers whose (non-zero) median gradient is below
+/// [`VANISHING_RATIO`] of the output layer's.
+fn vanishing_gradients(e: &Evidence) -> Vec<Verdict> {
+    let output = e.grad_medians[e.layers - 1];
+    let m = &e.grad_medians;
+    let vanishing: Vec<String> = (0..e.layers - 1)
+        .filter(|&l| output > 0.0 && m[l] > 0.0 && m[l] / output < VANISHING_RATIO)
+        .map(|l| format!("layer {} {:.1e} ({:.1e} of the output layer's)", l + 1, m[l], m[l] / output))
+        .collect();
+    if vanishing.is_empty() {
+        return Vec::new();
+    }
+    let message = format!(
+        "vanishing gradients: median weight-gradient norm over {} steps: {}; output layer {output:.1e}",
+        e.steps_seen,
+        vanishing.join(", ")
+    );
+    vec![Verdict::new(VerdictKind::VanishingGradients, message)]
+}
+
+/// Layers whose weight gradient is exactly zero at most recorded steps,
+/// with the cause where the probe saw it: a ReLU layer whose every unit
+/// outputs zero passes no gradient back, and gives none to the weights
+/// that read it.
+fn zero_gradients(e: &Evidence) -> Vec<Verdict> {
+    let zero = e.zero_gradient_layers();
+    if zero.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<String> = zero.iter().map(|l| l.to_string()).collect();
+    let all_dead: Vec<usize> =
+        (1..e.layers).filter(|&l| e.dead_shares[l - 1].is_some_and(|share| share >= 1.0)).collect();
+    let cause = match all_dead.first() {
+        Some(l) => format!(
+            "; every unit of layer {l} outputs 0 for every sample (dead ReLUs), so no gradient passes back through it"
+        ),
+        None => String::new(),
+    };
+    let message = format!(
+        "zero gradients: the weight gradients of layer(s) {} were exactly 0 at most of the {} recorded steps: these weights receive no training signal at all, they cannot learn{cause}",
+        names.join(", "),
+        e.steps_seen
+    );
+    vec![Verdict::new(VerdictKind::ZeroGradients, message)]
+}
+
+/// At the first recorded step, hidden layers whose pre-activation std is
+/// below [`VANISHING_SIGNAL_RATIO`] of the first layer's.
+fn vanishing_signal(e: &Evidence) -> Vec<Verdict> {
+    let first_step = e.rows.iter().map(|r| r.step).min().unwrap_or(0);
+    let start_std = |l: usize| e.rows.iter().find(|r| r.step == first_step && r.layer == l).map(|r| r.pre_std);
+    let Some(first) = start_std(1).filter(|s| *s > 0.0) else { return Vec::new() };
+    let faded: Vec<String> = (2..e.layers)
+        .filter_map(|l| start_std(l).map(|s| (l, s)))
+        .filter(|(_, s)| *s < VANISHING_SIGNAL_RATIO * first)
+        .map(|(l, s)| format!("layer {l} {s:.1e}"))
+        .collect();
+    if faded.is_empty() {
+        return Vec::new();
+    }
+    let message = format!(
+        "vanishing signal: at step {first_step} the pre-activation std falls from {first:.1e} in layer 1 to {}",
+        first_four(&faded)
+    );
+    vec![Verdict::new(VerdictKind::VanishingSignal, message)]
+}
+
+/// Layers whose median update ratio is below [`TINY_UPDATE_RATIO`]; layers
+/// with exactly zero gradients are left to [`zero_gradients`], which says
+/// more.
+fn stalled_updates(e: &Evidence) -> Vec<Verdict> {
+    let zero = e.zero_gradient_layers();
+    let stalled: Vec<String> = (1..=e.layers)
+        .filter(|l| !zero.contains(l))
+        .map(|l| {
+            let ratios = e.rows.iter().filter(|r| r.layer == l && r.update_ratio.is_finite()).map(|r| r.update_ratio);
+            (l, median(ratios.collect()))
+        })
+        .filter(|(_, m)| m.is_finite() && *m < TINY_UPDATE_RATIO)
+        .map(|(l, m)| format!("layer {l} {m:.1e}"))
+        .collect();
+    if stalled.is_empty() {
+        return Vec::new();
+    }
+    let message = format!(
+        "stalled updates: median lr*|dW|/|W| per step {} (healthy training is near 1e-3)",
+        first_four(&stalled)
+    );
+    vec![Verdict::new(VerdictKind::StalledUpdates, message)]
+}
+
+/// The first row with non-finite values or a gradient norm above
+/// [`EXPLODING_NORM`].
+fn exploding_gradients(e: &Evidence) -> Vec<Verdict> {
+    let hit = e.rows.iter().find(|r| r.nonfinite > 0 || !r.grad_norm.is_finite() || r.grad_norm > EXPLODING_NORM);
+    let Some(r) = hit else { return Vec::new() };
+    let what = if r.nonfinite > 0 || !r.grad_norm.is_finite() {
+        format!("{} non-finite values", r.nonfinite.max(1))
+    } else {
+        format!("norm {:.2e}", r.grad_norm)
+    };
+    let message =
+        format!("exploding gradients: layer {}'s weights or gradients reached {what} at step {}", r.layer, r.step);
+    vec![Verdict::new(VerdictKind::ExplodingGradients, message)]
+}
+
+/// Layers that kept every parameter through every recorded epoch.
+fn parameters_unchanged(e: &Evidence) -> Vec<Verdict> {
+    let epochs = e.changes.iter().map(|c| c.0).max().unwrap_or(0);
+    if epochs == 0 {
+        return Vec::new();
+    }
+    let frozen: Vec<usize> =
+        (1..=e.layers).filter(|&l| e.changes.iter().filter(|c| c.1 == l).all(|c| c.2 == 0)).collect();
+    let message = if frozen.is_empty() {
+        return Vec::new();
+    } else if frozen.len() == e.layers {
+        let finite = e.rows.iter().filter(|r| r.nonfinite == 0 && r.grad_norm.is_finite());
+        let max_grad = finite.map(|r| r.grad_norm).fold(0.0, f64::max);
+        format!(
+            "parameters did not change: not one of the {} parameters moved in {epochs} epochs, although the weight-gradient norm reached {max_grad:.2e}: the optimiser is not updating this model",
+            e.model.params.len()
+        )
+    } else {
+        let names: Vec<String> = frozen.iter().map(|l| l.to_string()).collect();
+        format!("parameters did not change: layer(s) {} kept every parameter in {epochs} epochs", names.join(", "))
+    };
+    vec![Verdict::new(VerdictKind::ParametersUnchanged, message)]
+}
+
+/// Hidden ReLU layers with more than [`DEAD_FRACTION`] of their units dead
+/// over the last tenth of training.
+fn dead_relu(e: &Evidence) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for l in 1..e.layers {
+        let Some(share) = e.dead_shares[l - 1].filter(|&s| s > DEAD_FRACTION) else { continue };
+        let message = format!(
+            "dead ReLU units: {:.0}% of layer {l}'s {} units output zero for every sample of the batch over the last tenth of training",
+            100.0 * share,
+            e.model.layers[l - 1].fan_out
+        );
+        out.push(Verdict::new(VerdictKind::DeadRelu, message));
+    }
+    out
+}
+
+/// The window and the shortest plateau for a run of `steps` losses, or
+/// `None` when the run is too short to tell a plateau from a pause.
+fn flat_scale(steps: usize) -> Option<(usize, usize)> {
+    let window = (steps / 20).clamp(FLAT_MIN_WINDOW, FLAT_WINDOW);
+    let min_steps = FLAT_MIN_STEPS.min(steps / 2).max(4 * window);
+    (min_steps <= steps).then_some((window, min_steps))
+}
+
+/// The longest stretch of windows whose means stay within
+/// [`FLAT_TOLERANCE`] of its first window's, if it is long and high enough.
+fn flat_loss(losses: &[f32], classes: usize) -> Option<Verdict> {
+    let (window, min_steps) = flat_scale(losses.len())?;
+    let means: Vec<f64> =
+        losses.chunks_exact(window).map(|w| w.iter().map(|&l| f64::from(l)).sum::<f64>() / window as f64).collect();
+    let mut best: Option<(usize, usize)> = None;
+    let mut start = 0;
+    while start < means.len() {
+        let level = means[start];
+        let mut end = start + 1;
+        while end < means.len() && (means[end] - level).abs() <= FLAT_TOLERANCE * level.abs() {
+            end += 1;
+        }
+        if level.is_finite() && level > FLAT_MIN_LEVEL && best.is_none_or(|(s, e)| end - start > e - s) {
+            best = Some((start, end));
+        }
+        start = end;
+    }
+    let (s, e) = best?;
+    let steps = (e - s) * window;
+    if steps < min_steps {
+        return None;
+    }
+    let level = means[s];
+    let chance = (classes as f64).ln();
+    let note = if (level - chance).abs() < 0.05 * chance {
+        format!(", next to the loss of a uniform guess over {classes} classes, ln {classes} = {chance:.4}")
+    } else {
+        String::new()
+    };
+    let message = format!(
+        "loss flat at {level:.4} from step {} to step {} ({steps} steps within {:.0}%){note}",
+        s * window,
+        e * window,
+        100.0 * FLAT_TOLERANCE
+    );
+    Some(Verdict::new(VerdictKind::FlatLoss, message))
+}
+
+#[cfg(test)]
+mod tests;

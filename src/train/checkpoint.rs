@@ -1,0 +1,142 @@
+//! Checkpoints: where a variant stands between two steps, saved as
+//! `<variant>/checkpoint.json` beside its parameters and optimiser state,
+//! so that training stops at any step boundary and continues
+//! bit-identically. The one home of writing, reading and pruning them.
+
+use crate::fsutil::write_atomic;
+use crate::nn::{state_dict, Mlp};
+use crate::optim::Optimizer;
+use crate::tensorfile::{self, NamedTensor, Values};
+use crate::train::EpochMetrics;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where a variant stands between two steps: with the parameters (saved
+/// beside it) enough to continue exactly as if it had never stopped. The
+/// random streams need no position: each epoch's shuffle is its own stream
+/// `(seed, "shuffle/train", epoch)`, replayed from its start and skipped
+/// to `step`; SGD without momentum has no state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The variant.
+    pub variant: String,
+    /// The epoch in progress, 1-based (`epochs + 1` once all are done).
+    pub epoch: usize,
+    /// Steps of that epoch already taken.
+    pub step: usize,
+    /// Updates applied in all.
+    pub steps_taken: usize,
+    /// Sum of this epoch's losses so far.
+    pub loss_sum: f64,
+    /// Loss of the very first batch.
+    #[serde(with = "crate::train::nan_as_null")]
+    pub initial_loss: f64,
+    /// Wall-clock seconds trained so far.
+    pub elapsed_s: f64,
+    /// The last finished epoch's metrics.
+    pub last_epoch: Option<EpochMetrics>,
+}
+
+/// The optimiser's state saved with a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    /// Updates applied (Adam's `t`).
+    pub steps: u64,
+    /// Momentum buffer or Adam's first moment (may be empty).
+    pub first: Vec<f32>,
+    /// Adam's second moment (may be empty).
+    pub second: Vec<f32>,
+}
+
+/// `<variant>/checkpoint.json`: a [`Checkpoint`] and the file holding its
+/// parameters. The JSON is written last, so it never names a file that is
+/// not complete.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Where training stands.
+    pub checkpoint: Checkpoint,
+    /// The parameters' file, beside this one.
+    pub params_file: String,
+    /// The optimiser's state file beside this one (none for plain SGD).
+    pub optimizer_file: Option<String>,
+    /// Updates the optimiser has applied (Adam's `t`).
+    pub optimizer_steps: u64,
+    /// How the random streams are positioned.
+    pub random_streams: String,
+}
+
+/// Saves a checkpoint of `model` into `variant_dir`, then removes older
+/// parameter files.
+pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp, optimizer: &Optimizer) -> Result<()> {
+    let params_file = format!("checkpoint-{}.safetensors", checkpoint.steps_taken);
+    state_dict::save(model, &variant_dir.join(&params_file))?;
+    let optimizer_file = if optimizer.first.is_empty() {
+        None
+    } else {
+        let name = format!("checkpoint-{}-optimizer.safetensors", checkpoint.steps_taken);
+        let mut tensors = vec![("first".to_string(), vec![optimizer.first.len()], Values::F32(&optimizer.first))];
+        if !optimizer.second.is_empty() {
+            tensors.push(("second".to_string(), vec![optimizer.second.len()], Values::F32(&optimizer.second)));
+        }
+        tensorfile::save(&variant_dir.join(&name), &tensors)?;
+        Some(name)
+    };
+    let file = CheckpointFile {
+        checkpoint: checkpoint.clone(),
+        params_file: params_file.clone(),
+        optimizer_file: optimizer_file.clone(),
+        optimizer_steps: optimizer.steps,
+        random_streams: format!(
+            "per-epoch ChaCha8 streams (seed, \"shuffle/train\", epoch); epoch {} is replayed from its start and its first {} batches skipped",
+            checkpoint.epoch, checkpoint.step
+        ),
+    };
+    let json = serde_json::to_string_pretty(&file).expect("checkpoints always serialise");
+    write_atomic(&variant_dir.join("checkpoint.json"), json.as_bytes())?;
+    remove_checkpoints(variant_dir, Some(&params_file), optimizer_file.as_deref())
+}
+
+/// Removes a variant's checkpoint files but `keep` and `keep_too` (and,
+/// with `keep` = `None`, its checkpoint.json).
+pub fn remove_checkpoints(variant_dir: &Path, keep: Option<&str>, keep_too: Option<&str>) -> Result<()> {
+    if keep.is_none() {
+        let _ = std::fs::remove_file(variant_dir.join("checkpoint.json"));
+    }
+    for entry in std::fs::read_dir(variant_dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kept = Some(name.as_str()) == keep || Some(name.as_str()) == keep_too;
+        if name.starts_with("checkpoint-") && name.ends_with(".safetensors") && !kept {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// A variant's last checkpoint, its model's tensors by name and its
+/// optimiser state.
+pub type LoadedCheckpoint = (Checkpoint, Vec<NamedTensor>, OptimizerState);
+
+/// A variant's last checkpoint, if it has one.
+pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
+    let path = variant_dir.join("checkpoint.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    let file: CheckpointFile =
+        serde_json::from_str(&text).map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
+    let tensors = tensorfile::load(&variant_dir.join(&file.params_file))?;
+    let mut state = OptimizerState { steps: file.optimizer_steps, ..Default::default() };
+    if let Some(name) = &file.optimizer_file {
+        for (tensor, _, values) in tensorfile::load(&variant_dir.join(name))? {
+            match tensor.as_str() {
+                "first" => state.first = values,
+                "second" => state.second = values,
+                _ => {}
+            }
+        }
+    }
+    Ok(Some((file.checkpoint, tensors, state)))
+}
