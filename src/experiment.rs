@@ -244,8 +244,19 @@ impl Experiment {
         }
     }
 
-    /// Rejects settings that cannot run, naming the field.
+    /// Rejects settings that cannot run, naming the field (an input error).
     pub fn validate(&self) -> Result<()> {
+        self.check().map_err(|e| if crate::error::is_input(&e) { e } else { input(e) })
+    }
+
+    /// Sets the learning rate of every optimiser: the experiment's and each
+    /// variant's own (what `--lr` means).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.optimizer.lr = lr;
+        self.variants.iter_mut().filter_map(|v| v.optimizer.as_mut()).for_each(|o| o.lr = lr);
+    }
+
+    fn check(&self) -> Result<()> {
         if self.epochs == 0 {
             bail!("epochs: must be at least 1");
         }
@@ -280,6 +291,12 @@ impl Experiment {
             }
             if let Some(optimizer) = &v.optimizer {
                 optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
+            }
+            if self.model_of(v).batch_norm && self.batch_size < 2 {
+                bail!(
+                    "batch_size: variant {:?} uses batch norm, which needs at least 2 samples per training batch (PyTorch refuses a batch of 1 in training mode)",
+                    v.name
+                );
             }
             let depth = self.model_of(v).hidden.len() + 1;
             for (j, o) in v.layers.iter().enumerate() {

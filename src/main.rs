@@ -95,7 +95,8 @@ struct RunArgs {
     /// files (train-images-idx3-ubyte[.gz] and so on).
     #[arg(long)]
     dataset: Option<String>,
-    /// Learning rate.
+    /// Learning rate of every optimiser: the experiment's and each
+    /// variant's own.
     #[arg(long)]
     lr: Option<f64>,
     /// Seed of every random stream.
@@ -171,7 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Experiment::seed_experiment(),
             };
             if let Some(lr) = args.lr {
-                exp.optimizer.lr = lr;
+                exp.set_lr(lr);
             }
             if let Some(epochs) = args.epochs {
                 exp.epochs = epochs;

@@ -28,32 +28,64 @@ fn default_eps() -> f64 {
 
 /// The optimiser's settings; the seed experiment's is `lr = 0.1` alone
 /// (plain SGD). Fields that a kind does not use must keep their defaults.
+/// Read through [`OptimizerFile`], which fills in PyTorch's defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "OptimizerFile")]
 pub struct OptimizerSettings {
     /// `sgd` (default), `adam` or `adamw`.
-    #[serde(default)]
     pub kind: OptimizerKind,
     /// Learning rate.
     pub lr: f64,
     /// SGD momentum (0: none).
-    #[serde(default)]
     pub momentum: f64,
     /// SGD dampening of the momentum.
-    #[serde(default)]
     pub dampening: f64,
     /// SGD Nesterov momentum (needs momentum > 0 and dampening 0).
-    #[serde(default)]
     pub nesterov: bool,
     /// L2 penalty (SGD, Adam) or decoupled decay (AdamW).
-    #[serde(default)]
     pub weight_decay: f64,
     /// Adam's decay rates of the first and second moments.
-    #[serde(default = "default_betas")]
     pub betas: [f64; 2],
     /// Adam's denominator term.
-    #[serde(default = "default_eps")]
     pub eps: f64,
+}
+
+/// [`OptimizerSettings`] as written in a file: every field but `lr` may be
+/// left out and takes the default of PyTorch's optimiser of that kind
+/// (`weight_decay` 0.01 for `torch.optim.AdamW`, 0 for SGD and Adam).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptimizerFile {
+    #[serde(default)]
+    kind: OptimizerKind,
+    lr: f64,
+    #[serde(default)]
+    momentum: f64,
+    #[serde(default)]
+    dampening: f64,
+    #[serde(default)]
+    nesterov: bool,
+    weight_decay: Option<f64>,
+    #[serde(default = "default_betas")]
+    betas: [f64; 2],
+    #[serde(default = "default_eps")]
+    eps: f64,
+}
+
+impl From<OptimizerFile> for OptimizerSettings {
+    fn from(f: OptimizerFile) -> Self {
+        let default_decay = if f.kind == OptimizerKind::Adamw { 0.01 } else { 0.0 };
+        OptimizerSettings {
+            kind: f.kind,
+            lr: f.lr,
+            momentum: f.momentum,
+            dampening: f.dampening,
+            nesterov: f.nesterov,
+            weight_decay: f.weight_decay.unwrap_or(default_decay),
+            betas: f.betas,
+            eps: f.eps,
+        }
+    }
 }
 
 impl OptimizerSettings {
@@ -270,5 +302,19 @@ mod tests {
         assert!(OptimizerSettings { momentum: 0.9, ..settings(OptimizerKind::Adam, 0.1) }.validate().is_err());
         assert!(OptimizerSettings { betas: [1.0, 0.9], ..settings(OptimizerKind::Adam, 0.1) }.validate().is_err());
         assert!(settings(OptimizerKind::Adamw, 1e-3).validate().is_ok());
+    }
+
+    /// Left out, weight decay takes PyTorch's default for the kind:
+    /// `torch.optim.AdamW(params)` decays by 0.01, SGD and Adam not at all.
+    #[test]
+    fn weight_decay_defaults_follow_pytorch() {
+        let read = |text: &str| toml::from_str::<OptimizerSettings>(text).unwrap();
+        assert_eq!(read("kind = \"adamw\"\nlr = 0.001").weight_decay, 0.01);
+        assert_eq!(read("kind = \"adam\"\nlr = 0.001").weight_decay, 0.0);
+        assert_eq!(read("lr = 0.1").weight_decay, 0.0);
+        assert_eq!(read("kind = \"adamw\"\nlr = 0.001\nweight_decay = 0.0").weight_decay, 0.0);
+        let resolved = toml::to_string(&read("kind = \"adamw\"\nlr = 0.001")).unwrap();
+        assert!(resolved.contains("weight_decay = 0.01"), "{resolved}");
+        assert!(toml::from_str::<OptimizerSettings>("lr = 0.1\nmomentun = 0.9").is_err());
     }
 }

@@ -95,7 +95,13 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome>
 }
 
 /// Runs every variant of `exp` on already loaded data, recording into `dir`.
+/// The settings are validated here too, so a library user meets the same
+/// one-line errors as the command line, never a panic.
 pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    exp.validate()?;
+    if opts.threads == 0 {
+        return Err(crate::error::input("threads: must be at least 1"));
+    }
     let summary = RunSummary {
         experiment: exp.name.clone(),
         status: "running".into(),

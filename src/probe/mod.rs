@@ -368,11 +368,14 @@ impl Probe {
     }
 }
 
+/// A record to continue from, `None` when it was never written; one that
+/// exists but cannot be read is an input error naming it (resuming without
+/// it would lose its history).
 fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        Err(e) => Err(crate::error::input(format!("{}: cannot read it to resume ({e})", path.display()))),
     }
 }
 
