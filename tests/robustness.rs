@@ -312,7 +312,8 @@ fn the_library_validates_what_it_is_given() {
         quiet: true,
         stop: Default::default(),
     };
-    let cases: [(&str, fn(&mut Experiment)); 4] = [
+    type Edit = fn(&mut Experiment);
+    let cases: [(&str, Edit); 4] = [
         ("epochs: must be at least 1", |e| e.epochs = 0),
         ("batch_size: must be at least 1", |e| e.batch_size = 0),
         ("variants: at least one is needed", |e| e.variants.clear()),
