@@ -150,52 +150,10 @@ impl BenchReport {
 /// line per result as it comes. Ratios divide by `peak` when given (a
 /// faster library's product), else by the GEMM crate's own.
 pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
-    let n = 2048;
-    let a = vec![0.5f32; n * n];
-    let b = vec![0.25f32; n * n];
-    let mut c = vec![0.0f32; n * n];
-    let t = best_of(3, || matmul(&mut c, false, MatRef::row_major(&a, n, n), MatRef::row_major(&b, n, n)));
-    let peak_gemm_1t = 2.0 * (n * n * n) as f64 / t / 1e9;
-    say(&format!("(a) 2048^3 product, gemm crate, 1 thread: {peak_gemm_1t:.1} GFLOP/s"));
-    // The same product with its rows split over the threads.
-    let mut halves: Vec<Vec<f32>> = (0..threads).map(|t| vec![0.0f32; part(n, threads, t).len() * n]).collect();
-    let t = best_of(3, || {
-        for_each_split(&mut halves, threads, |i, out| {
-            let rows = part(n, threads, i);
-            let lhs = MatRef::row_major(&a[rows.start * n..rows.end * n], rows.len(), n);
-            matmul(out, false, lhs, MatRef::row_major(&b, n, n));
-        })
-    });
-    let peak_gemm = 2.0 * (n * n * n) as f64 / t / 1e9;
-    say(&format!("(a) 2048^3 product, gemm crate, rows split over {threads} threads: {peak_gemm:.1} GFLOP/s"));
-    drop((a, b, c));
-
+    let (peak_gemm_1t, peak_gemm) = gemm_peaks(threads, say);
     let data = synthetic(54_000);
     let step_flops = step_flops_per_sample(&SIZES) * BATCH as f64;
-
-    // (b) The step's products alone, sharded as training shards them.
-    let m = model();
-    let mut floors: Vec<(Workspace, Vec<f32>)> =
-        (0..SHARDS).map(|_| (Workspace::new(&m, BATCH.div_ceil(SHARDS)), vec![0.0f32; m.params.len()])).collect();
-    let products = |floors: &mut Vec<(Workspace, Vec<f32>)>| {
-        for_each_split(floors, threads, |s, (ws, grads)| {
-            let rows = part(BATCH, SHARDS, s).len();
-            for (l, layer) in m.layers.iter().enumerate() {
-                let x: &[f32] = if l == 0 { &ws.input } else { &ws.post[l - 1] };
-                let w = MatRef::row_major(&m.params[layer.weight_range()], layer.fan_out, layer.fan_in);
-                let xm = MatRef::row_major(&x[..rows * layer.fan_in], rows, layer.fan_in);
-                matmul(&mut ws.pre[l], false, xm, w.t());
-                let dz = MatRef::row_major(&ws.grad_pre[..rows * layer.fan_out], rows, layer.fan_out);
-                matmul(&mut grads[layer.weight_range()], false, dz.t(), xm);
-                if l > 0 {
-                    matmul(&mut ws.grad_post, false, dz, w);
-                }
-            }
-        })
-    };
-    let t = best_of(5, || (0..50).for_each(|_| products(&mut floors))) / 50.0;
-    let step_gemm_floor = step_flops / t / 1e9;
-    say(&format!("(b) GEMM floor of a step (its products alone): {:.2} ms, {step_gemm_floor:.1} GFLOP/s", t * 1e3));
+    let step_gemm_floor = step_gemm_floor(threads, step_flops, say);
 
     // (c) Whole training steps.
     let mut trainer = Trainer::new(model(), OptimizerSettings::sgd(0.01), BATCH, threads);
@@ -224,7 +182,81 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
     train_epoch(&mut trainer, &data, 1);
     let epoch_s = start.elapsed().as_secs_f64();
     say(&format!("(e) one epoch of {STEPS} steps with shuffling: {epoch_s:.2} s"));
+    let (pair_sequential_s, pair_side_by_side_s) = pair_epochs(&data, threads, say);
+    let (probe_overhead, probe_epoch_overhead) = probe_overheads(&mut trainer, &data, &batches, threads, say)?;
+    let peak = peak.unwrap_or(Peak { source: format!("gemm crate 2048^3, {threads} threads"), gflops: peak_gemm });
+    Ok(BenchReport {
+        threads,
+        peak,
+        peak_gemm_1t,
+        peak_gemm,
+        step_gemm_floor,
+        step,
+        step_ms: step_flops / step / 1e6,
+        eval,
+        epoch_s,
+        pair_sequential_s,
+        pair_side_by_side_s,
+        probe_overhead,
+        probe_epoch_overhead,
+    })
+}
 
+/// (a) GFLOP/s of a 2048^3 product through the GEMM crate on one thread,
+/// and with its rows split over `threads`.
+fn gemm_peaks(threads: usize, say: &mut dyn FnMut(&str)) -> (f64, f64) {
+    let n = 2048;
+    let a = vec![0.5f32; n * n];
+    let b = vec![0.25f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let t = best_of(3, || matmul(&mut c, false, MatRef::row_major(&a, n, n), MatRef::row_major(&b, n, n)));
+    let peak_gemm_1t = 2.0 * (n * n * n) as f64 / t / 1e9;
+    say(&format!("(a) 2048^3 product, gemm crate, 1 thread: {peak_gemm_1t:.1} GFLOP/s"));
+    // The same product with its rows split over the threads.
+    let mut halves: Vec<Vec<f32>> = (0..threads).map(|t| vec![0.0f32; part(n, threads, t).len() * n]).collect();
+    let t = best_of(3, || {
+        for_each_split(&mut halves, threads, |i, out| {
+            let rows = part(n, threads, i);
+            let lhs = MatRef::row_major(&a[rows.start * n..rows.end * n], rows.len(), n);
+            matmul(out, false, lhs, MatRef::row_major(&b, n, n));
+        })
+    });
+    let peak_gemm = 2.0 * (n * n * n) as f64 / t / 1e9;
+    say(&format!("(a) 2048^3 product, gemm crate, rows split over {threads} threads: {peak_gemm:.1} GFLOP/s"));
+    (peak_gemm_1t, peak_gemm)
+}
+
+/// (b) GFLOP/s of a step's matrix products alone, sharded as training
+/// shards them: the floor of a step's time.
+fn step_gemm_floor(threads: usize, step_flops: f64, say: &mut dyn FnMut(&str)) -> f64 {
+    let m = model();
+    let mut floors: Vec<(Workspace, Vec<f32>)> =
+        (0..SHARDS).map(|_| (Workspace::new(&m, BATCH.div_ceil(SHARDS)), vec![0.0f32; m.params.len()])).collect();
+    let products = |floors: &mut Vec<(Workspace, Vec<f32>)>| {
+        for_each_split(floors, threads, |s, (ws, grads)| {
+            let rows = part(BATCH, SHARDS, s).len();
+            for (l, layer) in m.layers.iter().enumerate() {
+                let x: &[f32] = if l == 0 { &ws.input } else { &ws.post[l - 1] };
+                let w = MatRef::row_major(&m.params[layer.weight_range()], layer.fan_out, layer.fan_in);
+                let xm = MatRef::row_major(&x[..rows * layer.fan_in], rows, layer.fan_in);
+                matmul(&mut ws.pre[l], false, xm, w.t());
+                let dz = MatRef::row_major(&ws.grad_pre[..rows * layer.fan_out], rows, layer.fan_out);
+                matmul(&mut grads[layer.weight_range()], false, dz.t(), xm);
+                if l > 0 {
+                    matmul(&mut ws.grad_post, false, dz, w);
+                }
+            }
+        })
+    };
+    let t = best_of(5, || (0..50).for_each(|_| products(&mut floors))) / 50.0;
+    let step_gemm_floor = step_flops / t / 1e9;
+    say(&format!("(b) GEMM floor of a step (its products alone): {:.2} ms, {step_gemm_floor:.1} GFLOP/s", t * 1e3));
+    step_gemm_floor
+}
+
+/// (e) Seconds of an epoch of two variants one after the other, and side
+/// by side.
+fn pair_epochs(data: &LabeledImages, threads: usize, say: &mut dyn FnMut(&str)) -> (f64, f64) {
     // (e) again as a run with two variants trains them: side by side, one
     // thread each (when there are at least two threads), against one after
     // the other on all threads, measured back to back.
@@ -234,12 +266,12 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
     };
     let mut pair = new_pair(threads);
     let start = Instant::now();
-    pair.iter_mut().zip([2, 3]).for_each(|(t, seed)| train_epoch(t, &data, seed));
+    pair.iter_mut().zip([2, 3]).for_each(|(t, seed)| train_epoch(t, data, seed));
     let pair_sequential_s = start.elapsed().as_secs_f64();
     drop(pair);
     let mut pair = new_pair(threads / lanes);
     let start = Instant::now();
-    for_each_split(&mut pair, lanes, |i, t| train_epoch(t, &data, 2 + i as u64));
+    for_each_split(&mut pair, lanes, |i, t| train_epoch(t, data, 2 + i as u64));
     let pair_side_by_side_s = start.elapsed().as_secs_f64();
     drop(pair);
     say(&format!(
@@ -247,7 +279,18 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
          {pair_side_by_side_s:.2} s ({:.2}x)",
         pair_sequential_s / pair_side_by_side_s
     ));
+    (pair_sequential_s, pair_side_by_side_s)
+}
 
+/// (f) The probe's relative cost per step, and over whole epochs with
+/// their evaluation.
+fn probe_overheads(
+    trainer: &mut Trainer,
+    data: &LabeledImages,
+    batches: &[&[u32]],
+    threads: usize,
+    say: &mut dyn FnMut(&str),
+) -> Result<(f64, f64)> {
     // (f) The probe recording every step, interleaved with plain steps so
     // that drifts of the machine affect both alike.
     let dir = tempfile::tempdir()?;
@@ -258,13 +301,13 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
         let chunk = &batches[round * 40..round * 40 + 40];
         let start = Instant::now();
         chunk[..20].iter().for_each(|b| {
-            trainer.step(&data, b);
+            trainer.step(data, b);
         });
         let plain = start.elapsed().as_secs_f64();
         let start = Instant::now();
         for (i, b) in chunk[20..].iter().enumerate() {
-            let loss = trainer.compute_gradients(&data, b);
-            probe.on_event("bench", &Event::Step { epoch: 1, step: i + 1, loss, trainer: &trainer })?;
+            let loss = trainer.compute_gradients(data, b);
+            probe.on_event("bench", &Event::Step { epoch: 1, step: i + 1, loss, trainer })?;
             trainer.apply_update();
         }
         ratios.push(start.elapsed().as_secs_f64() / plain);
@@ -283,14 +326,14 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
             let start = Instant::now();
             let mut probe = probe;
             for (i, b) in order.chunks_exact(BATCH).enumerate() {
-                let loss = trainer.compute_gradients(&data, b);
+                let loss = trainer.compute_gradients(data, b);
                 if let Some(p) = probe.as_deref_mut() {
-                    p.on_event("bench", &Event::Step { epoch: 1, step: i, loss, trainer: &trainer })?;
+                    p.on_event("bench", &Event::Step { epoch: 1, step: i, loss, trainer })?;
                 }
                 trainer.apply_update();
             }
-            trainer.predict(&data, &order);
-            trainer.predict(&data, &order[..6_000]);
+            trainer.predict(data, &order);
+            trainer.predict(data, &order[..6_000]);
             Ok(start.elapsed().as_secs_f64())
         };
         let plain = epoch(None)?;
@@ -302,22 +345,7 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
         "(f) per-step probe statistics over whole epochs with their evaluation: {:+.1}% of training time",
         100.0 * probe_epoch_overhead
     ));
-    let peak = peak.unwrap_or(Peak { source: format!("gemm crate 2048^3, {threads} threads"), gflops: peak_gemm });
-    Ok(BenchReport {
-        threads,
-        peak,
-        peak_gemm_1t,
-        peak_gemm,
-        step_gemm_floor,
-        step,
-        step_ms: step_flops / step / 1e6,
-        eval,
-        epoch_s,
-        pair_sequential_s,
-        pair_side_by_side_s,
-        probe_overhead,
-        probe_epoch_overhead,
-    })
+    Ok((probe_overhead, probe_epoch_overhead))
 }
 
 #[cfg(test)]

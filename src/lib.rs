@@ -2,7 +2,11 @@
 //! neural networks.
 //!
 //! Data flows one way: settings ([`experiment`]) -> data ([`data`]) ->
-//! model ([`nn`]) -> trainer ([`train`]) -> records ([`record`]).
+//! model ([`nn`], [`optim`]) -> trainer ([`train`]) -> observers
+//! ([`probe`], [`record`], [`console`]) -> [`run`] -> charts and report
+//! ([`plot`], [`report`]). The leaves ([`error`], [`fsutil`], [`rng`],
+//! [`tensorfile`], [`table`], [`verdict`]) use nothing above them;
+//! `scripts/module-graph.sh` checks that the graph has no cycle.
 
 pub mod bench;
 pub mod console;

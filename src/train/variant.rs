@@ -184,89 +184,25 @@ pub fn train_variant(
     stop: &(dyn Fn() -> bool + Sync),
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
-    let (variant, seed) = (&unit.variant, unit.seed);
-    let pixels = data.train.pixels_per_image();
-    if data.test.pixels_per_image() != pixels {
-        return Err(crate::error::input(format!(
-            "the test images are {}x{} but the training images {}x{}: the model cannot take both",
-            data.test.rows, data.test.cols, data.train.rows, data.train.cols
-        )));
-    }
-    let mut sizes = vec![pixels];
-    let model_settings = exp.model_of(variant);
-    sizes.extend(&model_settings.hidden);
-    sizes.push(crate::data::CLASSES);
-    let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
-    model.initialise_layers(&variant.layer_schemes(model.layers.len()), seed);
-    match &variant.weight_init {
-        Init::FromFile { path } => load_into(&mut model, path)?,
-        Init::Lsuv { tol, max_iter } => {
-            // One batch of the training images, drawn from its own stream.
-            let mut ws = Workspace::new(&model, exp.batch_size);
-            let order = epoch_order(0..data.train.count, true, seed, "init/lsuv", 0);
-            let rows = exp.batch_size.min(order.len());
-            let mut labels = Vec::new();
-            fill_batch(&data.train, &order[..rows], &mut ws.input, &mut labels);
-            lsuv(&mut model, &mut ws, rows, *tol, *max_iter);
-        }
-        _ => {}
-    }
-
-    let (train_range, valid_range) = validation_split(data.train.count, exp.validation_fraction);
-    let steps_per_epoch = train_range.len() / exp.batch_size; // the last partial batch is dropped
-    if steps_per_epoch == 0 {
-        return Err(crate::error::input(format!(
-            "batch_size: {} is larger than the {} training images",
-            exp.batch_size,
-            train_range.len()
-        )));
-    }
-    let valid_order: Vec<u32> = valid_range.map(|i| i as u32).collect();
+    let variant = &unit.variant;
+    let model = initial_model(exp, unit, data)?;
+    let split = Split::new(exp, data)?;
     let mut trainer = Trainer::new(model, exp.optimizer_of(variant).clone(), exp.batch_size, threads);
-    let epochs = exp.epochs;
-    let mut at = match resume {
-        Some((checkpoint, tensors, state)) => {
-            trainer.restore_model(tensors, &format!("the checkpoint of {}", variant.name), checkpoint.steps_taken)?;
-            trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
-            observer.on_event(
-                &variant.name,
-                &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint },
-            )?;
-            checkpoint.clone()
-        }
-        None => {
-            observer.on_event(&variant.name, &Event::Start { model: trainer.model(), steps_per_epoch, epochs })?;
-            Checkpoint {
-                variant: variant.name.clone(),
-                epoch: 1,
-                step: 0,
-                steps_taken: 0,
-                loss_sum: 0.0,
-                initial_loss: f64::NAN,
-                elapsed_s: 0.0,
-                last_epoch: None,
-            }
-        }
-    };
-
+    let mut at = start_or_resume(&mut trainer, &variant.name, split.steps_per_epoch, exp.epochs, resume, observer)?;
     // Seconds trained before this process, plus this process's: a checkpoint
     // may hold more seconds than the machine has been up, so no Instant is
     // moved back by them.
     let (started, before) = (Instant::now(), at.elapsed_s);
     let elapsed = || before + started.elapsed().as_secs_f64();
-    let mut diverged_at = None;
     // A signal during initialisation (LSUV, a large orthogonal matrix) stops
     // the run before its first step, with a checkpoint like any other.
     if stop() {
-        observer.on_event(
-            &variant.name,
-            &Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at },
-        )?;
-        return Ok(VariantOutcome::Interrupted(at));
+        return interrupt(&trainer, &variant.name, at, elapsed(), observer);
     }
-    while at.epoch <= epochs {
+    let mut diverged_at = None;
+    while at.epoch <= exp.epochs {
         let epoch = at.epoch;
-        let order = epoch_order(train_range.clone(), exp.shuffle, seed, "shuffle/train", epoch as u64);
+        let order = epoch_order(split.train.clone(), exp.shuffle, unit.seed, "shuffle/train", epoch as u64);
         for (step, batch) in order.chunks_exact(exp.batch_size).enumerate().skip(at.step) {
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
@@ -284,25 +220,10 @@ pub fn train_variant(
             trainer.apply_update();
             at.steps_taken += 1;
             if stop() {
-                at.elapsed_s = elapsed();
-                observer.on_event(
-                    &variant.name,
-                    &Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at },
-                )?;
-                return Ok(VariantOutcome::Interrupted(at));
+                return interrupt(&trainer, &variant.name, at, elapsed(), observer);
             }
         }
-        // The original evaluates on its training loader again: a new order,
-        // the last partial batch dropped.
-        let eval_order = epoch_order(train_range.clone(), exp.shuffle, seed, "shuffle/train-eval", epoch as u64);
-        let full = steps_per_epoch * exp.batch_size;
-        let metrics = EpochMetrics {
-            epoch,
-            mean_loss: at.loss_sum / at.step.max(1) as f64,
-            train: trainer.accuracy(&data.train, &eval_order[..full]),
-            valid: trainer.accuracy(&data.train, &valid_order),
-            elapsed_s: elapsed(),
-        };
+        let metrics = evaluate_epoch(&mut trainer, exp, unit.seed, data, &split, &at, elapsed());
         at = Checkpoint {
             epoch: epoch + 1,
             step: 0,
@@ -311,26 +232,155 @@ pub fn train_variant(
             last_epoch: Some(metrics.clone()),
             ..at
         };
-        observer.on_event(
-            &variant.name,
-            &Event::Epoch {
-                metrics: &metrics,
-                model: trainer.model(),
-                optimizer: trainer.optimizer(),
-                checkpoint: &at,
-            },
-        )?;
+        let event =
+            Event::Epoch { metrics: &metrics, model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at };
+        observer.on_event(&variant.name, &event)?;
         if diverged_at.is_some() {
             break;
         }
     }
+    let summary = finish(&mut trainer, unit, data, &at, diverged_at, elapsed(), observer)?;
+    Ok(VariantOutcome::Finished(summary))
+}
+
+/// The model as the variant initialises it: sizes from the data and the
+/// settings, each layer's schemes, then the data-driven parts (weights
+/// from a file, LSUV's rescaling on one batch from its own stream).
+fn initial_model(exp: &Experiment, unit: &RunUnit, data: &Dataset) -> Result<Mlp> {
+    let (variant, seed) = (&unit.variant, unit.seed);
+    let pixels = data.train.pixels_per_image();
+    if data.test.pixels_per_image() != pixels {
+        return Err(crate::error::input(format!(
+            "the test images are {}x{} but the training images {}x{}: the model cannot take both",
+            data.test.rows, data.test.cols, data.train.rows, data.train.cols
+        )));
+    }
+    let model_settings = exp.model_of(variant);
+    let mut sizes = vec![pixels];
+    sizes.extend(&model_settings.hidden);
+    sizes.push(crate::data::CLASSES);
+    let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
+    model.initialise_layers(&variant.layer_schemes(model.layers.len()), seed);
+    match &variant.weight_init {
+        Init::FromFile { path } => load_into(&mut model, path)?,
+        Init::Lsuv { tol, max_iter } => {
+            let mut ws = Workspace::new(&model, exp.batch_size);
+            let order = epoch_order(0..data.train.count, true, seed, "init/lsuv", 0);
+            let rows = exp.batch_size.min(order.len());
+            let mut labels = Vec::new();
+            fill_batch(&data.train, &order[..rows], &mut ws.input, &mut labels);
+            lsuv(&mut model, &mut ws, rows, *tol, *max_iter);
+        }
+        _ => {}
+    }
+    Ok(model)
+}
+
+/// The training file cut into training and validation images, and the
+/// full batches an epoch takes.
+struct Split {
+    train: std::ops::Range<usize>,
+    valid: Vec<u32>,
+    steps_per_epoch: usize,
+}
+
+impl Split {
+    fn new(exp: &Experiment, data: &Dataset) -> Result<Self> {
+        let (train, valid) = validation_split(data.train.count, exp.validation_fraction);
+        let steps_per_epoch = train.len() / exp.batch_size; // the last partial batch is dropped
+        if steps_per_epoch == 0 {
+            return Err(crate::error::input(format!(
+                "batch_size: {} is larger than the {} training images",
+                exp.batch_size,
+                train.len()
+            )));
+        }
+        Ok(Split { train, valid: valid.map(|i| i as u32).collect(), steps_per_epoch })
+    }
+}
+
+/// Restores `resume` into the trainer, or starts afresh; tells the
+/// observer which, and returns where training stands.
+fn start_or_resume(
+    trainer: &mut Trainer,
+    variant: &str,
+    steps_per_epoch: usize,
+    epochs: usize,
+    resume: Option<(&Checkpoint, &[crate::tensorfile::NamedTensor], &OptimizerState)>,
+    observer: &mut dyn Observer,
+) -> Result<Checkpoint> {
+    let Some((checkpoint, tensors, state)) = resume else {
+        observer.on_event(variant, &Event::Start { model: trainer.model(), steps_per_epoch, epochs })?;
+        return Ok(Checkpoint {
+            variant: variant.to_string(),
+            epoch: 1,
+            step: 0,
+            steps_taken: 0,
+            loss_sum: 0.0,
+            initial_loss: f64::NAN,
+            elapsed_s: 0.0,
+            last_epoch: None,
+        });
+    };
+    trainer.restore_model(tensors, &format!("the checkpoint of {variant}"), checkpoint.steps_taken)?;
+    trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
+    observer.on_event(variant, &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint })?;
+    Ok(checkpoint.clone())
+}
+
+/// Stops at a step boundary: the observers save a checkpoint of `at`.
+fn interrupt(
+    trainer: &Trainer,
+    variant: &str,
+    mut at: Checkpoint,
+    elapsed_s: f64,
+    observer: &mut dyn Observer,
+) -> Result<VariantOutcome> {
+    at.elapsed_s = elapsed_s;
+    let event = Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at };
+    observer.on_event(variant, &event)?;
+    Ok(VariantOutcome::Interrupted(at))
+}
+
+/// The epoch's metrics. The original evaluates on its training loader
+/// again: a new order, the last partial batch dropped.
+fn evaluate_epoch(
+    trainer: &mut Trainer,
+    exp: &Experiment,
+    seed: u64,
+    data: &Dataset,
+    split: &Split,
+    at: &Checkpoint,
+    elapsed_s: f64,
+) -> EpochMetrics {
+    let eval_order = epoch_order(split.train.clone(), exp.shuffle, seed, "shuffle/train-eval", at.epoch as u64);
+    let full = split.steps_per_epoch * exp.batch_size;
+    EpochMetrics {
+        epoch: at.epoch,
+        mean_loss: at.loss_sum / at.step.max(1) as f64,
+        train: trainer.accuracy(&data.train, &eval_order[..full]),
+        valid: trainer.accuracy(&data.train, &split.valid),
+        elapsed_s,
+    }
+}
+
+/// Tests the final model and tells the observer the variant's results.
+fn finish(
+    trainer: &mut Trainer,
+    unit: &RunUnit,
+    data: &Dataset,
+    at: &Checkpoint,
+    diverged_at: Option<usize>,
+    seconds: f64,
+    observer: &mut dyn Observer,
+) -> Result<VariantSummary> {
     let last = at.last_epoch.clone().expect("epochs >= 1 is validated");
     let test_order: Vec<u32> = (0..data.test.count as u32).collect();
     let test_predictions = trainer.predict(&data.test, &test_order);
     let summary = VariantSummary {
-        name: variant.name.clone(),
+        name: unit.variant.name.clone(),
         group: unit.group.clone(),
-        seed,
+        seed: unit.seed,
         steps: at.steps_taken,
         diverged_at,
         initial_loss: at.initial_loss,
@@ -341,17 +391,15 @@ pub fn train_variant(
             correct: test_predictions.iter().zip(&data.test.labels).filter(|(p, l)| p == l).count(),
             total: data.test.count,
         },
-        seconds: elapsed(),
+        seconds,
         verdicts: Vec::new(),
     };
-    observer.on_event(
-        &variant.name,
-        &Event::End {
-            model: trainer.model(),
-            summary: &summary,
-            test_predictions: &test_predictions,
-            test_labels: &data.test.labels,
-        },
-    )?;
-    Ok(VariantOutcome::Finished(summary))
+    let event = Event::End {
+        model: trainer.model(),
+        summary: &summary,
+        test_predictions: &test_predictions,
+        test_labels: &data.test.labels,
+    };
+    observer.on_event(&unit.variant.name, &event)?;
+    Ok(summary)
 }
