@@ -26,9 +26,23 @@ fn variant_charts(
     plots: &Path,
     prefix: &str,
 ) -> Result<Vec<Written>> {
-    let name = &v.name;
-    let file = |chart: &str| format!("{prefix}{name}-{chart}");
+    let file = |chart: &str| format!("{prefix}{}-{chart}", v.name);
     let mut out = Vec::new();
+    training_charts(v, plots, &file, &mut out)?;
+    prediction_charts(v, examples, plots, &file, &mut out)?;
+    probe_charts(v, plots, &file, &mut out)?;
+    histogram_charts(v, plots, &file, &mut out)?;
+    Ok(out)
+}
+
+/// The loss, the accuracy and the weight distributions before and after.
+fn training_charts(
+    v: &VariantRecords,
+    plots: &Path,
+    file: &dyn Fn(&str) -> String,
+    out: &mut Vec<Written>,
+) -> Result<()> {
+    let name = &v.name;
     out.push(save(
         &LossChart {
             title: format!("{name}: training loss"),
@@ -62,6 +76,18 @@ fn variant_charts(
             )?);
         }
     }
+    Ok(())
+}
+
+/// The example test images with their predictions, and the confusion matrix.
+fn prediction_charts(
+    v: &VariantRecords,
+    examples: Option<&(usize, usize, Vec<Vec<u8>>)>,
+    plots: &Path,
+    file: &dyn Fn(&str) -> String,
+    out: &mut Vec<Written>,
+) -> Result<()> {
+    let name = &v.name;
     if let (Some((rows, cols, images)), false) = (examples, v.test_predictions.is_empty()) {
         let images = images.iter().zip(&v.test_predictions).map(|(px, &(t, p))| (px.clone(), t, p)).collect();
         out.push(save(
@@ -85,6 +111,12 @@ fn variant_charts(
             &file("confusion"),
         )?);
     }
+    Ok(())
+}
+
+/// Per-layer curves from the probe's scalars: gradient flow, update ratio.
+fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String, out: &mut Vec<Written>) -> Result<()> {
+    let name = &v.name;
     if let Some(layers) = &v.layers {
         let (step, layer) = (layers.numbers("step")?, layers.numbers("layer")?);
         let per_layer = |column: &str| -> Result<Vec<Series>> {
@@ -117,6 +149,18 @@ fn variant_charts(
             &file("update-ratio"),
         )?);
     }
+    Ok(())
+}
+
+/// Per-layer histograms from the probe: activations and gradients at the
+/// start and the end, weights over training.
+fn histogram_charts(
+    v: &VariantRecords,
+    plots: &Path,
+    file: &dyn Fn(&str) -> String,
+    out: &mut Vec<Written>,
+) -> Result<()> {
+    let name = &v.name;
     if let Some(table) = &v.histograms {
         let all = RecordedHistogram::all(table);
         let start_end = |kind: &str| {
@@ -151,7 +195,7 @@ fn variant_charts(
             )?);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Charts overlaying every variant of `runs` (labels `run/variant` when
