@@ -1,6 +1,6 @@
-//! A CSV record read back by column name: what the charts and the report
-//! take from `probe/layers.csv`, `steps.csv` and the other tables a run
-//! writes.
+//! A CSV record read back by column name (with the csv crate): what the
+//! charts and the report take from `probe/layers.csv`, `steps.csv` and the
+//! other tables a run writes.
 
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
@@ -15,16 +15,25 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads `path`; a file that does not exist is `None`.
+    /// Reads `path` with the csv crate; a file that does not exist is
+    /// `None`, a malformed one an error naming its line.
     pub fn read(path: &Path) -> Result<Option<Table>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let mut reader = match csv::ReaderBuilder::new().flexible(true).from_path(path) {
+            Ok(r) => r,
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
+                return Ok(None)
+            }
             Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
         };
-        let mut lines = text.lines();
-        let header: Vec<String> = lines.next().unwrap_or("").split(',').map(String::from).collect();
-        let rows = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+        let at = |e: csv::Error| {
+            let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
+            anyhow!("{}{line}: {e}", path.display())
+        };
+        let header = reader.headers().map_err(at)?.iter().map(String::from).collect();
+        let rows = reader
+            .records()
+            .map(|r| r.map(|r| r.iter().map(String::from).collect()).map_err(at))
+            .collect::<Result<_>>()?;
         Ok(Some(Table { header, rows, path: path.into() }))
     }
 

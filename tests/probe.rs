@@ -30,8 +30,12 @@ fn an_optimiser_that_cannot_move_the_model_is_diagnosed() {
     let tmp = tempfile::tempdir().unwrap();
     let mut exp = Experiment::seed_experiment();
     exp.epochs = 2;
-    exp.optimizer.lr = 0.0; // rejected by validation; the library still runs it
+    // A learning rate so small that every update rounds away in f32 (the
+    // biases start at 0.1, so no update from zero can show either): an
+    // optimiser that cannot move its model, as in the original notebook.
+    exp.optimizer.lr = 1e-30;
     exp.variants.truncate(1);
+    exp.variants[0].bias_init = initscope::nn::Init::Constant { value: 0.1 };
     let data = dataset(1500, 100, 8);
     let outcome = run_on_data(&exp, &data, tmp.path(), &options(tmp.path())).unwrap();
     let verdicts = &outcome.summary.variants[0].verdicts;

@@ -4,7 +4,7 @@
 //! <run>/experiment.toml         the resolved settings (runnable again)
 //! <run>/summary.json            per-variant results and the environment
 //! <run>/log.txt                 the console log
-//! <run>/<variant>/steps.csv     step,epoch,batch,loss  (every minibatch)
+//! <run>/<variant>/steps.csv     step,epoch,batch,loss  (every minibatch; the rows in [`rows`])
 //! <run>/<variant>/epochs.csv    per-epoch loss and accuracies
 //! <run>/<variant>/timings.csv   per-epoch wall-clock seconds
 //! <run>/<variant>/initial.safetensors, final.safetensors
@@ -15,13 +15,15 @@
 //! byte-identical metrics. Every file is written whole and renamed into
 //! place ([`write_atomic`]).
 
+pub mod rows;
+
 use crate::fsutil::write_atomic;
 use crate::nn::state_dict;
-use crate::train::checkpoint::{remove_checkpoints, save_checkpoint};
+use crate::train::checkpoint::{remove_checkpoints, save_checkpoint, Checkpoint};
 use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
+use rows::{rounded, EpochRow, PredictionRow, StepRow, TimingRow};
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Images kept in the run directory for the example grid.
@@ -79,72 +81,53 @@ impl Environment {
     }
 }
 
-/// A record's text, read to continue it from a checkpoint that kept `rows`
-/// of its data rows: a file that is missing (when rows are needed), cannot
-/// be read or holds fewer rows is an error naming it, never a history
+/// A record's rows, read to continue it from a checkpoint that kept `rows`
+/// of them: a file that is missing (when rows are needed), cannot be read,
+/// is malformed or holds fewer rows is an error naming it, never a history
 /// silently lost.
-fn read_for_resume(path: &Path, rows: usize) -> Result<String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rows == 0 => return Ok(String::new()),
-        Err(e) => {
-            return Err(crate::error::input(format!(
-                "{}: cannot read it to resume ({e}); it must hold the {rows} rows before the checkpoint",
-                path.display()
-            )))
-        }
-    };
-    let found = text.lines().skip(1).filter(|l| !l.is_empty()).count();
-    if found < rows {
+fn read_for_resume<T: serde::de::DeserializeOwned>(path: &Path, rows: usize) -> Result<Vec<T>> {
+    if rows == 0 && !path.exists() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<T> = rows::read(path).map_err(|e| {
+        crate::error::input(format!("{e:#}; it must hold the {rows} rows before the checkpoint to resume"))
+    })?;
+    if found.len() < rows {
         return Err(crate::error::input(format!(
-            "{}: {found} rows, but the checkpoint follows {rows}: the records do not belong to this checkpoint",
-            path.display()
+            "{}: {} rows, but the checkpoint follows {rows}: the records do not belong to this checkpoint",
+            path.display(),
+            found.len()
         )));
     }
-    Ok(text)
-}
-
-/// Keeps the header and the first `rows` data lines of a CSV file's text.
-fn first_rows(text: &str, rows: usize) -> String {
-    text.lines().take(rows + 1).map(|l| format!("{l}\n")).collect()
-}
-
-/// Keeps the header and the data lines whose first field (the epoch) is
-/// below `epoch`.
-fn rows_before_epoch(text: &str, epoch: usize) -> String {
-    let mut lines = text.lines();
-    let mut out = lines.next().map(|h| format!("{h}\n")).unwrap_or_default();
-    for l in lines.filter(|l| l.split(',').next().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e < epoch)) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
+    Ok(found)
 }
 
 /// Writes each variant's records as its events arrive.
 pub struct Recorder {
     run_dir: PathBuf,
-    steps: String,
-    epochs: String,
-    timings: String,
-    step_index: usize,
+    steps: Vec<StepRow>,
+    epochs: Vec<EpochRow>,
+    timings: Vec<TimingRow>,
 }
 
-const STEPS_HEADER: &str = "step,epoch,batch,loss\n";
-const EPOCHS_HEADER: &str =
-    "epoch,mean_loss,train_accuracy,valid_accuracy,train_correct,train_total,valid_correct,valid_total\n";
-const TIMINGS_HEADER: &str = "epoch,elapsed_s\n";
+const STEPS_COLUMNS: [&str; 4] = ["step", "epoch", "batch", "loss"];
+const EPOCHS_COLUMNS: [&str; 8] = [
+    "epoch",
+    "mean_loss",
+    "train_accuracy",
+    "valid_accuracy",
+    "train_correct",
+    "train_total",
+    "valid_correct",
+    "valid_total",
+];
+const TIMINGS_COLUMNS: [&str; 2] = ["epoch", "elapsed_s"];
+const PREDICTIONS_COLUMNS: [&str; 3] = ["index", "label", "predicted"];
 
 impl Recorder {
     /// Records into `run_dir`, which must exist.
     pub fn new(run_dir: &Path) -> Self {
-        Recorder {
-            run_dir: run_dir.into(),
-            steps: String::new(),
-            epochs: String::new(),
-            timings: String::new(),
-            step_index: 0,
-        }
+        Recorder { run_dir: run_dir.into(), steps: Vec::new(), epochs: Vec::new(), timings: Vec::new() }
     }
 
     fn variant_dir(&self, variant: &str) -> PathBuf {
@@ -152,25 +135,35 @@ impl Recorder {
     }
 
     fn write_csvs(&self, dir: &Path) -> Result<()> {
-        write_atomic(&dir.join("steps.csv"), self.steps.as_bytes())?;
-        write_atomic(&dir.join("epochs.csv"), self.epochs.as_bytes())?;
-        write_atomic(&dir.join("timings.csv"), self.timings.as_bytes())
+        rows::write(&dir.join("steps.csv"), &STEPS_COLUMNS, &self.steps)?;
+        rows::write(&dir.join("epochs.csv"), &EPOCHS_COLUMNS, &self.epochs)?;
+        rows::write(&dir.join("timings.csv"), &TIMINGS_COLUMNS, &self.timings)
     }
 
     fn epoch_row(&mut self, m: &EpochMetrics) {
-        let _ = writeln!(
-            self.epochs,
-            "{},{:.6},{:.4},{:.4},{},{},{},{}",
-            m.epoch,
-            m.mean_loss,
-            m.train.percent(),
-            m.valid.percent(),
-            m.train.correct,
-            m.train.total,
-            m.valid.correct,
-            m.valid.total
-        );
-        let _ = writeln!(self.timings, "{},{:.3}", m.epoch, m.elapsed_s);
+        self.epochs.push(EpochRow {
+            epoch: m.epoch,
+            mean_loss: rounded(m.mean_loss, 6),
+            train_accuracy: rounded(m.train.percent(), 4),
+            valid_accuracy: rounded(m.valid.percent(), 4),
+            train_correct: m.train.correct,
+            train_total: m.train.total,
+            valid_correct: m.valid.correct,
+            valid_total: m.valid.total,
+        });
+        self.timings.push(TimingRow { epoch: m.epoch, elapsed_s: rounded(m.elapsed_s, 3) });
+    }
+
+    /// Takes up the records of a run stopped at `checkpoint`.
+    fn resume(&mut self, dir: &Path, checkpoint: &Checkpoint) -> Result<()> {
+        let epochs_done = checkpoint.epoch.saturating_sub(1);
+        self.steps = read_for_resume(&dir.join("steps.csv"), checkpoint.steps_taken)?;
+        self.steps.truncate(checkpoint.steps_taken);
+        self.epochs = read_for_resume(&dir.join("epochs.csv"), epochs_done)?;
+        self.epochs.retain(|r| r.epoch < checkpoint.epoch);
+        self.timings = read_for_resume(&dir.join("timings.csv"), epochs_done)?;
+        self.timings.retain(|r| r.epoch < checkpoint.epoch);
+        Ok(())
     }
 }
 
@@ -180,39 +173,18 @@ impl Observer for Recorder {
         match event {
             Event::Start { model, .. } => {
                 std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-                self.steps = STEPS_HEADER.into();
-                self.epochs = EPOCHS_HEADER.into();
-                self.timings = TIMINGS_HEADER.into();
-                self.step_index = 0;
+                (self.steps, self.epochs, self.timings) = (Vec::new(), Vec::new(), Vec::new());
                 remove_checkpoints(&dir, None, None)?;
                 state_dict::save(model, &dir.join("initial.safetensors"))?;
             }
-            Event::Resume { checkpoint, .. } => {
-                let epochs_done = checkpoint.epoch.saturating_sub(1);
-                let steps = read_for_resume(&dir.join("steps.csv"), checkpoint.steps_taken)?;
-                self.steps = first_rows(&steps, checkpoint.steps_taken);
-                let epochs = read_for_resume(&dir.join("epochs.csv"), epochs_done)?;
-                self.epochs = rows_before_epoch(&epochs, checkpoint.epoch);
-                let timings = read_for_resume(&dir.join("timings.csv"), epochs_done)?;
-                self.timings = rows_before_epoch(&timings, checkpoint.epoch);
-                for (text, header) in [
-                    (&mut self.steps, STEPS_HEADER),
-                    (&mut self.epochs, EPOCHS_HEADER),
-                    (&mut self.timings, TIMINGS_HEADER),
-                ] {
-                    if text.is_empty() {
-                        *text = header.into();
-                    }
-                }
-                self.step_index = checkpoint.steps_taken;
-            }
+            Event::Resume { checkpoint, .. } => self.resume(&dir, checkpoint)?,
             Event::Interrupted { model, optimizer, checkpoint } => {
                 self.write_csvs(&dir)?;
                 save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
             Event::Step { epoch, step, loss, .. } => {
-                let _ = writeln!(self.steps, "{},{epoch},{step},{loss}", self.step_index);
-                self.step_index += 1;
+                let row = StepRow { step: self.steps.len(), epoch: *epoch, batch: *step, loss: *loss };
+                self.steps.push(row);
             }
             Event::Epoch { metrics, model, optimizer, checkpoint } => {
                 self.epoch_row(metrics);
@@ -221,11 +193,13 @@ impl Observer for Recorder {
             }
             Event::End { model, test_predictions, test_labels, .. } => {
                 state_dict::save(model, &dir.join("final.safetensors"))?;
-                let mut csv = String::from("index,label,predicted\n");
-                for (i, (l, p)) in test_labels.iter().zip(test_predictions.iter()).enumerate() {
-                    let _ = writeln!(csv, "{i},{l},{p}");
-                }
-                write_atomic(&dir.join("test_predictions.csv"), csv.as_bytes())?;
+                let predictions: Vec<PredictionRow> = test_labels
+                    .iter()
+                    .zip(test_predictions.iter())
+                    .enumerate()
+                    .map(|(index, (&label, &predicted))| PredictionRow { index, label, predicted })
+                    .collect();
+                rows::write(&dir.join("test_predictions.csv"), &PREDICTIONS_COLUMNS, &predictions)?;
                 remove_checkpoints(&dir, None, None)?;
             }
         }
