@@ -155,50 +155,54 @@ fn finish(outcome: RunOutcome) -> anyhow::Result<ExitCode> {
     Ok(if outcome.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
+/// `initscope run`: the experiment (a file, a preset or the seed), the
+/// command line's overrides, then the run and its report.
+fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut exp = match &args.experiment {
+        Some(path) if path.exists() => Experiment::from_file(path)?,
+        Some(path) => match initscope::presets::load(&path.to_string_lossy()) {
+            Some(preset) => preset?,
+            None => {
+                return Err(input(format!(
+                    "{}: no such experiment file or preset (initscope presets lists them)",
+                    path.display()
+                )))
+            }
+        },
+        None => Experiment::seed_experiment(),
+    };
+    if let Some(lr) = args.lr {
+        exp.set_lr(lr);
+    }
+    if let Some(epochs) = args.epochs {
+        exp.epochs = epochs;
+    }
+    if let Some(dataset) = args.dataset {
+        exp.dataset = dataset.into();
+    }
+    if let Some(seed) = args.seed {
+        exp.seed = seed;
+    }
+    if let Some(every) = args.probe_every {
+        exp.probe.every = every;
+    }
+    if args.threads == 0 {
+        return Err(input("--threads: must be at least 1"));
+    }
+    let opts = RunOptions {
+        run_dir: args.out,
+        runs_root: PathBuf::from("runs"),
+        data_root: args.data.root(),
+        threads: args.threads,
+        quiet: args.quiet,
+        stop: stop_on_signals()?,
+    };
+    finish(run_experiment(&exp, &opts)?)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => {
-            let mut exp = match &args.experiment {
-                Some(path) if path.exists() => Experiment::from_file(path)?,
-                Some(path) => match initscope::presets::load(&path.to_string_lossy()) {
-                    Some(preset) => preset?,
-                    None => {
-                        return Err(input(format!(
-                            "{}: no such experiment file or preset (initscope presets lists them)",
-                            path.display()
-                        )))
-                    }
-                },
-                None => Experiment::seed_experiment(),
-            };
-            if let Some(lr) = args.lr {
-                exp.set_lr(lr);
-            }
-            if let Some(epochs) = args.epochs {
-                exp.epochs = epochs;
-            }
-            if let Some(dataset) = args.dataset {
-                exp.dataset = dataset.into();
-            }
-            if let Some(seed) = args.seed {
-                exp.seed = seed;
-            }
-            if let Some(every) = args.probe_every {
-                exp.probe.every = every;
-            }
-            if args.threads == 0 {
-                return Err(input("--threads: must be at least 1"));
-            }
-            let opts = RunOptions {
-                run_dir: args.out,
-                runs_root: PathBuf::from("runs"),
-                data_root: args.data.root(),
-                threads: args.threads,
-                quiet: args.quiet,
-                stop: stop_on_signals()?,
-            };
-            return finish(run_experiment(&exp, &opts)?);
-        }
+        Command::Run(args) => return run_command(args),
         Command::Resume { run, threads, quiet, data } => {
             let opts = RunOptions {
                 run_dir: Some(run.clone()),
