@@ -8,11 +8,6 @@
 #[error("{0}")]
 pub struct InputError(pub String);
 
-/// True when `err` is an [`InputError`] already.
-pub fn is_input(err: &anyhow::Error) -> bool {
-    err.is::<InputError>()
-}
-
 /// Makes an [`InputError`] from anything printable.
 pub fn input(message: impl std::fmt::Display) -> anyhow::Error {
     InputError(message.to_string()).into()

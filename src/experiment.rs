@@ -246,7 +246,7 @@ impl Experiment {
 
     /// Rejects settings that cannot run, naming the field (an input error).
     pub fn validate(&self) -> Result<()> {
-        self.check().map_err(|e| if crate::error::is_input(&e) { e } else { input(e) })
+        self.check().map_err(input)
     }
 
     /// Sets the learning rate of every optimiser: the experiment's and each

@@ -1,9 +1,51 @@
-//! A CSV record read back by column name (with the csv crate): what the
-//! charts and the report take from `probe/layers.csv`, `steps.csv` and the
-//! other tables a run writes.
+//! CSV records, the one home of reading and writing them with the csv
+//! crate: rows as serde structs ([`write_rows`], [`read_rows`]), and a
+//! whole table read back by column name ([`Table`]) for the charts and the
+//! report.
 
-use anyhow::{anyhow, Context, Result};
+use crate::fsutil::write_atomic;
+use anyhow::{anyhow, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// A csv error as an input error naming the file and, where known, the line.
+pub fn csv_error(path: &Path, e: csv::Error) -> anyhow::Error {
+    let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
+    crate::error::input(format!("{}{line}: {e}", path.display()))
+}
+
+/// CSV text: the header `columns` (written even when there are no rows),
+/// then `rows`. A struct's sequence field is written as its remaining
+/// columns.
+pub fn to_csv<T: Serialize>(columns: &[&str], rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(columns)?;
+    for row in rows {
+        w.serialize(row)?;
+    }
+    w.into_inner().map_err(|e| anyhow!("cannot encode CSV: {e}"))
+}
+
+/// Writes [`to_csv`] to `path` atomically.
+pub fn write_rows<T: Serialize>(path: &Path, columns: &[&str], rows: &[T]) -> Result<()> {
+    write_atomic(path, &to_csv(columns, rows)?)
+}
+
+/// Reads the rows of a CSV record after its header, by position (so a
+/// struct whose last field is a sequence takes the remaining columns). An
+/// unreadable file or a malformed row is an input error naming the file and
+/// the line.
+pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
+    reader
+        .records()
+        .map(|record| {
+            let record = record.map_err(|e| csv_error(path, e))?;
+            record.deserialize(None).map_err(|e| csv_error(path, e))
+        })
+        .collect()
+}
 
 /// A CSV file of our own: a header and rows of fields.
 pub struct Table {
@@ -23,12 +65,9 @@ impl Table {
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
                 return Ok(None)
             }
-            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+            Err(e) => return Err(csv_error(path, e)),
         };
-        let at = |e: csv::Error| {
-            let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
-            anyhow!("{}{line}: {e}", path.display())
-        };
+        let at = |e: csv::Error| csv_error(path, e);
         let header = reader.headers().map_err(at)?.iter().map(String::from).collect();
         let rows = reader
             .records()

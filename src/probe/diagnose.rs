@@ -123,29 +123,27 @@ impl<'a> Evidence<'a> {
             .map(|l| median(rows.iter().filter(finite).filter(|r| r.layer == l).map(|r| r.grad_norm).collect()))
             .collect();
         let steps_seen = rows.iter().filter(|r| r.layer == 1).count();
-        let mut e =
-            Evidence { rows, losses, changes, model, layers, grad_medians, steps_seen, dead_shares: Vec::new() };
-        e.dead_shares = (1..layers).map(|l| e.dead_share(l)).collect();
-        e
+        let dead_shares = Self::dead_shares(rows, model);
+        Evidence { rows, losses, changes, model, layers, grad_medians, steps_seen, dead_shares }
     }
 
-    /// Layer `l`'s (1-based, hidden) mean share of dead units over the last
-    /// tenth of the recorded steps, for ReLU networks.
-    fn dead_share(&self, l: usize) -> Option<f64> {
-        if self.model.activation != Activation::Relu {
-            return None;
+    /// Per hidden layer of a ReLU network, the mean share of dead units over
+    /// the last tenth of the recorded steps.
+    fn dead_shares(rows: &[RowScalars], model: &Mlp) -> Vec<Option<f64>> {
+        let hidden = model.layers.len() - 1;
+        if model.activation != Activation::Relu {
+            return vec![None; hidden];
         }
-        let mut recorded: Vec<usize> = self.rows.iter().map(|r| r.step).collect();
+        let mut recorded: Vec<usize> = rows.iter().map(|r| r.step).collect();
         recorded.dedup();
         let tail_start = recorded.get(recorded.len() * 9 / 10).copied().unwrap_or(0);
-        let width = self.model.layers[l - 1].fan_out as f64;
-        let tail: Vec<f64> = self
-            .rows
-            .iter()
-            .filter(|r| r.layer == l && r.step >= tail_start)
-            .map(|r| r.dead_units as f64 / width)
-            .collect();
-        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+        let share = |l: usize| {
+            let width = model.layers[l - 1].fan_out as f64;
+            let tail = rows.iter().filter(|r| r.layer == l && r.step >= tail_start);
+            let shares: Vec<f64> = tail.map(|r| r.dead_units as f64 / width).collect();
+            (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
+        };
+        (1..=hidden).map(share).collect()
     }
 
     /// Layers (1-based) whose median weight gradient is exactly zero.

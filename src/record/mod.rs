@@ -19,6 +19,7 @@ pub mod rows;
 
 use crate::fsutil::write_atomic;
 use crate::nn::state_dict;
+use crate::table::write_rows;
 use crate::train::checkpoint::{remove_checkpoints, save_checkpoint, Checkpoint};
 use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
@@ -89,7 +90,7 @@ fn read_for_resume<T: serde::de::DeserializeOwned>(path: &Path, rows: usize) -> 
     if rows == 0 && !path.exists() {
         return Ok(Vec::new());
     }
-    let found: Vec<T> = rows::read(path).map_err(|e| {
+    let found: Vec<T> = crate::table::read_rows(path).map_err(|e| {
         crate::error::input(format!("{e:#}; it must hold the {rows} rows before the checkpoint to resume"))
     })?;
     if found.len() < rows {
@@ -135,9 +136,9 @@ impl Recorder {
     }
 
     fn write_csvs(&self, dir: &Path) -> Result<()> {
-        rows::write(&dir.join("steps.csv"), &STEPS_COLUMNS, &self.steps)?;
-        rows::write(&dir.join("epochs.csv"), &EPOCHS_COLUMNS, &self.epochs)?;
-        rows::write(&dir.join("timings.csv"), &TIMINGS_COLUMNS, &self.timings)
+        write_rows(&dir.join("steps.csv"), &STEPS_COLUMNS, &self.steps)?;
+        write_rows(&dir.join("epochs.csv"), &EPOCHS_COLUMNS, &self.epochs)?;
+        write_rows(&dir.join("timings.csv"), &TIMINGS_COLUMNS, &self.timings)
     }
 
     fn epoch_row(&mut self, m: &EpochMetrics) {
@@ -199,7 +200,7 @@ impl Observer for Recorder {
                     .enumerate()
                     .map(|(index, (&label, &predicted))| PredictionRow { index, label, predicted })
                     .collect();
-                rows::write(&dir.join("test_predictions.csv"), &PREDICTIONS_COLUMNS, &predictions)?;
+                write_rows(&dir.join("test_predictions.csv"), &PREDICTIONS_COLUMNS, &predictions)?;
                 remove_checkpoints(&dir, None, None)?;
             }
         }

@@ -1,12 +1,8 @@
 //! The rows of a variant's CSV records (`steps.csv`, `epochs.csv`,
-//! `timings.csv`, `test_predictions.csv`), written and read back with the
-//! csv crate through these serde structs; the field names are the columns.
+//! `timings.csv`, `test_predictions.csv`), written and read back through
+//! [`crate::table`] as these serde structs, in the order of their columns.
 
-use crate::fsutil::write_atomic;
-use anyhow::Result;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// One minibatch of `steps.csv`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,37 +69,10 @@ pub fn rounded(x: f64, decimals: i32) -> f64 {
     }
 }
 
-/// Writes `rows` as CSV under the header `columns` (written even when
-/// there are no rows), atomically.
-pub fn write<T: Serialize>(path: &Path, columns: &[&str], rows: &[T]) -> Result<()> {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record(columns)?;
-    for row in rows {
-        w.serialize(row)?;
-    }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    write_atomic(path, &bytes)
-}
-
-/// Reads the rows of a CSV record; an unreadable file or a malformed row is
-/// an input error naming the file and the line.
-pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| crate::error::input(format!("{}: cannot read ({e})", path.display())))?;
-    reader
-        .deserialize()
-        .map(|row| {
-            row.map_err(|e| {
-                let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
-                crate::error::input(format!("{}{line}: {e}", path.display()))
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::{read_rows as read, write_rows as write};
 
     #[test]
     fn rows_round_trip_and_bad_rows_name_their_line() {
