@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 /// A csv error as an input error naming the file and, where known, the line.
 pub fn csv_error(path: &Path, e: csv::Error) -> anyhow::Error {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return crate::error::input(format!("{}: cannot read ({io})", path.display()));
+    }
     let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
     crate::error::input(format!("{}{line}: {e}", path.display()))
 }

@@ -4,7 +4,7 @@
 //! histogram dashboard stacks them).
 
 use super::{colour, legend, padded_range, Figure, FAMILY};
-use crate::table::Table;
+use crate::record::rows::HistogramRow;
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -177,22 +177,16 @@ pub struct RecordedHistogram {
 }
 
 impl RecordedHistogram {
-    /// Every histogram in a histograms table.
-    pub fn all(table: &Table) -> Vec<RecordedHistogram> {
-        table
-            .rows
-            .iter()
-            .filter_map(|r| {
-                Some(RecordedHistogram {
-                    step: r.first()?.parse().ok()?,
-                    kind: r.get(1)?.clone(),
-                    layer: r.get(2)?.parse().ok()?,
-                    min: r.get(3)?.parse().ok()?,
-                    max: r.get(4)?.parse().ok()?,
-                    counts: r.get(6..)?.iter().filter_map(|c| c.parse().ok()).collect(),
-                })
-            })
-            .collect()
+    /// A recorded histogram row, its counts as numbers to plot.
+    pub fn from_row(row: &HistogramRow) -> Self {
+        RecordedHistogram {
+            step: row.step,
+            kind: row.kind.clone(),
+            layer: row.layer,
+            min: row.min,
+            max: row.max,
+            counts: row.counts.iter().map(|&c| c as f64).collect(),
+        }
     }
 
     /// `(bin centre, density)` points.

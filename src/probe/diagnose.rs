@@ -4,6 +4,7 @@
 //! steps scale with the length of the run, so a short run is judged too.
 
 use crate::nn::{Activation, Mlp};
+use crate::record::rows::LayerStatsRow;
 use crate::verdict::{Verdict, VerdictKind};
 
 /// A hidden layer's median weight-gradient norm below this fraction of the
@@ -74,6 +75,20 @@ pub struct RowScalars {
     pub pre_std: f64,
     /// `lr * |dW| / |W|`.
     pub update_ratio: f64,
+}
+
+impl From<&LayerStatsRow> for RowScalars {
+    fn from(r: &LayerStatsRow) -> Self {
+        RowScalars {
+            step: r.step,
+            layer: r.layer,
+            grad_norm: r.gw_norm,
+            nonfinite: r.nonfinite,
+            dead_units: r.dead_units,
+            pre_std: r.pre_std,
+            update_ratio: r.update_ratio,
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

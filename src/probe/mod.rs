@@ -19,12 +19,15 @@ pub mod stats;
 use crate::experiment::ProbeSettings;
 use crate::fsutil::write_atomic;
 use crate::nn::{Activation, Mlp};
+use crate::record::rows::{
+    histogram_columns, ChangeRow, HistogramRow, LayerStatsRow, StepRow, CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
+};
+use crate::table::{read_rows, write_rows};
 use crate::train::{Checkpoint, Event, Observer, Trainer};
 use crate::verdict::Verdict;
 use anyhow::{Context, Result};
 pub use diagnose::RowScalars;
 use stats::{Histogram, Moments};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// |a| above this counts as saturated for tanh, a outside
@@ -63,17 +66,36 @@ pub struct Probe {
     run_dir: PathBuf,
     total_steps: usize,
     step: usize,
-    csv: String,
+    /// `layers.csv` and `histograms.csv` as CSV text, each row encoded once
+    /// as it arrives; written whole at each epoch's end.
+    layers_csv: csv::Writer<Vec<u8>>,
+    histograms_csv: csv::Writer<Vec<u8>>,
     scalars: Vec<RowScalars>,
     losses: Vec<f32>,
-    histograms: String,
     changes: Vec<(usize, usize, usize, usize)>,
     snapshot: Vec<f32>,
     alive: Vec<bool>,
     verdicts: Vec<Verdict>,
 }
 
-const LAYERS_HEADER: &str = "step,layer,w_mean,w_std,w_min,w_max,w_norm,gw_norm,gw_mean_abs,gw_std,gb_norm,gb_mean_abs,gb_std,update_ratio,pre_mean,pre_std,post_mean,post_std,post_zero_frac,post_saturated_frac,dead_units,nonfinite\n";
+/// A CSV buffer that starts with the header `columns`.
+fn csv_buffer<S: AsRef<[u8]>>(columns: &[S]) -> csv::Writer<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(columns).expect("writing to memory cannot fail");
+    w
+}
+
+/// Appends `row` to a CSV buffer: rows of numbers and names always encode,
+/// and memory cannot refuse a write.
+fn append<T: serde::Serialize>(w: &mut csv::Writer<Vec<u8>>, row: &T) {
+    w.serialize(row).expect("a record row always encodes");
+}
+
+/// The CSV buffer's text so far.
+fn csv_bytes(w: &mut csv::Writer<Vec<u8>>) -> Result<&[u8]> {
+    w.flush()?;
+    Ok(w.get_ref())
+}
 
 impl Probe {
     /// A probe recording into `run_dir/<variant>/probe/`, computing with up
@@ -85,10 +107,10 @@ impl Probe {
             run_dir: run_dir.into(),
             total_steps: 0,
             step: 0,
-            csv: String::new(),
+            layers_csv: csv_buffer(&LAYER_STATS_COLUMNS),
+            histograms_csv: csv_buffer(&histogram_columns(stats::BINS)),
             scalars: Vec::new(),
             losses: Vec::new(),
-            histograms: String::new(),
             changes: Vec::new(),
             snapshot: Vec::new(),
             alive: Vec::new(),
@@ -108,11 +130,16 @@ impl Probe {
 
     fn push_histogram(&mut self, kind: &str, layer: usize, parts: &[&[f32]], moments: &Moments) {
         let h = Histogram::of_parts(parts, moments);
-        let _ = write!(self.histograms, "{},{kind},{},{:e},{:e},{}", self.step, layer, h.min, h.max, h.nonfinite);
-        for c in &h.counts {
-            let _ = write!(self.histograms, ",{c}");
-        }
-        self.histograms.push('\n');
+        let row = HistogramRow {
+            step: self.step,
+            kind: kind.to_string(),
+            layer,
+            min: h.min,
+            max: h.max,
+            nonfinite: h.nonfinite,
+            counts: h.counts,
+        };
+        append(&mut self.histograms_csv, &row);
     }
 
     fn record_weight_histograms(&mut self, model: &Mlp) {
@@ -229,10 +256,10 @@ impl Probe {
     fn reset(&mut self, total_steps: usize, step: usize) {
         self.total_steps = total_steps;
         self.step = step;
-        self.csv.clear();
+        self.layers_csv = csv_buffer(&LAYER_STATS_COLUMNS);
+        self.histograms_csv = csv_buffer(&histogram_columns(stats::BINS));
         self.scalars.clear();
         self.losses.clear();
-        self.histograms.clear();
         self.changes.clear();
         self.verdicts.clear();
     }
@@ -245,41 +272,32 @@ impl Probe {
             + r.bias_grad.nonfinite
             + r.pre.nonfinite
             + r.post.map_or(0, |m| m.nonfinite);
-        let _ = writeln!(
-            self.csv,
-            "{},{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{}",
-            r.step,
-            r.layer,
-            r.weight.mean(),
-            r.weight.std(),
-            r.weight.min,
-            r.weight.max,
-            r.weight.norm(),
-            r.weight_grad.norm(),
-            r.weight_grad.mean_abs(),
-            r.weight_grad.std(),
-            r.bias_grad.norm(),
-            r.bias_grad.mean_abs(),
-            r.bias_grad.std(),
-            r.update_ratio,
-            r.pre.mean(),
-            r.pre.std(),
-            pm,
-            ps,
-            pz,
-            r.saturated,
-            r.dead_units,
-            nonfinite
-        );
-        self.scalars.push(RowScalars {
+        let row = LayerStatsRow {
             step: r.step,
             layer: r.layer,
-            grad_norm: r.weight_grad.norm(),
-            nonfinite,
-            dead_units: r.dead_units,
-            pre_std: r.pre.std(),
+            w_mean: r.weight.mean(),
+            w_std: r.weight.std(),
+            w_min: r.weight.min,
+            w_max: r.weight.max,
+            w_norm: r.weight.norm(),
+            gw_norm: r.weight_grad.norm(),
+            gw_mean_abs: r.weight_grad.mean_abs(),
+            gw_std: r.weight_grad.std(),
+            gb_norm: r.bias_grad.norm(),
+            gb_mean_abs: r.bias_grad.mean_abs(),
+            gb_std: r.bias_grad.std(),
             update_ratio: r.update_ratio,
-        });
+            pre_mean: r.pre.mean(),
+            pre_std: r.pre.std(),
+            post_mean: pm,
+            post_std: ps,
+            post_zero_frac: pz,
+            post_saturated_frac: r.saturated,
+            dead_units: r.dead_units,
+            nonfinite,
+        };
+        self.scalars.push(RowScalars::from(&row));
+        append(&mut self.layers_csv, &row);
     }
 
     /// Restores what was recorded before the checkpoint from the files.
@@ -287,42 +305,17 @@ impl Probe {
         let vdir = self.run_dir.join(variant);
         let dir = vdir.join("probe");
         let before = checkpoint.steps_taken;
-        let step_of = |line: &str| line.split(',').next().and_then(|s| s.parse::<usize>().ok());
-        if let Some(text) = read_optional(&dir.join("layers.csv"))? {
-            for line in text.lines().skip(1).filter(|l| step_of(l).is_some_and(|s| s < before)) {
-                let f: Vec<&str> = line.split(',').collect();
-                let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-                self.scalars.push(RowScalars {
-                    step: num(0) as usize,
-                    layer: num(1) as usize,
-                    grad_norm: num(7),
-                    nonfinite: num(21) as u64,
-                    dead_units: num(20) as usize,
-                    pre_std: num(15),
-                    update_ratio: num(13),
-                });
-                self.csv.push_str(line);
-                self.csv.push('\n');
-            }
+        for row in read_if_written::<LayerStatsRow>(&dir.join("layers.csv"))?.iter().filter(|r| r.step < before) {
+            self.scalars.push(RowScalars::from(row));
+            append(&mut self.layers_csv, row);
         }
-        if let Some(text) = read_optional(&dir.join("histograms.csv"))? {
-            for line in text.lines().skip(1).filter(|l| step_of(l).is_some_and(|s| s < before)) {
-                self.histograms.push_str(line);
-                self.histograms.push('\n');
-            }
+        for row in read_if_written::<HistogramRow>(&dir.join("histograms.csv"))?.iter().filter(|r| r.step < before) {
+            append(&mut self.histograms_csv, row);
         }
-        if let Some(text) = read_optional(&dir.join("changes.csv"))? {
-            for line in text.lines().skip(1) {
-                let f: Vec<usize> = line.split(',').filter_map(|v| v.parse().ok()).collect();
-                if f.len() == 4 && f[0] < checkpoint.epoch {
-                    self.changes.push((f[0], f[1], f[2], f[3]));
-                }
-            }
-        }
-        if let Some(text) = read_optional(&vdir.join("steps.csv"))? {
-            self.losses =
-                text.lines().skip(1).take(before).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
-        }
+        self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
+        self.changes.retain(|c| c.0 < checkpoint.epoch);
+        let steps = read_if_written::<StepRow>(&vdir.join("steps.csv"))?;
+        self.losses = steps.iter().take(before).map(|r| r.loss).collect();
         self.snapshot = if checkpoint.step > 0 {
             crate::tensorfile::load_vector(&dir.join("epoch-start.safetensors"))?
         } else {
@@ -331,26 +324,12 @@ impl Probe {
         Ok(())
     }
 
-    fn layers_csv(&self) -> String {
-        format!("{LAYERS_HEADER}{}", self.csv)
-    }
-
-    fn write_files(&self, variant: &str) -> Result<()> {
+    fn write_files(&mut self, variant: &str) -> Result<()> {
         let dir = self.run_dir.join(variant).join("probe");
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-        write_atomic(&dir.join("layers.csv"), self.layers_csv().as_bytes())?;
-        let mut hist = String::from("step,kind,layer,min,max,nonfinite");
-        for b in 0..stats::BINS {
-            let _ = write!(hist, ",c{b}");
-        }
-        hist.push('\n');
-        hist.push_str(&self.histograms);
-        write_atomic(&dir.join("histograms.csv"), hist.as_bytes())?;
-        let mut changes = String::from("epoch,layer,changed,total\n");
-        for (epoch, layer, changed, total) in &self.changes {
-            let _ = writeln!(changes, "{epoch},{layer},{changed},{total}");
-        }
-        write_atomic(&dir.join("changes.csv"), changes.as_bytes())
+        write_atomic(&dir.join("layers.csv"), csv_bytes(&mut self.layers_csv)?)?;
+        write_atomic(&dir.join("histograms.csv"), csv_bytes(&mut self.histograms_csv)?)?;
+        write_rows(&dir.join("changes.csv"), &CHANGE_COLUMNS, &self.changes)
     }
 
     /// Counts, per layer, the parameters that differ from the snapshot.
@@ -368,14 +347,14 @@ impl Probe {
     }
 }
 
-/// A record to continue from, `None` when it was never written; one that
-/// exists but cannot be read is an input error naming it (resuming without
-/// it would lose its history).
-fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(crate::error::input(format!("{}: cannot read it to resume ({e})", path.display()))),
+/// The rows of a record to continue from, none when it was never written;
+/// one that exists but cannot be read is an input error naming it (resuming
+/// without it would lose its history).
+fn read_if_written<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>> {
+    if path.exists() {
+        read_rows(path)
+    } else {
+        Ok(Vec::new())
     }
 }
 

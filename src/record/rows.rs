@@ -1,5 +1,6 @@
-//! The rows of a variant's CSV records (`steps.csv`, `epochs.csv`,
-//! `timings.csv`, `test_predictions.csv`), written and read back through
+//! The rows of every CSV record of a variant (`steps.csv`, `epochs.csv`,
+//! `timings.csv`, `test_predictions.csv`, and the probe's `layers.csv`,
+//! `histograms.csv`, `changes.csv`), written and read back through
 //! [`crate::table`] as these serde structs, in the order of their columns.
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,116 @@ pub struct PredictionRow {
     /// The final model's class.
     pub predicted: u8,
 }
+
+/// One layer at one recorded step of `probe/layers.csv`: the weights', the
+/// gradients' and the activations' statistics on the step's batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerStatsRow {
+    /// Updates applied before the step.
+    pub step: usize,
+    /// 1-based layer.
+    pub layer: usize,
+    /// Weights: mean, standard deviation, extremes and L2 norm.
+    pub w_mean: f64,
+    /// See `w_mean`.
+    pub w_std: f64,
+    /// See `w_mean`.
+    pub w_min: f64,
+    /// See `w_mean`.
+    pub w_max: f64,
+    /// See `w_mean`.
+    pub w_norm: f64,
+    /// Weight gradient: L2 norm, mean |g| and standard deviation.
+    pub gw_norm: f64,
+    /// See `gw_norm`.
+    pub gw_mean_abs: f64,
+    /// See `gw_norm`.
+    pub gw_std: f64,
+    /// Bias gradient: L2 norm, mean |g| and standard deviation.
+    pub gb_norm: f64,
+    /// See `gb_norm`.
+    pub gb_mean_abs: f64,
+    /// See `gb_norm`.
+    pub gb_std: f64,
+    /// `lr * |dW| / |W|`.
+    pub update_ratio: f64,
+    /// Pre-activations `z = x W^T + b`: mean and standard deviation.
+    pub pre_mean: f64,
+    /// See `pre_mean`.
+    pub pre_std: f64,
+    /// Post-activations (hidden layers; NaN for the output): mean,
+    /// standard deviation, share of exact zeros, share saturated.
+    pub post_mean: f64,
+    /// See `post_mean`.
+    pub post_std: f64,
+    /// See `post_mean`.
+    pub post_zero_frac: f64,
+    /// See `post_mean`.
+    pub post_saturated_frac: f64,
+    /// Units that output zero for the whole batch.
+    pub dead_units: usize,
+    /// NaN and infinite values among all of the above's inputs.
+    pub nonfinite: u64,
+}
+
+/// The columns of `probe/layers.csv`, in [`LayerStatsRow`]'s order.
+pub const LAYER_STATS_COLUMNS: [&str; 22] = [
+    "step",
+    "layer",
+    "w_mean",
+    "w_std",
+    "w_min",
+    "w_max",
+    "w_norm",
+    "gw_norm",
+    "gw_mean_abs",
+    "gw_std",
+    "gb_norm",
+    "gb_mean_abs",
+    "gb_std",
+    "update_ratio",
+    "pre_mean",
+    "pre_std",
+    "post_mean",
+    "post_std",
+    "post_zero_frac",
+    "post_saturated_frac",
+    "dead_units",
+    "nonfinite",
+];
+
+/// One histogram of `probe/histograms.csv`: a layer's weights, weight
+/// gradients or activations at one step, in equal bins from `min` to `max`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramRow {
+    /// Updates applied before it was taken.
+    pub step: usize,
+    /// `weight`, `weight_grad`, `pre` or `post`.
+    pub kind: String,
+    /// 1-based layer.
+    pub layer: usize,
+    /// Left edge of the first bin.
+    pub min: f64,
+    /// Right edge of the last bin.
+    pub max: f64,
+    /// NaN and infinite values (in no bin).
+    pub nonfinite: u64,
+    /// Counts per bin, as the columns `c0`, `c1`, ...
+    pub counts: Vec<u64>,
+}
+
+/// The columns of `probe/histograms.csv` with `bins` bins.
+pub fn histogram_columns(bins: usize) -> Vec<String> {
+    let fixed = ["step", "kind", "layer", "min", "max", "nonfinite"].map(String::from);
+    fixed.into_iter().chain((0..bins).map(|b| format!("c{b}"))).collect()
+}
+
+/// One layer in one epoch of `probe/changes.csv`: `(epoch, layer,
+/// parameters that changed, parameters)`.
+pub type ChangeRow = (usize, usize, usize, usize);
+
+/// The columns of `probe/changes.csv`.
+pub const CHANGE_COLUMNS: [&str; 4] = ["epoch", "layer", "changed", "total"];
 
 /// `x` rounded to `decimals` places: records show what is measured, not
 /// float noise.

@@ -161,8 +161,8 @@ fn histogram_charts(
     out: &mut Vec<Written>,
 ) -> Result<()> {
     let name = &v.name;
-    if let Some(table) = &v.histograms {
-        let all = RecordedHistogram::all(table);
+    if let Some(rows) = &v.histograms {
+        let all: Vec<RecordedHistogram> = rows.iter().map(RecordedHistogram::from_row).collect();
         let start_end = |kind: &str| {
             let of_kind: Vec<&RecordedHistogram> = all.iter().filter(|h| h.kind == kind).collect();
             let first = of_kind.iter().map(|h| h.step).min().unwrap_or(0);

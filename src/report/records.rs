@@ -2,8 +2,9 @@
 //! need, from the files alone.
 
 use crate::data::idx;
+use crate::record::rows::HistogramRow;
 use crate::record::RunSummary;
-use crate::table::Table;
+use crate::table::{read_rows, Table};
 use crate::tensorfile;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ pub struct VariantRecords {
     /// The probe's per-layer rows, if recorded.
     pub layers: Option<Table>,
     /// The probe's histograms, if recorded.
-    pub histograms: Option<Table>,
+    pub histograms: Option<Vec<HistogramRow>>,
 }
 
 /// A whole run directory.
@@ -98,7 +99,7 @@ impl VariantRecords {
             final_weights: weights(&vdir.join("final.safetensors"))?,
             test_predictions,
             layers: Table::read(&vdir.join("probe/layers.csv"))?,
-            histograms: Table::read(&vdir.join("probe/histograms.csv"))?,
+            histograms: read_rows_if_written(&vdir.join("probe/histograms.csv"))?,
         })
     }
 }
@@ -144,5 +145,14 @@ impl RunRecords {
             None
         };
         Ok(RunRecords { dir: dir.into(), summary, settings, variants, examples })
+    }
+}
+
+/// A record's rows, or `None` when the run did not write it.
+fn read_rows_if_written<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<Vec<T>>> {
+    if path.exists() {
+        read_rows(path).map(Some)
+    } else {
+        Ok(None)
     }
 }
