@@ -525,3 +525,36 @@ fn a_layer_can_have_its_own_initialisation() {
         stderr(&r)
     );
 }
+
+/// The report and a comparison of two runs: every run named, every
+/// verdict shown, and what the user wrote (the experiment's name) escaped,
+/// never inserted as markup.
+#[test]
+fn reports_escape_what_the_user_wrote_and_compare_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let file = write_experiment(tmp.path(), &data, "");
+    let text = std::fs::read_to_string(&file).unwrap().replace("name = \"seed\"", "name = \"a<b & \\\"c\\\"\"");
+    std::fs::write(&file, text).unwrap();
+    let runs: Vec<_> = ["one", "two"].iter().map(|n| tmp.path().join(n)).collect();
+    for (run, seed) in runs.iter().zip(["1", "2"]) {
+        let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--seed", seed, "--out", run.to_str().unwrap()]);
+        assert!(r.status.success(), "{}", stderr(&r));
+    }
+    let single = std::fs::read_to_string(runs[0].join("report.html")).unwrap();
+    assert!(single.contains("<title>initscope: a&lt;b &amp; &quot;c&quot;</title>"), "the name is not escaped");
+    assert!(!single.contains("a<b"), "the name went in as markup");
+    let out = tmp.path().join("cmp.html");
+    let r =
+        initscope(&["report", runs[0].to_str().unwrap(), runs[1].to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.contains("initscope comparison of 2 runs"));
+    for run in ["one", "two"] {
+        assert!(page.contains(&format!("<h2>Settings of {run}</h2>")), "{run} missing");
+        assert!(page.contains(&format!("<b>{run}/normal</b>")), "{run}/normal's verdicts missing");
+    }
+    assert!(!page.contains("a<b"), "the settings went in as markup");
+    assert_eq!(page.matches("<img ").count(), page.matches("</figure>").count());
+    assert!(page.matches("<img ").count() >= 2, "no overlay charts");
+}

@@ -2,6 +2,7 @@
 //! network), built from the run directory's records alone, and comparison
 //! reports across runs.
 
+pub mod page;
 pub mod records;
 
 use crate::plot::curves::{mean_sd, running_mean, AccuracyChart, BandChart, LogLinesChart, LossChart, Series};
@@ -11,9 +12,9 @@ use crate::plot::distributions::{
 use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
 use crate::plot::{save, Written};
 use anyhow::Result;
-use base64::Engine as _;
+use askama::Template as _;
+use page::{seed_rows, summary_rows, verdict_lines, Figure, ReportPage, Section};
 use records::{RunRecords, VariantRecords};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The original's running-average window.
@@ -323,120 +324,6 @@ fn band_charts(variants: &[(String, &VariantRecords)], plots: &Path) -> Result<V
 }
 
 /// Mean and spread over seeds of each multi-seed variant's results.
-fn seed_table(html: &mut String, runs: &[(String, &RunRecords)]) {
-    let mut groups: Vec<(String, Vec<&crate::train::VariantSummary>)> = Vec::new();
-    for (_, r) in runs {
-        for v in &r.summary.variants {
-            let group = if v.group.is_empty() { v.name.clone() } else { v.group.clone() };
-            match groups.iter_mut().find(|g| g.0 == group) {
-                Some(g) => g.1.push(v),
-                None => groups.push((group, vec![v])),
-            }
-        }
-    }
-    groups.retain(|g| g.1.len() > 1);
-    if groups.is_empty() {
-        return;
-    }
-    html.push_str("<h2>Over seeds</h2>\n<table><tr><th>variant</th><th>seeds</th><th>train %</th><th>valid %</th><th>test %</th><th>final loss</th></tr>\n");
-    for (name, members) in groups {
-        let stat = |f: &dyn Fn(&crate::train::VariantSummary) -> f64| {
-            let (m, sd) = mean_sd(&members.iter().map(|v| f(v)).collect::<Vec<_>>());
-            format!("{m:.2} &plusmn; {sd:.2}")
-        };
-        let loss = mean_sd(&members.iter().map(|v| v.final_loss).collect::<Vec<_>>());
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.5} &plusmn; {:.5}</td></tr>",
-            escape(&name),
-            members.len(),
-            stat(&|v| v.train.percent()),
-            stat(&|v| v.valid.percent()),
-            stat(&|v| v.test.percent()),
-            loss.0,
-            loss.1
-        );
-    }
-    html.push_str("</table>\n");
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn image(w: &Written) -> String {
-    let data = base64::engine::general_purpose::STANDARD.encode(&w.svg);
-    format!(
-        "<figure><img alt=\"{0}\" src=\"data:image/svg+xml;base64,{data}\"><figcaption>{0}</figcaption></figure>\n",
-        escape(&w.name)
-    )
-}
-
-const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1250px;color:#222}\
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.35em .7em;text-align:right}\
-th{background:#eef}td:first-child{text-align:left}.verdict{background:#fff3e0;border-left:4px solid #e65100;padding:.5em .8em;margin:.4em 0}\
-.ok{background:#e8f5e9;border-left:4px solid #2e7d32;padding:.5em .8em;margin:.4em 0}\
-figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{color:#777;font-size:.85em}pre{background:#f6f6f6;padding:1em;overflow:auto}";
-
-/// Checks, in the browser, that every image decoded and no script error
-/// occurred; the result lands in `<body data-images=... data-errors=...>`
-/// for tests that load the page headless.
-const SELF_CHECK: &str = "<script>\
-window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message||e));document.body.dataset.errors=window.__errors.length;});\
-window.addEventListener('load',function(){var imgs=document.images,bad=0;for(var i=0;i<imgs.length;i++){if(!imgs[i].complete||imgs[i].naturalWidth===0)bad++;}\
-document.body.dataset.images=imgs.length;document.body.dataset.brokenImages=bad;document.body.dataset.errors=window.__errors.length;});\
-</script>";
-
-fn summary_table(html: &mut String, runs: &[(String, &RunRecords)]) {
-    html.push_str("<table><tr><th>variant</th><th>train %</th><th>valid %</th><th>test %</th><th>initial loss</th><th>final loss</th><th>steps</th><th>seconds</th></tr>\n");
-    for (run, r) in runs {
-        for v in &r.summary.variants {
-            let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.4}</td><td>{:.5}</td><td>{}{}</td><td>{:.1}</td></tr>",
-                escape(&name),
-                v.train.percent(),
-                v.valid.percent(),
-                v.test.percent(),
-                v.initial_loss,
-                v.final_loss,
-                v.steps,
-                v.diverged_at.map_or(String::new(), |s| format!(" (diverged at step {s})")),
-                v.seconds
-            );
-        }
-    }
-    html.push_str("</table>\n");
-}
-
-fn verdicts(html: &mut String, runs: &[(String, &RunRecords)]) {
-    html.push_str("<h2>Verdicts</h2>\n");
-    for (run, r) in runs {
-        for v in &r.summary.variants {
-            let name = if runs.len() > 1 { format!("{run}/{}", v.name) } else { v.name.clone() };
-            if let Some(step) = v.diverged_at {
-                let _ = writeln!(html, "<div class=\"verdict\"><b>{}</b>: diverged at step {step} (the loss became non-finite; training stopped)</div>", escape(&name));
-            }
-            if v.verdicts.is_empty() && v.diverged_at.is_none() {
-                let _ = writeln!(
-                    html,
-                    "<div class=\"ok\"><b>{}</b>: none of the failure conditions was measured.</div>",
-                    escape(&name)
-                );
-            }
-            for verdict in &v.verdicts {
-                let _ = writeln!(
-                    html,
-                    "<div class=\"verdict\"><b>{}</b>: {}</div>",
-                    escape(&name),
-                    escape(&verdict.message)
-                );
-            }
-        }
-    }
-}
-
 fn run_label(dir: &Path) -> String {
     dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
@@ -447,39 +334,29 @@ pub fn build_run_report(dir: &Path) -> Result<PathBuf> {
     let records = RunRecords::load(dir)?;
     let plots = dir.join("plots");
     let runs = [(run_label(dir), &records)];
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>initscope: {0}</title><style>{STYLE}</style></head><body>{SELF_CHECK}\n<h1>initscope report: {0}</h1>\n<p>Run directory <code>{1}</code></p>\n",
-        escape(&records.summary.experiment),
-        escape(&dir.display().to_string())
-    );
-    verdicts(&mut html, &runs);
-    html.push_str("<h2>Summary</h2>\n");
-    summary_table(&mut html, &runs);
-    seed_table(&mut html, &runs);
+    let mut sections = Vec::new();
     let overlays = overlay_charts(&runs, &plots)?;
     if !overlays.is_empty() {
-        html.push_str("<h2>All variants</h2>\n");
-        overlays.iter().for_each(|w| html.push_str(&image(w)));
+        sections.push(Section { heading: "All variants".into(), figures: overlays.iter().map(Figure::of).collect() });
     }
     for v in &records.variants {
-        let _ = writeln!(html, "<h2>Variant {}</h2>", escape(&v.name));
-        for w in variant_charts(v, records.examples.as_ref(), &plots, "")? {
-            html.push_str(&image(&w));
-        }
+        let charts = variant_charts(v, records.examples.as_ref(), &plots, "")?;
+        sections
+            .push(Section { heading: format!("Variant {}", v.name), figures: charts.iter().map(Figure::of).collect() });
     }
-    let env = &records.summary.environment;
-    let _ = write!(
-        html,
-        "<h2>Settings</h2><pre>{}</pre>\n<h2>Environment</h2><table><tr><td>initscope</td><td>{}</td></tr><tr><td>CPU</td><td>{}</td></tr><tr><td>threads</td><td>{}</td></tr></table>\n</body></html>\n",
-        escape(&records.settings),
-        escape(&env.initscope_version),
-        escape(&env.cpu),
-        env.threads
-    );
+    let page = ReportPage {
+        title: records.summary.experiment.clone(),
+        heading: format!("initscope report: {}", records.summary.experiment),
+        dirs: vec![dir.display().to_string()],
+        verdicts: verdict_lines(&runs),
+        summary: summary_rows(&runs),
+        seeds: seed_rows(&runs),
+        sections,
+        settings: vec![("Settings".into(), records.settings.clone())],
+        environment: Some(records.summary.environment.clone()),
+    };
     let path = dir.join("report.html");
-    crate::fsutil::write_atomic(&path, html.as_bytes())?;
+    crate::fsutil::write_atomic(&path, page.render()?.as_bytes())?;
     Ok(path)
 }
 
@@ -490,28 +367,18 @@ pub fn build_comparison_report(dirs: &[PathBuf], out: &Path) -> Result<PathBuf> 
     let records: Vec<RunRecords> = dirs.iter().map(|d| RunRecords::load(d)).collect::<Result<_>>()?;
     let runs: Vec<(String, &RunRecords)> = dirs.iter().map(|d| run_label(d)).zip(&records).collect();
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let plots = parent.join("plots");
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>initscope: comparison</title><style>{STYLE}</style></head><body>{SELF_CHECK}\n<h1>initscope comparison of {} runs</h1>\n<ul>",
-        runs.len()
-    );
-    for d in dirs {
-        let _ = write!(html, "<li><code>{}</code></li>", escape(&d.display().to_string()));
-    }
-    html.push_str("</ul>\n");
-    verdicts(&mut html, &runs);
-    html.push_str("<h2>Summary</h2>\n");
-    summary_table(&mut html, &runs);
-    seed_table(&mut html, &runs);
-    for w in overlay_charts(&runs, &plots)? {
-        html.push_str(&image(&w));
-    }
-    for (run, r) in &runs {
-        let _ = writeln!(html, "<h2>Settings of {}</h2><pre>{}</pre>", escape(run), escape(&r.settings));
-    }
-    html.push_str("</body></html>\n");
-    crate::fsutil::write_atomic(out, html.as_bytes())?;
+    let overlays = overlay_charts(&runs, &parent.join("plots"))?;
+    let page = ReportPage {
+        title: "comparison".into(),
+        heading: format!("initscope comparison of {} runs", runs.len()),
+        dirs: dirs.iter().map(|d| d.display().to_string()).collect(),
+        verdicts: verdict_lines(&runs),
+        summary: summary_rows(&runs),
+        seeds: seed_rows(&runs),
+        sections: vec![Section { heading: String::new(), figures: overlays.iter().map(Figure::of).collect() }],
+        settings: runs.iter().map(|(run, r)| (format!("Settings of {run}"), r.settings.clone())).collect(),
+        environment: None,
+    };
+    crate::fsutil::write_atomic(out, page.render()?.as_bytes())?;
     Ok(out.into())
 }
