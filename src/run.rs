@@ -275,6 +275,14 @@ impl SharedRun<'_> {
                 write_summary(dir, &summary)?;
                 false
             }
+            VariantOutcome::NotStarted => {
+                console.line(&format!(
+                    "Interrupted: {} stopped while initialising; it starts afresh with: initscope resume {}",
+                    variant.name,
+                    dir.display()
+                ))?;
+                true
+            }
             VariantOutcome::Interrupted(at) => {
                 console.line(&format!(
                     "Interrupted: {} stopped after step {} of epoch {}; continue with: initscope resume {}",

@@ -76,43 +76,69 @@ fn a_truncated_normal_far_in_the_tail_initialises_at_once() {
     assert!(weights.iter().all(|w| (5.9..=6.0).contains(w)), "a weight outside [5.9, 6]");
 }
 
-/// A run stopped by SIGTERM while it initialises a wide orthogonal network
-/// stops before its first step with a checkpoint, and `resume` finishes it
-/// as if it had never stopped. Its records then serve the resume checks
-/// below.
-fn interrupted_during_initialisation(dir: &Path) -> (PathBuf, PathBuf) {
-    let file = experiment_file(dir, "wide", |e| {
-        e.model.hidden = vec![1024, 1024];
-        e.variants[0].weight_init = initscope::nn::Init::Orthogonal { gain: initscope::nn::Gain::Value(1.0) };
-    });
-    let out = dir.join("stopped");
-    let child = Command::new(env!("CARGO_BIN_EXE_initscope"))
-        .args(["run", path_str(&file), "--quiet", "--threads", "1", "--out", path_str(&out)])
+/// Starts `initscope run FILE --out OUT` and sends SIGTERM once `ready`
+/// exists under OUT plus `delay`; returns the finished process's output and
+/// the seconds from the signal to its exit.
+fn stop_when(file: &Path, out: &Path, ready: &str, delay: Duration) -> (Output, f64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(["run", path_str(file), "--quiet", "--threads", "1", "--out", path_str(out)])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The run directory appears before the data is read and the model built.
     let start = Instant::now();
-    while !out.join("experiment.toml").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the run never started");
+    while !out.join(ready).exists() {
+        if start.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            child.kill().ok();
+            panic!("{ready} never appeared before the run ended");
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Orthogonalising the 1024 x 1024 layer takes seconds; the data (600
-    // tiny images) takes a millisecond: 300 ms in, the run is initialising.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(delay);
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let start = Instant::now();
-    let mut child = child;
+    let signalled = Instant::now();
     while child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(120), "SIGTERM during initialisation was not honoured");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(signalled.elapsed() < Duration::from_secs(120), "SIGTERM was not honoured");
+        std::thread::sleep(Duration::from_millis(10));
     }
-    let r = child.wait_with_output().unwrap();
+    let seconds = signalled.elapsed().as_secs_f64();
+    (child.wait_with_output().unwrap(), seconds)
+}
+
+/// Orthogonalising a 2048 x 2048 layer takes seconds (about 5 here); a
+/// SIGTERM 300 ms after the run directory appears lands in it (the data, 600
+/// tiny images, takes a millisecond). The run stops within a second,
+/// having recorded nothing, and `resume` would start the variant afresh.
+#[test]
+fn a_stop_during_initialisation_is_honoured_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = experiment_file(tmp.path(), "wide", |e| {
+        e.model.hidden = vec![2048, 2048];
+        e.variants[0].weight_init = initscope::nn::Init::Orthogonal { gain: initscope::nn::Gain::Value(1.0) };
+    });
+    let out = tmp.path().join("stopped");
+    let (r, seconds) = stop_when(&file, &out, "experiment.toml", Duration::from_millis(300));
     assert_eq!(r.status.code(), Some(130), "{}", stderr(&r));
-    let checkpoint: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("kaiming/checkpoint.json")).unwrap()).unwrap();
-    assert_eq!(checkpoint["checkpoint"]["steps_taken"], 0, "{checkpoint}");
+    assert!(seconds < 3.0, "{seconds:.1} s from SIGTERM to exit: initialisation ran on");
+    let log = std::fs::read_to_string(out.join("log.txt")).unwrap();
+    assert!(log.contains("kaiming stopped while initialising"), "{log}");
+    assert!(!out.join("kaiming/checkpoint.json").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "interrupted");
+}
+
+/// A run stopped by SIGTERM after its first epoch (a 1024-wide network, 50
+/// epochs of 4 steps): its checkpoint serves the resume checks below.
+fn interrupted_mid_training(dir: &Path) -> (PathBuf, PathBuf) {
+    let file = experiment_file(dir, "long", |e| {
+        e.model.hidden = vec![1024, 1024];
+        e.epochs = 50;
+    });
+    let out = dir.join("stopped");
+    let (r, _) = stop_when(&file, &out, "kaiming/epochs.csv", Duration::ZERO);
+    assert_eq!(r.status.code(), Some(130), "{}", stderr(&r));
+    assert!(out.join("kaiming/checkpoint.json").is_file());
     (file, out)
 }
 
@@ -129,9 +155,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-fn resume_after_a_stop_during_initialisation_and_its_bad_records() {
+fn resume_with_a_long_checkpoint_and_with_bad_records() {
     let tmp = tempfile::tempdir().unwrap();
-    let (file, stopped) = interrupted_during_initialisation(tmp.path());
+    let (file, stopped) = interrupted_mid_training(tmp.path());
     let resume = |dir: &Path| run_within(&["resume", path_str(dir), "--quiet"], Duration::from_secs(300));
 
     // A checkpoint that has trained longer than this machine has been up.
@@ -145,7 +171,7 @@ fn resume_after_a_stop_during_initialisation_and_its_bad_records() {
     let r = resume(&long);
     assert!(r.status.success(), "{}", stderr(&r));
     let timings = std::fs::read_to_string(long.join("kaiming/timings.csv")).unwrap();
-    let seconds: f64 = timings.lines().nth(1).unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    let seconds: f64 = timings.lines().last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
     assert!(seconds >= 1e10, "{timings}");
 
     // Resumed, the run equals one never stopped.

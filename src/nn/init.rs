@@ -271,6 +271,20 @@ impl Init {
     /// Fills `out`, a `[fan_out, fan_in]` weight matrix (or a bias of
     /// `fan_out` values with the layer's fans), from `stream`.
     pub fn fill(&self, out: &mut [f32], fan_in: usize, fan_out: usize, stream: &mut Stream) {
+        self.fill_until(out, fan_in, fan_out, stream, &|| false);
+    }
+
+    /// As [`Init::fill`], asking `stop` as it goes where filling takes long
+    /// (the orthogonal schemes, cubic in the width): returns false, with
+    /// `out` unfinished, when `stop` said so.
+    pub fn fill_until(
+        &self,
+        out: &mut [f32],
+        fan_in: usize,
+        fan_out: usize,
+        stream: &mut Stream,
+        stop: &dyn Fn() -> bool,
+    ) -> bool {
         let fan = |mode: &FanMode| match mode {
             FanMode::FanIn => fan_in,
             FanMode::FanOut => fan_out,
@@ -295,14 +309,17 @@ impl Init {
                 out.iter_mut().for_each(|w| *w = (a + (b - a) * stream.unit_f64()) as f32);
             }
             Init::TruncatedNormal { mean, std, a, b } => super::truncated::fill(out, *mean, *std, *a, *b, stream),
-            Init::Orthogonal { gain: g } => orthogonal(out, fan_out, out.len() / fan_out.max(1), gain(g), stream),
+            Init::Orthogonal { gain: g } => {
+                return orthogonal(out, fan_out, out.len() / fan_out.max(1), gain(g), stream, stop)
+            }
             Init::Constant { value } => out.fill(*value as f32),
             // The orthogonal start; the data-driven rescaling follows later.
-            Init::Lsuv { .. } => orthogonal(out, fan_out, out.len() / fan_out.max(1), 1.0, stream),
+            Init::Lsuv { .. } => return orthogonal(out, fan_out, out.len() / fan_out.max(1), 1.0, stream, stop),
             // Filled from the file by the model as a whole.
             Init::FromFile { .. } => out.fill(0.0),
             Init::PytorchDefault => uniform(1.0 / fi.sqrt(), out, stream),
         }
+        true
     }
 }
 
@@ -311,11 +328,21 @@ impl Init {
 /// Gram-Schmidt (modified, twice for stability) on the rows of a standard
 /// normal matrix, in f64; the QR of PyTorch's `orthogonal_` gives the same
 /// distribution (the Haar measure).
-fn orthogonal(out: &mut [f32], rows: usize, cols: usize, gain: f64, stream: &mut Stream) {
+fn orthogonal(
+    out: &mut [f32],
+    rows: usize,
+    cols: usize,
+    gain: f64,
+    stream: &mut Stream,
+    stop: &dyn Fn() -> bool,
+) -> bool {
     let (n, m) = if rows <= cols { (rows, cols) } else { (cols, rows) };
     // n vectors of length m, orthonormalised.
     let mut q: Vec<Vec<f64>> = (0..n).map(|_| (0..m).map(|_| stream.standard_normal()).collect()).collect();
     for i in 0..n {
+        if i % 16 == 0 && stop() {
+            return false;
+        }
         for _ in 0..2 {
             for j in 0..i {
                 let dot: f64 = q[i].iter().zip(&q[j]).map(|(a, b)| a * b).sum();
@@ -332,6 +359,7 @@ fn orthogonal(out: &mut [f32], rows: usize, cols: usize, gain: f64, stream: &mut
             out[r * cols + c] = (gain * v) as f32;
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -93,14 +93,24 @@ impl Mlp {
 
     /// [`Mlp::initialise`] with a (weight, bias) scheme per layer.
     pub fn initialise_layers(&mut self, schemes: &[(Init, Init)], seed: u64) {
+        self.initialise_layers_until(schemes, seed, &|| false);
+    }
+
+    /// As [`Mlp::initialise_layers`], asking `stop` as it goes (a wide
+    /// orthogonal layer takes seconds): false, with the model only partly
+    /// initialised, when `stop` said so.
+    pub fn initialise_layers_until(&mut self, schemes: &[(Init, Init)], seed: u64, stop: &dyn Fn() -> bool) -> bool {
         assert_eq!(schemes.len(), self.layers.len(), "one scheme pair per layer");
         for (l, (layer, (weight, bias))) in self.layers.iter().zip(schemes).enumerate() {
             let (fi, fo) = (layer.fan_in, layer.fan_out);
             let mut stream = Stream::new(seed, "init/weight", l as u64);
-            weight.fill(&mut self.params[layer.weight_range()], fi, fo, &mut stream);
+            if !weight.fill_until(&mut self.params[layer.weight_range()], fi, fo, &mut stream, stop) {
+                return false;
+            }
             let mut stream = Stream::new(seed, "init/bias", l as u64);
             bias.fill(&mut self.params[layer.bias_range()], fi, fo, &mut stream);
         }
+        true
     }
 
     /// PyTorch-style names and shapes of every tensor, in buffer order:

@@ -92,6 +92,9 @@ pub enum VariantOutcome {
     Finished(VariantSummary),
     /// The stop flag was raised; where it stopped.
     Interrupted(Checkpoint),
+    /// The stop flag was raised while the model was being initialised:
+    /// nothing was recorded, and `resume` starts the variant afresh.
+    NotStarted,
 }
 
 /// What happens while a variant trains, in order.
@@ -185,7 +188,7 @@ pub fn train_variant(
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
     let variant = &unit.variant;
-    let model = initial_model(exp, unit, data)?;
+    let Some(model) = initial_model(exp, unit, data, stop)? else { return Ok(VariantOutcome::NotStarted) };
     let split = Split::new(exp, data)?;
     let mut trainer = Trainer::new(model, exp.optimizer_of(variant).clone(), exp.batch_size, threads);
     let mut at = start_or_resume(&mut trainer, &variant.name, split.steps_per_epoch, exp.epochs, resume, observer)?;
@@ -194,8 +197,8 @@ pub fn train_variant(
     // moved back by them.
     let (started, before) = (Instant::now(), at.elapsed_s);
     let elapsed = || before + started.elapsed().as_secs_f64();
-    // A signal during initialisation (LSUV, a large orthogonal matrix) stops
-    // the run before its first step, with a checkpoint like any other.
+    // A signal between initialisation and the first step stops the run
+    // there, with a checkpoint like any other.
     if stop() {
         return interrupt(&trainer, &variant.name, at, elapsed(), observer);
     }
@@ -245,8 +248,14 @@ pub fn train_variant(
 
 /// The model as the variant initialises it: sizes from the data and the
 /// settings, each layer's schemes, then the data-driven parts (weights
-/// from a file, LSUV's rescaling on one batch from its own stream).
-fn initial_model(exp: &Experiment, unit: &RunUnit, data: &Dataset) -> Result<Mlp> {
+/// from a file, LSUV's rescaling on one batch from its own stream). `None`
+/// when `stop` interrupted it.
+fn initial_model(
+    exp: &Experiment,
+    unit: &RunUnit,
+    data: &Dataset,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<Mlp>> {
     let (variant, seed) = (&unit.variant, unit.seed);
     let pixels = data.train.pixels_per_image();
     if data.test.pixels_per_image() != pixels {
@@ -260,7 +269,9 @@ fn initial_model(exp: &Experiment, unit: &RunUnit, data: &Dataset) -> Result<Mlp
     sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
     let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
-    model.initialise_layers(&variant.layer_schemes(model.layers.len()), seed);
+    if !model.initialise_layers_until(&variant.layer_schemes(model.layers.len()), seed, stop) {
+        return Ok(None);
+    }
     match &variant.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
         Init::Lsuv { tol, max_iter } => {
@@ -273,7 +284,7 @@ fn initial_model(exp: &Experiment, unit: &RunUnit, data: &Dataset) -> Result<Mlp
         }
         _ => {}
     }
-    Ok(model)
+    Ok(Some(model))
 }
 
 /// The training file cut into training and validation images, and the
