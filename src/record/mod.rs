@@ -23,7 +23,10 @@ use crate::table::write_rows;
 use crate::train::checkpoint::{remove_checkpoints, save_checkpoint, Checkpoint};
 use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
-use rows::{rounded, EpochRow, PredictionRow, StepRow, TimingRow};
+use rows::{
+    rounded, EpochRow, PredictionRow, StepRow, TimingRow, EPOCHS_COLUMNS, PREDICTIONS_COLUMNS, STEPS_COLUMNS,
+    TIMINGS_COLUMNS,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -110,20 +113,6 @@ pub struct Recorder {
     epochs: Vec<EpochRow>,
     timings: Vec<TimingRow>,
 }
-
-const STEPS_COLUMNS: [&str; 4] = ["step", "epoch", "batch", "loss"];
-const EPOCHS_COLUMNS: [&str; 8] = [
-    "epoch",
-    "mean_loss",
-    "train_accuracy",
-    "valid_accuracy",
-    "train_correct",
-    "train_total",
-    "valid_correct",
-    "valid_total",
-];
-const TIMINGS_COLUMNS: [&str; 2] = ["epoch", "elapsed_s"];
-const PREDICTIONS_COLUMNS: [&str; 3] = ["index", "label", "predicted"];
 
 impl Recorder {
     /// Records into `run_dir`, which must exist.

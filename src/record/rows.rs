@@ -59,6 +59,24 @@ pub struct PredictionRow {
     pub predicted: u8,
 }
 
+/// The columns of `steps.csv`, in [`StepRow`]'s order.
+pub const STEPS_COLUMNS: [&str; 4] = ["step", "epoch", "batch", "loss"];
+/// The columns of `epochs.csv`, in [`EpochRow`]'s order.
+pub const EPOCHS_COLUMNS: [&str; 8] = [
+    "epoch",
+    "mean_loss",
+    "train_accuracy",
+    "valid_accuracy",
+    "train_correct",
+    "train_total",
+    "valid_correct",
+    "valid_total",
+];
+/// The columns of `timings.csv`, in [`TimingRow`]'s order.
+pub const TIMINGS_COLUMNS: [&str; 2] = ["epoch", "elapsed_s"];
+/// The columns of `test_predictions.csv`, in [`PredictionRow`]'s order.
+pub const PREDICTIONS_COLUMNS: [&str; 3] = ["index", "label", "predicted"];
+
 /// One layer at one recorded step of `probe/layers.csv`: the weights', the
 /// gradients' and the activations' statistics on the step's batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,5 +221,56 @@ mod tests {
         std::fs::write(&path, "step,epoch,batch,loss\n0,1,0,2.3\n1,1,x,2.3\n").unwrap();
         let err = read::<StepRow>(&path).unwrap_err().to_string();
         assert!(err.contains("steps.csv:3:"), "{err}");
+    }
+
+    /// Each record's columns are its row struct's fields, in order (what
+    /// csv writes as the header when it names them itself).
+    #[test]
+    fn columns_are_the_row_fields() {
+        fn header<T: Serialize>(row: T) -> String {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.serialize(row).unwrap();
+            String::from_utf8(w.into_inner().unwrap()).unwrap().lines().next().unwrap().to_string()
+        }
+        assert_eq!(header(StepRow { step: 0, epoch: 1, batch: 0, loss: 0.0 }), STEPS_COLUMNS.join(","));
+        let epoch = EpochRow {
+            epoch: 1,
+            mean_loss: 0.0,
+            train_accuracy: 0.0,
+            valid_accuracy: 0.0,
+            train_correct: 0,
+            train_total: 0,
+            valid_correct: 0,
+            valid_total: 0,
+        };
+        assert_eq!(header(epoch), EPOCHS_COLUMNS.join(","));
+        assert_eq!(header(TimingRow { epoch: 1, elapsed_s: 0.0 }), TIMINGS_COLUMNS.join(","));
+        assert_eq!(header(PredictionRow { index: 0, label: 0, predicted: 0 }), PREDICTIONS_COLUMNS.join(","));
+        let layer = LayerStatsRow {
+            step: 0,
+            layer: 1,
+            w_mean: 0.0,
+            w_std: 0.0,
+            w_min: 0.0,
+            w_max: 0.0,
+            w_norm: 0.0,
+            gw_norm: 0.0,
+            gw_mean_abs: 0.0,
+            gw_std: 0.0,
+            gb_norm: 0.0,
+            gb_mean_abs: 0.0,
+            gb_std: 0.0,
+            update_ratio: 0.0,
+            pre_mean: 0.0,
+            pre_std: 0.0,
+            post_mean: 0.0,
+            post_std: 0.0,
+            post_zero_frac: 0.0,
+            post_saturated_frac: 0.0,
+            dead_units: 0,
+            nonfinite: 0,
+        };
+        assert_eq!(header(layer), LAYER_STATS_COLUMNS.join(","));
+        assert_eq!(histogram_columns(2).join(","), "step,kind,layer,min,max,nonfinite,c0,c1");
     }
 }
