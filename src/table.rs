@@ -35,6 +35,41 @@ pub fn write_rows<T: Serialize>(path: &Path, columns: &[&str], rows: &[T]) -> Re
     write_atomic(path, &to_csv(columns, rows)?)
 }
 
+/// CSV text built row by row in memory (each row encoded once, as it
+/// arrives) and written whole, atomically, as often as needed: the records
+/// that grow every step.
+pub struct CsvBuffer {
+    writer: csv::Writer<Vec<u8>>,
+    rows: usize,
+}
+
+impl CsvBuffer {
+    /// An empty record with the header `columns`.
+    pub fn new<S: AsRef<[u8]>>(columns: &[S]) -> Self {
+        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        writer.write_record(columns).expect("writing to memory cannot fail");
+        CsvBuffer { writer, rows: 0 }
+    }
+
+    /// Appends `row`. Rows of numbers and names always encode, and memory
+    /// cannot refuse a write.
+    pub fn push<T: Serialize>(&mut self, row: &T) {
+        self.writer.serialize(row).expect("a record row always encodes");
+        self.rows += 1;
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Writes the text so far to `path` atomically.
+    pub fn write(&mut self, path: &Path) -> Result<()> {
+        self.writer.flush()?;
+        write_atomic(path, self.writer.get_ref())
+    }
+}
+
 /// Reads the rows of a CSV record after its header, by position (so a
 /// struct whose last field is a sequence takes the remaining columns). An
 /// unreadable file or a malformed row is an input error naming the file and

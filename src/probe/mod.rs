@@ -17,12 +17,11 @@ pub mod diagnose;
 pub mod stats;
 
 use crate::experiment::ProbeSettings;
-use crate::fsutil::write_atomic;
 use crate::nn::{Activation, Mlp};
 use crate::record::rows::{
     histogram_columns, ChangeRow, HistogramRow, LayerStatsRow, StepRow, CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
 };
-use crate::table::{read_rows, write_rows};
+use crate::table::{read_rows, write_rows, CsvBuffer};
 use crate::train::{Checkpoint, Event, Observer, Trainer};
 use crate::verdict::Verdict;
 use anyhow::{Context, Result};
@@ -68,33 +67,14 @@ pub struct Probe {
     step: usize,
     /// `layers.csv` and `histograms.csv` as CSV text, each row encoded once
     /// as it arrives; written whole at each epoch's end.
-    layers_csv: csv::Writer<Vec<u8>>,
-    histograms_csv: csv::Writer<Vec<u8>>,
+    layers_csv: CsvBuffer,
+    histograms_csv: CsvBuffer,
     scalars: Vec<RowScalars>,
     losses: Vec<f32>,
     changes: Vec<(usize, usize, usize, usize)>,
     snapshot: Vec<f32>,
     alive: Vec<bool>,
     verdicts: Vec<Verdict>,
-}
-
-/// A CSV buffer that starts with the header `columns`.
-fn csv_buffer<S: AsRef<[u8]>>(columns: &[S]) -> csv::Writer<Vec<u8>> {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record(columns).expect("writing to memory cannot fail");
-    w
-}
-
-/// Appends `row` to a CSV buffer: rows of numbers and names always encode,
-/// and memory cannot refuse a write.
-fn append<T: serde::Serialize>(w: &mut csv::Writer<Vec<u8>>, row: &T) {
-    w.serialize(row).expect("a record row always encodes");
-}
-
-/// The CSV buffer's text so far.
-fn csv_bytes(w: &mut csv::Writer<Vec<u8>>) -> Result<&[u8]> {
-    w.flush()?;
-    Ok(w.get_ref())
 }
 
 impl Probe {
@@ -107,8 +87,8 @@ impl Probe {
             run_dir: run_dir.into(),
             total_steps: 0,
             step: 0,
-            layers_csv: csv_buffer(&LAYER_STATS_COLUMNS),
-            histograms_csv: csv_buffer(&histogram_columns(stats::BINS)),
+            layers_csv: CsvBuffer::new(&LAYER_STATS_COLUMNS),
+            histograms_csv: CsvBuffer::new(&histogram_columns(stats::BINS)),
             scalars: Vec::new(),
             losses: Vec::new(),
             changes: Vec::new(),
@@ -139,7 +119,7 @@ impl Probe {
             nonfinite: h.nonfinite,
             counts: h.counts,
         };
-        append(&mut self.histograms_csv, &row);
+        self.histograms_csv.push(&row);
     }
 
     fn record_weight_histograms(&mut self, model: &Mlp) {
@@ -256,8 +236,8 @@ impl Probe {
     fn reset(&mut self, total_steps: usize, step: usize) {
         self.total_steps = total_steps;
         self.step = step;
-        self.layers_csv = csv_buffer(&LAYER_STATS_COLUMNS);
-        self.histograms_csv = csv_buffer(&histogram_columns(stats::BINS));
+        self.layers_csv = CsvBuffer::new(&LAYER_STATS_COLUMNS);
+        self.histograms_csv = CsvBuffer::new(&histogram_columns(stats::BINS));
         self.scalars.clear();
         self.losses.clear();
         self.changes.clear();
@@ -297,7 +277,7 @@ impl Probe {
             nonfinite,
         };
         self.scalars.push(RowScalars::from(&row));
-        append(&mut self.layers_csv, &row);
+        self.layers_csv.push(&row);
     }
 
     /// Restores what was recorded before the checkpoint from the files.
@@ -307,10 +287,10 @@ impl Probe {
         let before = checkpoint.steps_taken;
         for row in read_if_written::<LayerStatsRow>(&dir.join("layers.csv"))?.iter().filter(|r| r.step < before) {
             self.scalars.push(RowScalars::from(row));
-            append(&mut self.layers_csv, row);
+            self.layers_csv.push(row);
         }
         for row in read_if_written::<HistogramRow>(&dir.join("histograms.csv"))?.iter().filter(|r| r.step < before) {
-            append(&mut self.histograms_csv, row);
+            self.histograms_csv.push(row);
         }
         self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
         self.changes.retain(|c| c.0 < checkpoint.epoch);
@@ -327,8 +307,8 @@ impl Probe {
     fn write_files(&mut self, variant: &str) -> Result<()> {
         let dir = self.run_dir.join(variant).join("probe");
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-        write_atomic(&dir.join("layers.csv"), csv_bytes(&mut self.layers_csv)?)?;
-        write_atomic(&dir.join("histograms.csv"), csv_bytes(&mut self.histograms_csv)?)?;
+        self.layers_csv.write(&dir.join("layers.csv"))?;
+        self.histograms_csv.write(&dir.join("histograms.csv"))?;
         write_rows(&dir.join("changes.csv"), &CHANGE_COLUMNS, &self.changes)
     }
 

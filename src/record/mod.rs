@@ -19,7 +19,7 @@ pub mod rows;
 
 use crate::fsutil::write_atomic;
 use crate::nn::state_dict;
-use crate::table::write_rows;
+use crate::table::{write_rows, CsvBuffer};
 use crate::train::checkpoint::{remove_checkpoints, save_checkpoint, Checkpoint};
 use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
@@ -109,7 +109,8 @@ fn read_for_resume<T: serde::de::DeserializeOwned>(path: &Path, rows: usize) -> 
 /// Writes each variant's records as its events arrive.
 pub struct Recorder {
     run_dir: PathBuf,
-    steps: Vec<StepRow>,
+    /// `steps.csv`, a row per step, encoded as it comes.
+    steps: CsvBuffer,
     epochs: Vec<EpochRow>,
     timings: Vec<TimingRow>,
 }
@@ -117,15 +118,20 @@ pub struct Recorder {
 impl Recorder {
     /// Records into `run_dir`, which must exist.
     pub fn new(run_dir: &Path) -> Self {
-        Recorder { run_dir: run_dir.into(), steps: Vec::new(), epochs: Vec::new(), timings: Vec::new() }
+        Recorder {
+            run_dir: run_dir.into(),
+            steps: CsvBuffer::new(&STEPS_COLUMNS),
+            epochs: Vec::new(),
+            timings: Vec::new(),
+        }
     }
 
     fn variant_dir(&self, variant: &str) -> PathBuf {
         self.run_dir.join(variant)
     }
 
-    fn write_csvs(&self, dir: &Path) -> Result<()> {
-        write_rows(&dir.join("steps.csv"), &STEPS_COLUMNS, &self.steps)?;
+    fn write_csvs(&mut self, dir: &Path) -> Result<()> {
+        self.steps.write(&dir.join("steps.csv"))?;
         write_rows(&dir.join("epochs.csv"), &EPOCHS_COLUMNS, &self.epochs)?;
         write_rows(&dir.join("timings.csv"), &TIMINGS_COLUMNS, &self.timings)
     }
@@ -147,8 +153,9 @@ impl Recorder {
     /// Takes up the records of a run stopped at `checkpoint`.
     fn resume(&mut self, dir: &Path, checkpoint: &Checkpoint) -> Result<()> {
         let epochs_done = checkpoint.epoch.saturating_sub(1);
-        self.steps = read_for_resume(&dir.join("steps.csv"), checkpoint.steps_taken)?;
-        self.steps.truncate(checkpoint.steps_taken);
+        let steps: Vec<StepRow> = read_for_resume(&dir.join("steps.csv"), checkpoint.steps_taken)?;
+        self.steps = CsvBuffer::new(&STEPS_COLUMNS);
+        steps.iter().take(checkpoint.steps_taken).for_each(|row| self.steps.push(row));
         self.epochs = read_for_resume(&dir.join("epochs.csv"), epochs_done)?;
         self.epochs.retain(|r| r.epoch < checkpoint.epoch);
         self.timings = read_for_resume(&dir.join("timings.csv"), epochs_done)?;
@@ -163,7 +170,8 @@ impl Observer for Recorder {
         match event {
             Event::Start { model, .. } => {
                 std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-                (self.steps, self.epochs, self.timings) = (Vec::new(), Vec::new(), Vec::new());
+                self.steps = CsvBuffer::new(&STEPS_COLUMNS);
+                (self.epochs, self.timings) = (Vec::new(), Vec::new());
                 remove_checkpoints(&dir, None, None)?;
                 state_dict::save(model, &dir.join("initial.safetensors"))?;
             }
@@ -173,8 +181,7 @@ impl Observer for Recorder {
                 save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
             Event::Step { epoch, step, loss, .. } => {
-                let row = StepRow { step: self.steps.len(), epoch: *epoch, batch: *step, loss: *loss };
-                self.steps.push(row);
+                self.steps.push(&StepRow { step: self.steps.rows(), epoch: *epoch, batch: *step, loss: *loss });
             }
             Event::Epoch { metrics, model, optimizer, checkpoint } => {
                 self.epoch_row(metrics);
