@@ -1,13 +1,12 @@
 //! CSV records, the one home of reading and writing them with the csv
-//! crate: rows as serde structs ([`write_rows`], [`read_rows`]), and a
-//! whole table read back by column name ([`Table`]) for the charts and the
-//! report.
+//! crate: rows as serde structs ([`write_rows`], [`read_rows`]), and
+//! records that grow every step built row by row ([`CsvBuffer`]).
 
 use crate::fsutil::write_atomic;
 use anyhow::{anyhow, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A csv error as an input error naming the file and, where known, the line.
 pub fn csv_error(path: &Path, e: csv::Error) -> anyhow::Error {
@@ -83,45 +82,4 @@ pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
             record.deserialize(None).map_err(|e| csv_error(path, e))
         })
         .collect()
-}
-
-/// A CSV file of our own: a header and rows of fields.
-pub struct Table {
-    /// Column names.
-    pub header: Vec<String>,
-    /// Rows of fields, as text.
-    pub rows: Vec<Vec<String>>,
-    path: PathBuf,
-}
-
-impl Table {
-    /// Reads `path` with the csv crate; a file that does not exist is
-    /// `None`, a malformed one an error naming its line.
-    pub fn read(path: &Path) -> Result<Option<Table>> {
-        let mut reader = match csv::ReaderBuilder::new().flexible(true).from_path(path) {
-            Ok(r) => r,
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(csv_error(path, e)),
-        };
-        let at = |e: csv::Error| csv_error(path, e);
-        let header = reader.headers().map_err(at)?.iter().map(String::from).collect();
-        let rows = reader
-            .records()
-            .map(|r| r.map(|r| r.iter().map(String::from).collect()).map_err(at))
-            .collect::<Result<_>>()?;
-        Ok(Some(Table { header, rows, path: path.into() }))
-    }
-
-    /// Index of a column.
-    pub fn column(&self, name: &str) -> Result<usize> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{}: no column {name}", self.path.display()))
-    }
-
-    /// A column parsed as numbers (unparsable fields become NaN).
-    pub fn numbers(&self, name: &str) -> Result<Vec<f64>> {
-        let c = self.column(name)?;
-        Ok(self.rows.iter().map(|r| r.get(c).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)).collect())
-    }
 }

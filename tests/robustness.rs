@@ -356,3 +356,28 @@ fn the_library_validates_what_it_is_given() {
         assert!(err.is::<initscope::error::InputError>(), "{needle}: not an input error");
     }
 }
+
+/// The report reads the records strictly: a corrupt row is named by file
+/// and line, never drawn as a gap or a zero.
+#[test]
+fn the_report_names_a_corrupt_record_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = experiment_file(tmp.path(), "corrupt", |_| {});
+    let out = tmp.path().join("run");
+    let r = run_within(&["run", path_str(&file), "--quiet", "--out", path_str(&out)], Duration::from_secs(120));
+    assert!(r.status.success(), "{}", stderr(&r));
+    for (name, line, bad) in [("steps.csv", 3, "2,1,x,2.3"), ("probe/layers.csv", 2, "0,1,abc")] {
+        let path = out.join("kaiming").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let saved = lines[line - 1];
+        lines[line - 1] = bad;
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let r = run_within(&["report", path_str(&out)], Duration::from_secs(60));
+        assert_refused(&r, &format!("kaiming/{name}:{line}:"));
+        lines[line - 1] = saved;
+        std::fs::write(&path, lines.join("\n")).unwrap();
+    }
+    let r = run_within(&["report", path_str(&out)], Duration::from_secs(60));
+    assert!(r.status.success(), "the mended records report again: {}", stderr(&r));
+}

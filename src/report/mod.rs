@@ -11,6 +11,7 @@ use crate::plot::distributions::{
 };
 use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
 use crate::plot::{save, Written};
+use crate::record::rows::LayerStatsRow;
 use anyhow::Result;
 use askama::Template as _;
 use page::{seed_rows, summary_rows, verdict_lines, Figure, ReportPage, Section};
@@ -119,23 +120,20 @@ fn prediction_charts(
 fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String, out: &mut Vec<Written>) -> Result<()> {
     let name = &v.name;
     if let Some(layers) = &v.layers {
-        let (step, layer) = (layers.numbers("step")?, layers.numbers("layer")?);
-        let per_layer = |column: &str| -> Result<Vec<Series>> {
-            let values = layers.numbers(column)?;
-            let n = layer.iter().fold(0.0f64, |m, &l| m.max(l)) as usize;
-            Ok((1..=n)
+        let layer_count = layers.iter().map(|r| r.layer).max().unwrap_or(0);
+        let per_layer = |value: fn(&LayerStatsRow) -> f64| -> Vec<Series> {
+            (1..=layer_count)
                 .map(|l| {
-                    let points =
-                        (0..values.len()).filter(|&i| layer[i] as usize == l).map(|i| (step[i], values[i])).collect();
+                    let points = layers.iter().filter(|r| r.layer == l).map(|r| (r.step as f64, value(r))).collect();
                     (format!("Layer {l}"), points)
                 })
-                .collect())
+                .collect()
         };
         out.push(save(
             &LogLinesChart {
                 title: format!("{name}: gradient flow (weight-gradient norm per layer)"),
                 y_desc: "||dL/dW|| (log)".into(),
-                series: per_layer("gw_norm")?,
+                series: per_layer(|r| r.gw_norm),
             },
             plots,
             &file("gradient-flow"),
@@ -144,7 +142,7 @@ fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String,
             &LogLinesChart {
                 title: format!("{name}: update ratio lr*||dW||/||W|| per layer"),
                 y_desc: "update ratio (log)".into(),
-                series: per_layer("update_ratio")?,
+                series: per_layer(|r| r.update_ratio),
             },
             plots,
             &file("update-ratio"),

@@ -2,9 +2,9 @@
 //! need, from the files alone.
 
 use crate::data::idx;
-use crate::record::rows::HistogramRow;
+use crate::record::rows::{EpochRow, HistogramRow, LayerStatsRow, PredictionRow, StepRow};
 use crate::record::RunSummary;
-use crate::table::{read_rows, Table};
+use crate::table::read_rows;
 use crate::tensorfile;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ pub struct VariantRecords {
     /// Test (label, prediction) pairs.
     pub test_predictions: Vec<(u8, u8)>,
     /// The probe's per-layer rows, if recorded.
-    pub layers: Option<Table>,
+    pub layers: Option<Vec<LayerStatsRow>>,
     /// The probe's histograms, if recorded.
     pub histograms: Option<Vec<HistogramRow>>,
 }
@@ -66,29 +66,14 @@ fn weights(path: &Path) -> Result<Vec<Vec<f32>>> {
 impl VariantRecords {
     fn load(dir: &Path, name: &str) -> Result<Self> {
         let vdir = dir.join(name);
-        let steps = Table::read(&vdir.join("steps.csv"))?.ok_or_else(|| anyhow!("{}: no steps.csv", vdir.display()))?;
-        let losses = steps.numbers("loss")?;
-        let batches = steps.numbers("batch")?;
-        let steps_per_epoch = batches.iter().fold(0.0f64, |m, &b| m.max(b)) as usize + 1;
-        let epochs = match Table::read(&vdir.join("epochs.csv"))? {
-            Some(t) => {
-                let (e, l, tr, va) = (
-                    t.numbers("epoch")?,
-                    t.numbers("mean_loss")?,
-                    t.numbers("train_accuracy")?,
-                    t.numbers("valid_accuracy")?,
-                );
-                (0..e.len()).map(|i| (e[i], l[i], tr[i], va[i])).collect()
-            }
-            None => Vec::new(),
-        };
-        let test_predictions = match Table::read(&vdir.join("test_predictions.csv"))? {
-            Some(t) => {
-                let (l, p) = (t.numbers("label")?, t.numbers("predicted")?);
-                l.iter().zip(&p).map(|(&l, &p)| (l as u8, p as u8)).collect()
-            }
-            None => Vec::new(),
-        };
+        let steps: Vec<StepRow> = read_rows(&vdir.join("steps.csv"))?;
+        let losses = steps.iter().map(|r| f64::from(r.loss)).collect();
+        let steps_per_epoch = steps.iter().map(|r| r.batch).max().unwrap_or(0) + 1;
+        let epochs: Vec<EpochRow> = read_rows_if_written(&vdir.join("epochs.csv"))?.unwrap_or_default();
+        let epochs = epochs.iter().map(|r| (r.epoch as f64, r.mean_loss, r.train_accuracy, r.valid_accuracy)).collect();
+        let predictions: Vec<PredictionRow> =
+            read_rows_if_written(&vdir.join("test_predictions.csv"))?.unwrap_or_default();
+        let test_predictions = predictions.iter().map(|r| (r.label, r.predicted)).collect();
         Ok(VariantRecords {
             name: name.into(),
             group: name.into(),
@@ -98,7 +83,7 @@ impl VariantRecords {
             initial_weights: weights(&vdir.join("initial.safetensors"))?,
             final_weights: weights(&vdir.join("final.safetensors"))?,
             test_predictions,
-            layers: Table::read(&vdir.join("probe/layers.csv"))?,
+            layers: read_rows_if_written(&vdir.join("probe/layers.csv"))?,
             histograms: read_rows_if_written(&vdir.join("probe/histograms.csv"))?,
         })
     }
