@@ -3,7 +3,7 @@
 //! records that grow every step built row by row ([`CsvBuffer`]).
 
 use crate::fsutil::write_atomic;
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
@@ -17,21 +17,13 @@ pub fn csv_error(path: &Path, e: csv::Error) -> anyhow::Error {
     crate::error::input(format!("{}{line}: {e}", path.display()))
 }
 
-/// CSV text: the header `columns` (written even when there are no rows),
-/// then `rows`. A struct's sequence field is written as its remaining
-/// columns.
-pub fn to_csv<T: Serialize>(columns: &[&str], rows: &[T]) -> Result<Vec<u8>> {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record(columns)?;
-    for row in rows {
-        w.serialize(row)?;
-    }
-    w.into_inner().map_err(|e| anyhow!("cannot encode CSV: {e}"))
-}
-
-/// Writes [`to_csv`] to `path` atomically.
+/// Writes the header `columns` (even when there are no rows), then `rows`,
+/// to `path` atomically. A struct's sequence field is written as its
+/// remaining columns.
 pub fn write_rows<T: Serialize>(path: &Path, columns: &[&str], rows: &[T]) -> Result<()> {
-    write_atomic(path, &to_csv(columns, rows)?)
+    let mut buffer = CsvBuffer::new(columns);
+    rows.iter().for_each(|row| buffer.push(row));
+    buffer.write(path)
 }
 
 /// CSV text built row by row in memory (each row encoded once, as it
