@@ -16,8 +16,11 @@ macro_rules! bail {
 use serde::{Deserialize, Serialize};
 
 /// The network's shape (input and output widths come from the data).
+/// In a file, the hidden widths are `hidden = [...]` or, for a uniform
+/// network, `width = W` and `depth = D` (D hidden layers of W units), so
+/// that depth can be a sweep axis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "ModelFile")]
 pub struct ModelSettings {
     /// Widths of the hidden layers, first to last.
     pub hidden: Vec<usize>,
@@ -26,6 +29,37 @@ pub struct ModelSettings {
     /// Batch normalisation between each hidden Linear and its nonlinearity.
     #[serde(default, skip_serializing_if = "is_false")]
     pub batch_norm: bool,
+}
+
+/// [`ModelSettings`] as a file writes it: the hidden widths as a list or
+/// as a width and a depth.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    hidden: Option<Vec<usize>>,
+    width: Option<usize>,
+    depth: Option<usize>,
+    activation: Activation,
+    #[serde(default)]
+    batch_norm: bool,
+}
+
+impl TryFrom<ModelFile> for ModelSettings {
+    type Error = String;
+
+    fn try_from(file: ModelFile) -> std::result::Result<Self, String> {
+        let hidden = match (file.hidden, file.width, file.depth) {
+            (Some(hidden), None, None) => hidden,
+            (None, Some(width), Some(depth)) => vec![width; depth],
+            (None, None, None) => {
+                return Err("the hidden widths are missing: give `hidden = [...]` or `width` and `depth`".into())
+            }
+            (Some(_), _, _) => return Err("give either `hidden` or `width` and `depth`, not both".into()),
+            (None, Some(_), None) => return Err("`width` needs `depth` (the number of hidden layers)".into()),
+            (None, None, Some(_)) => return Err("`depth` needs `width` (the units of each hidden layer)".into()),
+        };
+        Ok(ModelSettings { hidden, activation: file.activation, batch_norm: file.batch_norm })
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -385,6 +419,23 @@ mod tests {
         seed.validate().unwrap();
         let back: Experiment = toml::from_str(&seed.to_toml()).unwrap();
         assert_eq!(back, seed);
+    }
+
+    #[test]
+    fn a_uniform_model_is_a_width_and_a_depth() {
+        let seed = Experiment::seed_experiment().to_toml();
+        let uniform = seed.replace("hidden = [512, 256, 128, 64]", "width = 32\ndepth = 3");
+        assert_ne!(uniform, seed);
+        let exp = Experiment::from_toml(&uniform, Path::new("u.toml")).unwrap();
+        assert_eq!(exp.model.hidden, vec![32, 32, 32]);
+        // The resolved file states the widths.
+        assert!(exp.to_toml().contains("hidden = [32, 32, 32]"));
+        let both = seed.replace("hidden = [512, 256, 128, 64]", "hidden = [4]\nwidth = 32\ndepth = 3");
+        let err = Experiment::from_toml(&both, Path::new("b.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("b.toml:") && err.contains("not both"), "{err}");
+        let half = seed.replace("hidden = [512, 256, 128, 64]", "width = 32");
+        let err = Experiment::from_toml(&half, Path::new("h.toml")).unwrap_err().to_string();
+        assert!(err.contains("`width` needs `depth`"), "{err}");
     }
 
     #[test]
