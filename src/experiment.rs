@@ -167,7 +167,7 @@ pub struct Experiment {
 /// The line (1-based) where `key` (e.g. `optimizer.lr`,
 /// `variants[1].weight_init`, `model.hidden[2]`) is set in `text`, found by
 /// its tables and last segment; `None` when it cannot be told.
-fn line_of(text: &str, key: &str) -> Option<usize> {
+pub(crate) fn line_of(text: &str, key: &str) -> Option<usize> {
     let segments: Vec<&str> = key.split('.').collect();
     let last = segments.last()?.split('[').next()?;
     if last.is_empty() {

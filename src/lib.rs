@@ -24,6 +24,7 @@ pub mod record;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod sweep;
 pub mod table;
 pub mod tensorfile;
 pub mod train;

@@ -1,0 +1,15 @@
+//! Sweeps: many runs of one experiment that differ in a few settings,
+//! gathered into one table and one picture. A sweep sits above runs and
+//! uses them: each point is an ordinary run directory.
+//!
+//! ```text
+//! <sweep>/sweep.toml            the resolved sweep file (axes and experiment)
+//! <sweep>/sweep.csv             one row per point and variant, rewritten after each point
+//! <sweep>/status/<point>.json   a point that failed (a crash or an I/O error), and why
+//! <sweep>/runs/<point>/         what `initscope run` writes, for each point
+//! <sweep>/report.html           the table and the phase diagrams
+//! ```
+
+pub mod spec;
+
+pub use spec::{Point, SweepSpec};

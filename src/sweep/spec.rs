@@ -1,0 +1,521 @@
+//! A sweep file: an experiment file plus a `[sweep]` table of axes, and its
+//! expansion into points, each a resolved and validated experiment.
+//!
+//! ```toml
+//! [sweep]
+//! "optimizer.lr" = [0.01, 0.1]                 # an axis: a dotted path and its values
+//! "variants.*.weight_init.gain" = [0.5, 1.0]   # `*`: every element of a list
+//! "variants.1.weight_init.std" = [1e-3, 1e-2]  # an index (0-based): one element
+//! [[sweep.zip]]                                # tied axes: move together
+//! "model.depth" = [2, 10]
+//! "optimizer.lr" = [0.1, 0.01]
+//! [sweep.random]                               # random search: `samples` draws
+//! samples = 8
+//! seed = 1
+//! "optimizer.momentum" = { uniform = [0.0, 0.99] }
+//! "optimizer.lr" = { log_uniform = [1e-4, 1.0] }
+//! ```
+//! The sweep is the grid (product) of the axes, the last varying fastest.
+
+use crate::error::input;
+use crate::experiment::Experiment;
+use crate::rng::Stream;
+use anyhow::Result;
+use std::path::Path;
+use toml::{Table, Value};
+
+/// One dimension of the grid: the paths it sets and, per position, their values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    /// The dotted paths it sets: one, or several when tied (`zip`, `random`).
+    pub keys: Vec<String>,
+    /// Per position along the axis, one value per key.
+    pub values: Vec<Vec<Value>>,
+    /// The line of the file where its (first) key is written.
+    line: Option<usize>,
+}
+
+/// A parsed sweep file: the experiment it varies and its axes.
+#[derive(Clone, Debug)]
+pub struct SweepSpec {
+    /// How the file is named in errors.
+    source: String,
+    /// The file's text (to find lines for errors).
+    text: String,
+    /// The experiment without its `[sweep]` table, overrides applied.
+    base: Table,
+    /// The grid's dimensions, in the file's order.
+    pub axes: Vec<Axis>,
+}
+
+/// One point of the grid: where it lies and the experiment it runs.
+#[derive(Clone, Debug)]
+pub struct Point {
+    /// Its place in the sweep, 0-based.
+    pub index: usize,
+    /// Every swept path with its value here, in the axes' order.
+    pub values: Vec<(String, Value)>,
+    /// The resolved experiment.
+    pub experiment: Experiment,
+}
+
+impl Point {
+    /// `key = value, ...`: the point's place, as errors and logs show it.
+    pub fn describe(&self) -> String {
+        describe(&self.values)
+    }
+}
+
+fn describe(values: &[(String, Value)]) -> String {
+    values.iter().map(|(k, v)| format!("{k} = {}", value_text(v))).collect::<Vec<_>>().join(", ")
+}
+
+/// A value as a table cell and in messages: strings bare, others as TOML.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl SweepSpec {
+    /// Reads a sweep file; errors name the file and line.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses sweep-file text; `source` names it in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Self> {
+        let mut base: Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map_or(String::new(), |l| format!(":{l}"));
+            input(format!("{source}{at}: {}", e.message().trim().replace('\n', " ")))
+        })?;
+        let spec = SweepSpec { source: source.into(), text: text.into(), base: Table::new(), axes: Vec::new() };
+        let Some(sweep) = base.remove("sweep") else {
+            return Err(input(format!(
+                "{source}: no [sweep] table: this is an experiment file (run it with initscope run), or add the axes to sweep"
+            )));
+        };
+        let Value::Table(sweep) = sweep else {
+            return Err(spec.error(spec.line_of_key("sweep"), "sweep: must be a table of axes"));
+        };
+        let mut axes = Vec::new();
+        for (key, value) in sweep {
+            match key.as_str() {
+                "zip" => spec.parse_zip(value, &mut axes)?,
+                "random" => axes.push(spec.parse_random(value)?),
+                _ => {
+                    let line = spec.line_of_key(&key);
+                    let values = spec.list(&key, value, line)?;
+                    axes.push(Axis { keys: vec![key], values: values.into_iter().map(|v| vec![v]).collect(), line });
+                }
+            }
+        }
+        if axes.is_empty() {
+            return Err(spec.error(spec.line_of_key("sweep"), "sweep: no axes: add a key with a list of values"));
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for axis in &axes {
+            for key in &axis.keys {
+                if seen.contains(&key.as_str()) {
+                    return Err(spec.error(spec.last_line_of_key(key), &format!("sweep.\"{key}\": swept twice")));
+                }
+                seen.push(key);
+            }
+        }
+        Ok(SweepSpec { base, axes, ..spec })
+    }
+
+    /// A one-line input error naming the file and, where known, the line.
+    fn error(&self, line: Option<usize>, message: &str) -> anyhow::Error {
+        let at = line.map_or(String::new(), |l| format!(":{l}"));
+        input(format!("{}{at}: {message}", self.source))
+    }
+
+    /// The line of `key` inside the `[sweep]` tables (quoted or bare).
+    fn line_of_key(&self, key: &str) -> Option<usize> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let start =
+            lines.iter().position(|l| l.trim_start().starts_with("[sweep") || l.trim_start().starts_with("[[sweep"))?;
+        let quoted = [format!("\"{key}\""), format!("'{key}'")];
+        let found = lines.iter().enumerate().skip(start).find(|(_, l)| {
+            let t = l.trim_start();
+            quoted.iter().any(|q| t.starts_with(q.as_str()))
+                || t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        Some(found.map_or(start, |(i, _)| i) + 1)
+    }
+
+    /// The line of the last place `key` is written in the `[sweep]` tables.
+    fn last_line_of_key(&self, key: &str) -> Option<usize> {
+        let first = self.line_of_key(key)?;
+        let quoted = [format!("\"{key}\""), format!("'{key}'")];
+        let later = self.text.lines().enumerate().skip(first).filter(|(_, l)| {
+            let t = l.trim_start();
+            quoted.iter().any(|q| t.starts_with(q.as_str()))
+                || t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        Some(later.last().map_or(first, |(i, _)| i + 1))
+    }
+
+    /// The values of an axis: a non-empty list.
+    fn list(&self, key: &str, value: Value, line: Option<usize>) -> Result<Vec<Value>> {
+        match value {
+            Value::Array(values) if values.is_empty() => {
+                Err(self.error(line, &format!("sweep.\"{key}\": the list is empty; an axis needs at least one value")))
+            }
+            Value::Array(values) => Ok(values),
+            other => {
+                Err(self.error(line, &format!("sweep.\"{key}\": must be a list of values, got {}", value_text(&other))))
+            }
+        }
+    }
+
+    /// `[[sweep.zip]]` (or `zip = { ... }`): each table's lists, equally
+    /// long, make one axis.
+    fn parse_zip(&self, value: Value, axes: &mut Vec<Axis>) -> Result<()> {
+        let tables = match value {
+            Value::Array(items) => items,
+            table @ Value::Table(_) => vec![table],
+            _ => return Err(self.error(self.line_of_key("zip"), "sweep.zip: must be a table of equally long lists")),
+        };
+        for table in tables {
+            let Value::Table(table) = table else {
+                return Err(self.error(self.line_of_key("zip"), "sweep.zip: must be a table of equally long lists"));
+            };
+            let mut axis = Axis { keys: Vec::new(), values: Vec::new(), line: None };
+            for (key, value) in table {
+                let line = self.line_of_key(&key);
+                let values = self.list(&key, value, line)?;
+                if axis.keys.is_empty() {
+                    axis.values = vec![Vec::new(); values.len()];
+                    axis.line = line;
+                } else if values.len() != axis.values.len() {
+                    return Err(self.error(
+                        line,
+                        &format!(
+                            "sweep.zip.\"{key}\": {} values, but \"{}\" has {}: tied axes need equally long lists",
+                            values.len(),
+                            axis.keys[0],
+                            axis.values.len()
+                        ),
+                    ));
+                }
+                axis.keys.push(key);
+                axis.values.iter_mut().zip(values).for_each(|(position, v)| position.push(v));
+            }
+            if axis.keys.is_empty() {
+                return Err(self.error(self.line_of_key("zip"), "sweep.zip: an empty table ties no axes"));
+            }
+            axes.push(axis);
+        }
+        Ok(())
+    }
+
+    /// `[sweep.random]`: `samples` points drawn (with `seed`) from each
+    /// key's `{ uniform = [a, b] }`, `{ log_uniform = [a, b] }` or
+    /// `{ choice = [...] }`; one axis whose positions are the samples.
+    fn parse_random(&self, value: Value) -> Result<Axis> {
+        let line = self.line_of_key("random");
+        let Value::Table(mut table) = value else {
+            return Err(self.error(line, "sweep.random: must be a table with samples and distributions"));
+        };
+        let samples = match table.remove("samples") {
+            Some(Value::Integer(n)) if n >= 1 => n as usize,
+            _ => {
+                return Err(self.error(self.line_of_key("samples"), "sweep.random.samples: must be a whole number >= 1"))
+            }
+        };
+        let seed = match table.remove("seed") {
+            None => 0,
+            Some(Value::Integer(n)) if n >= 0 => n as u64,
+            Some(_) => {
+                return Err(self.error(self.line_of_key("seed"), "sweep.random.seed: must be a whole number >= 0"))
+            }
+        };
+        let mut draws = Vec::new();
+        for (key, spec) in table {
+            draws.push((
+                key.clone(),
+                Distribution::parse(&spec)
+                    .map_err(|e| self.error(self.line_of_key(&key), &format!("sweep.random.\"{key}\": {e}")))?,
+            ));
+        }
+        if draws.is_empty() {
+            return Err(self.error(line, "sweep.random: no keys to draw"));
+        }
+        let mut stream = Stream::new(seed, "sweep/random", 0);
+        let values = (0..samples).map(|_| draws.iter().map(|(_, d)| d.draw(&mut stream)).collect()).collect();
+        let keys = draws.into_iter().map(|(k, _)| k).collect();
+        Ok(Axis { keys, values, line })
+    }
+
+    /// Sets `key` (a dotted path) in the experiment every point starts
+    /// from: the command line's overrides. Axes still take precedence.
+    pub fn set_base(&mut self, key: &str, value: Value) -> Result<()> {
+        let mut root = Value::Table(std::mem::take(&mut self.base));
+        let result = set_path(&mut root, key, &value);
+        let Value::Table(table) = root else { unreachable!("the root stays a table") };
+        self.base = table;
+        result.map_err(|e| self.error(None, &e))
+    }
+
+    /// Sets `optimizer.lr` and every variant's own optimiser's `lr` (what
+    /// `--lr` means for `run`).
+    pub fn set_base_lr(&mut self, lr: f64) -> Result<()> {
+        self.set_base("optimizer.lr", Value::Float(lr))?;
+        let variants = self.base.get("variants").and_then(Value::as_array).map_or(0, Vec::len);
+        for i in 0..variants {
+            let has_own = self.base["variants"][i].get("optimizer").is_some();
+            if has_own {
+                self.set_base(&format!("variants.{i}.optimizer.lr"), Value::Float(lr))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of points (the product of the axes' lengths).
+    pub fn len(&self) -> usize {
+        self.axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()))
+    }
+
+    /// Always false: a sweep has at least one axis of at least one value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The swept paths, in order: the sweep table's axis columns.
+    pub fn keys(&self) -> Vec<String> {
+        self.axes.iter().flat_map(|a| a.keys.iter().cloned()).collect()
+    }
+
+    /// Every value `key` takes, in the file's order.
+    pub fn values_of(&self, key: &str) -> Vec<Value> {
+        let Some(axis) = self.axes.iter().find(|a| a.keys.iter().any(|k| k == key)) else { return Vec::new() };
+        let column = axis.keys.iter().position(|k| k == key).expect("found");
+        let mut values: Vec<Value> = Vec::new();
+        for position in &axis.values {
+            if !values.contains(&position[column]) {
+                values.push(position[column].clone());
+            }
+        }
+        values
+    }
+
+    /// Point `index` (0-based), resolved and validated. A bad value is one
+    /// line naming the file, the line of the axis at fault, the point and
+    /// its axis values.
+    pub fn point(&self, index: usize) -> Result<Point> {
+        let mut rest = index;
+        let mut positions = vec![0; self.axes.len()];
+        for (a, axis) in self.axes.iter().enumerate().rev() {
+            positions[a] = rest % axis.values.len();
+            rest /= axis.values.len();
+        }
+        let mut values = Vec::new();
+        let mut root = Value::Table(self.base.clone());
+        for (axis, &p) in self.axes.iter().zip(&positions) {
+            for (key, value) in axis.keys.iter().zip(&axis.values[p]) {
+                set_path(&mut root, key, value).map_err(|e| self.error(axis.line, &format!("sweep.\"{key}\": {e}")))?;
+                values.push((key.clone(), value.clone()));
+            }
+        }
+        let experiment = resolve(root).map_err(|message| {
+            let line = self
+                .blame(&message)
+                .or_else(|| self.blame_by_trial(&positions))
+                .or_else(|| crate::experiment::line_of(&self.text, key_of(&message)));
+            self.error(line, &format!("point {} of {} ({}): {message}", index + 1, self.len(), describe(&values)))
+        })?;
+        Ok(Point { index, values, experiment })
+    }
+
+    /// The line of the first axis whose values at `positions`, set alone
+    /// on the file's experiment, make it invalid (for errors that name no
+    /// key, such as a value of the wrong type).
+    fn blame_by_trial(&self, positions: &[usize]) -> Option<usize> {
+        self.axes.iter().zip(positions).find_map(|(axis, &p)| {
+            let mut root = Value::Table(self.base.clone());
+            let set = axis.keys.iter().zip(&axis.values[p]).all(|(k, v)| set_path(&mut root, k, v).is_ok());
+            (set && resolve(root).is_err()).then_some(axis.line).flatten()
+        })
+    }
+
+    /// Every point, resolved and validated before anything runs: the first
+    /// bad one is the error.
+    pub fn points(&self) -> Result<Vec<Point>> {
+        (0..self.len()).map(|i| self.point(i)).collect()
+    }
+
+    /// The line of the axis that an error message is about: the one whose
+    /// path the message's key lies on, or whose last segment it names.
+    fn blame(&self, message: &str) -> Option<usize> {
+        let key: Vec<String> =
+            key_of(message).replace('[', ".").replace(']', "").split('.').map(String::from).collect();
+        let on_path = |path: &str| {
+            let path: Vec<&str> = path.split('.').collect();
+            path.iter().zip(&key).all(|(p, k)| p == k || (*p == "*" && k.parse::<usize>().is_ok()))
+        };
+        let named = |path: &str| path.rsplit('.').next().is_some_and(|last| message.contains(&format!("`{last}`")));
+        let axes = || self.axes.iter().flat_map(|a| a.keys.iter().map(move |k| (k, a.line)));
+        axes()
+            .find(|(k, _)| key.len() > 1 && on_path(k))
+            .or_else(|| axes().find(|(k, _)| named(k)))
+            .and_then(|(_, l)| l)
+    }
+
+    /// The resolved sweep file: the experiment (overrides applied) and the
+    /// axes with every value stated (random draws as a tied axis).
+    pub fn resolved_toml(&self) -> String {
+        let mut sweep = Table::new();
+        let mut zip = Vec::new();
+        for axis in &self.axes {
+            let columns = axis.keys.iter().enumerate().map(|(c, k)| {
+                (k.clone(), Value::Array(axis.values.iter().map(|position| position[c].clone()).collect()))
+            });
+            if axis.keys.len() == 1 {
+                sweep.extend(columns);
+            } else {
+                zip.push(Value::Table(columns.collect()));
+            }
+        }
+        if !zip.is_empty() {
+            sweep.insert("zip".into(), Value::Array(zip));
+        }
+        let mut file = self.base.clone();
+        file.insert("sweep".into(), Value::Table(sweep));
+        toml::to_string(&file).expect("a table always serialises")
+    }
+}
+
+/// The experiment a (sweep-free) file table describes, validated; the
+/// error as one line.
+fn resolve(root: Value) -> std::result::Result<Experiment, String> {
+    let exp: Experiment = root.try_into().map_err(|e: toml::de::Error| e.message().trim().replace('\n', " "))?;
+    exp.validate().map_err(|e| e.to_string())?;
+    Ok(exp)
+}
+
+/// The key an error message starts with (`optimizer.lr: ...`).
+fn key_of(message: &str) -> &str {
+    let key = message.split(':').next().unwrap_or("");
+    if key.contains(' ') {
+        ""
+    } else {
+        key
+    }
+}
+
+/// Sets the dotted `path` in `root` to `value`: a segment is a key, an
+/// index into a list (0-based) or `*` (every element). Missing tables are
+/// made; missing list elements are an error.
+pub fn set_path(root: &mut Value, path: &str, value: &Value) -> std::result::Result<(), String> {
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err("an empty segment in the path".into());
+    }
+    set_in(root, &segments, value, "")
+}
+
+fn set_in(node: &mut Value, segments: &[&str], value: &Value, done: &str) -> std::result::Result<(), String> {
+    let (first, rest) = segments.split_first().expect("a path has a segment");
+    let here = if done.is_empty() { first.to_string() } else { format!("{done}.{first}") };
+    match node {
+        Value::Table(table) => {
+            if *first == "*" || first.parse::<usize>().is_ok() {
+                return Err(format!("{}: is a table, not a list, so `{first}` selects nothing", name(done)));
+            }
+            if rest.is_empty() {
+                table.insert(first.to_string(), value.clone());
+                return Ok(());
+            }
+            let child = table.entry(first.to_string()).or_insert_with(|| Value::Table(Table::new()));
+            set_in(child, rest, value, &here)
+        }
+        Value::Array(items) => {
+            let targets: Vec<usize> = if *first == "*" {
+                (0..items.len()).collect()
+            } else {
+                let i: usize = first
+                    .parse()
+                    .map_err(|_| format!("{}: is a list; select an element with an index or *", name(done)))?;
+                if i >= items.len() {
+                    return Err(format!(
+                        "{done}.{first}: index out of range: the file has {} (0..{})",
+                        items.len(),
+                        items.len().saturating_sub(1)
+                    ));
+                }
+                vec![i]
+            };
+            for i in targets {
+                if rest.is_empty() {
+                    items[i] = value.clone();
+                } else {
+                    set_in(&mut items[i], rest, value, &format!("{done}.{i}"))?;
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!("{}: is a value ({}), not a table", name(done), value_text(other))),
+    }
+}
+
+fn name(path: &str) -> &str {
+    if path.is_empty() {
+        "the file"
+    } else {
+        path
+    }
+}
+
+/// How `[sweep.random]` draws one key.
+enum Distribution {
+    Uniform(f64, f64),
+    LogUniform(f64, f64),
+    Choice(Vec<Value>),
+}
+
+impl Distribution {
+    fn parse(spec: &Value) -> std::result::Result<Self, String> {
+        let form = "must be { uniform = [a, b] }, { log_uniform = [a, b] } or { choice = [...] }";
+        let Some((kind, arg)) = spec.as_table().filter(|t| t.len() == 1).and_then(|t| t.iter().next()) else {
+            return Err(form.into());
+        };
+        let range = || -> std::result::Result<(f64, f64), String> {
+            let bounds: Vec<f64> = arg
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_float().or(v.as_integer().map(|i| i as f64))).collect())
+                .unwrap_or_default();
+            match bounds[..] {
+                [a, b] if a.is_finite() && b.is_finite() && a < b => Ok((a, b)),
+                _ => Err(format!("{kind}: needs two numbers [a, b] with a < b")),
+            }
+        };
+        match kind.as_str() {
+            "uniform" => range().map(|(a, b)| Distribution::Uniform(a, b)),
+            "log_uniform" => match range()? {
+                (a, b) if a > 0.0 => Ok(Distribution::LogUniform(a, b)),
+                _ => Err("log_uniform: both bounds must be positive".into()),
+            },
+            "choice" => match arg.as_array() {
+                Some(values) if !values.is_empty() => Ok(Distribution::Choice(values.clone())),
+                _ => Err("choice: needs a non-empty list".into()),
+            },
+            _ => Err(form.into()),
+        }
+    }
+
+    fn draw(&self, stream: &mut Stream) -> Value {
+        match self {
+            Distribution::Uniform(a, b) => Value::Float(a + (b - a) * stream.unit_f64()),
+            Distribution::LogUniform(a, b) => Value::Float((a.ln() + (b.ln() - a.ln()) * stream.unit_f64()).exp()),
+            Distribution::Choice(values) => values[stream.below(values.len() as u32) as usize].clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
