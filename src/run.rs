@@ -87,11 +87,18 @@ fn create_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
 
 /// Runs every variant of `exp`, writing the records into a new run directory.
 pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
+    let dir = start_run_dir(exp, opts)?;
+    let data = exp.dataset.load(&opts.data_root)?;
+    run_on_data(exp, &data, &dir, opts)
+}
+
+/// Validates `exp`, creates its run directory (`opts.run_dir`, or a new
+/// one under `opts.runs_root`) and saves the resolved settings in it.
+pub fn start_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
     exp.validate()?;
     let dir = create_run_dir(exp, opts)?;
     write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
-    let data = exp.dataset.load(&opts.data_root)?;
-    run_on_data(exp, &data, &dir, opts)
+    Ok(dir)
 }
 
 /// Runs every variant of `exp` on already loaded data, recording into `dir`.
@@ -117,6 +124,21 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
 /// never stopped.
 pub fn resume_experiment(dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let exp = Experiment::from_file(&dir.join("experiment.toml"))?;
+    let summary = summary_to_resume(dir, &exp, opts)?;
+    let data = exp.dataset.load(&opts.data_root)?;
+    run_variants(&exp, &data, dir, opts, summary)
+}
+
+/// [`resume_experiment`] on already loaded data (the run's own settings
+/// are read from its `experiment.toml`).
+pub fn resume_on_data(dir: &Path, data: &Dataset, opts: &RunOptions) -> Result<RunOutcome> {
+    let exp = Experiment::from_file(&dir.join("experiment.toml"))?;
+    let summary = summary_to_resume(dir, &exp, opts)?;
+    run_variants(&exp, data, dir, opts, summary)
+}
+
+/// The summary an interrupted run continues from; a complete run is an error.
+fn summary_to_resume(dir: &Path, exp: &Experiment, opts: &RunOptions) -> Result<RunSummary> {
     let summary_path = dir.join("summary.json");
     let mut summary = match std::fs::read_to_string(&summary_path) {
         Ok(text) => serde_json::from_str::<RunSummary>(&text)
@@ -135,8 +157,7 @@ pub fn resume_experiment(dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
         return Err(crate::error::input(format!("{}: the run is complete; there is nothing to resume", dir.display())));
     }
     summary.status = "running".into();
-    let data = exp.dataset.load(&opts.data_root)?;
-    run_variants(&exp, &data, dir, opts, summary)
+    Ok(summary)
 }
 
 fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {

@@ -13,3 +13,9 @@
 pub mod spec;
 
 pub use spec::{Point, SweepSpec};
+pub mod dir;
+pub mod local;
+pub mod table;
+
+pub use dir::SweepDir;
+pub use local::{run_sweep, SweepOptions, SweepOutcome};

@@ -1,0 +1,232 @@
+//! The local executor: a sweep's points on this machine, side by side on
+//! the lanes that a run's variants use, with the data loaded once.
+
+use super::spec::{Point, SweepSpec};
+use super::table::{PointState, ResultRow};
+use super::SweepDir;
+use crate::data::Dataset;
+use crate::run::{resume_on_data, run_on_data, start_run_dir, RunOptions};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How a sweep runs.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// The sweep directory (made, or continued when it holds the same sweep).
+    pub dir: PathBuf,
+    /// Root of the data sets.
+    pub data_root: PathBuf,
+    /// Worker threads: points train side by side, one lane per thread.
+    pub threads: usize,
+    /// No progress bar or lines (errors still go to standard error).
+    pub quiet: bool,
+    /// Raised (by a signal handler) to stop every point at its next step.
+    pub stop: Arc<AtomicBool>,
+    /// Run the points that failed before again.
+    pub retry_failed: bool,
+}
+
+/// Where a sweep stands when [`run_sweep`] returns.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    /// Points in the sweep.
+    pub total: usize,
+    /// Points finished (now or before).
+    pub done: usize,
+    /// Failed points: (1-based point, its axis values, why).
+    pub failed: Vec<(usize, String, String)>,
+    /// Stopped on request; the same command continues it.
+    pub interrupted: bool,
+}
+
+/// Runs (or continues) the sweep `spec` in `opts.dir`: finished points are
+/// kept, interrupted ones resume from their checkpoints, failed ones run
+/// again only with `retry_failed`. Every point is validated before any runs.
+pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> {
+    if opts.threads == 0 {
+        return Err(crate::error::input("threads: must be at least 1"));
+    }
+    let points = spec.points()?;
+    let dir = SweepDir::prepare(spec, &opts.dir)?;
+    let mut states: Vec<PointState> = points.iter().map(|p| dir.state(p)).collect();
+    if opts.retry_failed {
+        for (point, state) in points.iter().zip(states.iter_mut()) {
+            if matches!(state, PointState::Failed(_)) {
+                dir.clear_failure(point)?;
+                *state = dir.state(point);
+            }
+        }
+    }
+    let to_run: Vec<usize> =
+        (0..points.len()).filter(|&p| matches!(states[p], PointState::Pending | PointState::Interrupted)).collect();
+    let data = load_data(&points, &to_run, opts)?;
+    let rows: Vec<Vec<ResultRow>> = points.iter().zip(&states).map(|(p, s)| dir.rows(p, s)).collect::<Result<_>>()?;
+    dir.write_table(spec, &rows)?;
+    let bar = progress_bar(points.len(), points.len() - to_run.len(), opts.quiet);
+    let shared = Lanes {
+        spec,
+        points: &points,
+        dir: &dir,
+        data: &data,
+        opts,
+        rows: Mutex::new(rows),
+        states: Mutex::new(states),
+        bar,
+    };
+    shared.run(&to_run)?;
+    shared.bar.finish_and_clear();
+    let states = shared.states.into_inner().unwrap_or_else(|p| p.into_inner());
+    let failed = points
+        .iter()
+        .zip(&states)
+        .filter_map(|(p, s)| match s {
+            PointState::Failed(why) => Some((p.index + 1, p.describe(), why.clone())),
+            _ => None,
+        })
+        .collect();
+    Ok(SweepOutcome {
+        total: points.len(),
+        done: states.iter().filter(|s| **s == PointState::Done).count(),
+        failed,
+        interrupted: states.iter().any(|s| matches!(s, PointState::Pending | PointState::Interrupted)),
+    })
+}
+
+/// Each data set the points to run use, loaded once.
+fn load_data(points: &[Point], to_run: &[usize], opts: &SweepOptions) -> Result<HashMap<String, Dataset>> {
+    let mut data = HashMap::new();
+    for &p in to_run {
+        let source = &points[p].experiment.dataset;
+        let key = format!("{source:?}");
+        if let std::collections::hash_map::Entry::Vacant(slot) = data.entry(key) {
+            slot.insert(source.load(&opts.data_root)?);
+        }
+    }
+    Ok(data)
+}
+
+fn progress_bar(total: usize, done: usize, quiet: bool) -> ProgressBar {
+    let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+    let bar = ProgressBar::with_draw_target(Some(total as u64), target);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} points  {elapsed} elapsed, about {eta} left  {msg}")
+            .expect("the template is valid"),
+    );
+    bar.set_position(done as u64);
+    bar.reset_eta();
+    bar
+}
+
+/// What the lanes of a sweep share.
+struct Lanes<'a> {
+    spec: &'a SweepSpec,
+    points: &'a [Point],
+    dir: &'a SweepDir,
+    data: &'a HashMap<String, Dataset>,
+    opts: &'a SweepOptions,
+    /// Every point's rows of the table, replaced as points finish.
+    rows: Mutex<Vec<Vec<ResultRow>>>,
+    states: Mutex<Vec<PointState>>,
+    bar: ProgressBar,
+}
+
+impl Lanes<'_> {
+    /// Runs the points `to_run` on min(threads, points) lanes, each taking
+    /// the next point until none is left or a stop is requested.
+    fn run(&self, to_run: &[usize]) -> Result<()> {
+        let lanes = self.opts.threads.min(to_run.len()).max(1);
+        let threads = (self.opts.threads / lanes).max(1);
+        let next = AtomicUsize::new(0);
+        let broken = AtomicBool::new(false);
+        let lane = || -> Result<()> {
+            while !self.opts.stop.load(Ordering::SeqCst) && !broken.load(Ordering::SeqCst) {
+                let Some(&p) = to_run.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(()) };
+                if let Err(e) = self.point(p, threads) {
+                    broken.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+            Ok(())
+        };
+        let outcomes: Vec<Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..lanes).map(|_| scope.spawn(lane)).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        });
+        outcomes.into_iter().collect()
+    }
+
+    /// Runs point `p` with `threads` threads, then records its state and
+    /// rewrites the table. Only a failure to write the table is an error:
+    /// a point's own failure is recorded and the sweep goes on.
+    fn point(&self, p: usize, threads: usize) -> Result<()> {
+        let point = &self.points[p];
+        let data = &self.data[&format!("{:?}", point.experiment.dataset)];
+        let state = run_point(point, self.dir, data, self.opts, threads);
+        if let PointState::Failed(why) = &state {
+            self.dir.record_failure(point, why)?;
+        }
+        let rows = self.dir.rows(point, &state)?;
+        {
+            let mut all = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+            all[p] = rows;
+            self.dir.write_table(self.spec, &all)?;
+        }
+        let line = match &state {
+            PointState::Done => format!("point {} done ({})", p + 1, point.describe()),
+            PointState::Failed(why) => format!("point {} FAILED ({}): {why}", p + 1, point.describe()),
+            _ => format!("point {} interrupted ({})", p + 1, point.describe()),
+        };
+        if matches!(state, PointState::Done | PointState::Failed(_)) {
+            self.bar.inc(1);
+        }
+        if !self.opts.quiet {
+            self.bar.suspend(|| println!("{line}"));
+        }
+        self.states.lock().unwrap_or_else(|e| e.into_inner())[p] = state;
+        Ok(())
+    }
+}
+
+/// Runs one point in its run directory (continuing it when it was
+/// interrupted); a crash or an error is the point's failure, not the sweep's.
+fn run_point(point: &Point, dir: &SweepDir, data: &Dataset, opts: &SweepOptions, threads: usize) -> PointState {
+    let run_dir = dir.run_dir(point);
+    let run_opts = RunOptions {
+        run_dir: Some(run_dir.clone()),
+        runs_root: dir.root().join("runs"),
+        data_root: opts.data_root.clone(),
+        threads,
+        quiet: true,
+        stop: opts.stop.clone(),
+    };
+    let attempt = || -> Result<bool> {
+        let outcome = if run_dir.join("experiment.toml").exists() {
+            resume_on_data(&run_dir, data, &run_opts)?
+        } else {
+            // A directory without settings was killed while being made.
+            if run_dir.exists() {
+                std::fs::remove_dir_all(&run_dir)?;
+            }
+            start_run_dir(&point.experiment, &run_opts)?;
+            run_on_data(&point.experiment, data, &run_dir, &run_opts)?
+        };
+        Ok(outcome.interrupted)
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt)) {
+        Ok(Ok(false)) => PointState::Done,
+        Ok(Ok(true)) => PointState::Interrupted,
+        Ok(Err(e)) => PointState::Failed(format!("{e:#}").replace('\n', " ")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            PointState::Failed(format!("crashed: {message}"))
+        }
+    }
+}
