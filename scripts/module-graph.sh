@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../src"
 edges=$(
   for path in *.rs */; do
     m=${path%.rs}; m=${m%/}
-    case $m in main|lib) continue ;; esac
+    case $m in main|lib|bin) continue ;; esac
     files=$( [ -d "$m" ] && find "$m" -name '*.rs' || echo "$m.rs" )
     # `use crate::{a, b}` and `crate::a::...` paths, test modules included.
     grep -ohE 'crate::(\{[a-z_, ]+|[a-z_]+)' $files 2>/dev/null |

@@ -16,6 +16,18 @@ pub const PRESETS: [(&str, &str); 6] = [
     ("zeros", include_str!("../presets/zeros.toml")),
 ];
 
+/// `(name, file text)` of every sweep preset (a `[sweep]` table of axes
+/// over an experiment), run by `initscope sweep NAME`.
+pub const SWEEP_PRESETS: [(&str, &str); 2] = [
+    ("depth-sweep", include_str!("../presets/depth-sweep.toml")),
+    ("tanh-trainability", include_str!("../presets/tanh-trainability.toml")),
+];
+
+/// The file text of the sweep preset `name`.
+pub fn sweep_text(name: &str) -> Option<&'static str> {
+    SWEEP_PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
 /// The file text of the preset `name`.
 pub fn text(name: &str) -> Option<&'static str> {
     PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)

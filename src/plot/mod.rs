@@ -3,6 +3,7 @@
 
 pub mod curves;
 pub mod distributions;
+pub mod grid;
 pub mod images;
 
 use anyhow::{anyhow, Result};

@@ -34,10 +34,12 @@ impl SweepDir {
         let file = root.join("sweep.toml");
         match std::fs::read_to_string(&file) {
             Ok(existing) if existing == resolved => {}
-            Ok(_) => return Err(input(format!(
+            Ok(_) => {
+                return Err(input(format!(
                 "{}: holds a different sweep (its sweep.toml differs from this file and options); choose another --out",
                 root.display()
-            ))),
+            )))
+            }
             Err(_) if root.is_dir() && std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some()) => {
                 return Err(input(format!("{}: exists and is not a sweep directory (no sweep.toml)", root.display())))
             }

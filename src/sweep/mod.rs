@@ -15,7 +15,9 @@ pub mod spec;
 pub use spec::{Point, SweepSpec};
 pub mod dir;
 pub mod local;
+pub mod report;
 pub mod table;
 
 pub use dir::SweepDir;
 pub use local::{run_sweep, SweepOptions, SweepOutcome};
+pub use report::{build_sweep_report, Metric};

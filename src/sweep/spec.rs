@@ -276,6 +276,12 @@ impl SweepSpec {
         Ok(())
     }
 
+    /// The experiment's `name` (what a sweep directory is named after by
+    /// default); `sweep` when the file has none.
+    pub fn name(&self) -> String {
+        self.base.get("name").and_then(Value::as_str).unwrap_or("sweep").to_string()
+    }
+
     /// The number of points (the product of the axes' lengths).
     pub fn len(&self) -> usize {
         self.axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()))
@@ -304,16 +310,23 @@ impl SweepSpec {
         values
     }
 
-    /// Point `index` (0-based), resolved and validated. A bad value is one
-    /// line naming the file, the line of the axis at fault, the point and
-    /// its axis values.
-    pub fn point(&self, index: usize) -> Result<Point> {
+    /// Where point `index` (0-based) lies: its position along each axis
+    /// (the last axis varies fastest).
+    pub fn positions(&self, index: usize) -> Vec<usize> {
         let mut rest = index;
         let mut positions = vec![0; self.axes.len()];
         for (a, axis) in self.axes.iter().enumerate().rev() {
             positions[a] = rest % axis.values.len();
             rest /= axis.values.len();
         }
+        positions
+    }
+
+    /// Point `index` (0-based), resolved and validated. A bad value is one
+    /// line naming the file, the line of the axis at fault, the point and
+    /// its axis values.
+    pub fn point(&self, index: usize) -> Result<Point> {
+        let positions = self.positions(index);
         let mut values = Vec::new();
         let mut root = Value::Table(self.base.clone());
         for (axis, &p) in self.axes.iter().zip(&positions) {

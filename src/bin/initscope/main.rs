@@ -13,6 +13,8 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+mod sweep;
+
 #[derive(Parser)]
 #[command(name = "initscope", version, about = "Weight-initialisation and training-dynamics experiments")]
 struct Cli {
@@ -62,6 +64,10 @@ enum Command {
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
     },
+    /// Run a sweep: the grid of an experiment's settings that a sweep file's
+    /// [sweep] table lists, into one table (sweep.csv) and one report. The
+    /// same command again continues it.
+    Sweep(sweep::SweepArgs),
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -70,7 +76,7 @@ enum Command {
 }
 
 #[derive(Args)]
-struct DataDir {
+pub struct DataDir {
     /// Root of the data sets (each in a subdirectory named after it).
     /// Default: the user's cache directory, e.g. ~/.cache/initscope.
     #[arg(long, env = "INITSCOPE_DATA_DIR", global = true)]
@@ -78,7 +84,8 @@ struct DataDir {
 }
 
 impl DataDir {
-    fn root(&self) -> PathBuf {
+    /// The data root: `--data-dir`, or the default cache directory.
+    pub fn root(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(default_data_root)
     }
 }
@@ -88,6 +95,25 @@ struct RunArgs {
     /// An experiment file (TOML) or a preset's name; without it, the seed
     /// experiment. The options below override the file.
     experiment: Option<PathBuf>,
+    #[command(flatten)]
+    set: Overrides,
+    /// The run directory to create (default: runs/<name>-<timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (results do not depend on it).
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Print nothing but errors and the run directory.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+/// Settings the command line overrides in the experiment (`run`) or in
+/// every point of a sweep (`sweep`; the axes still take precedence).
+#[derive(Args)]
+pub struct Overrides {
     /// Epochs to train each variant.
     #[arg(long)]
     epochs: Option<usize>,
@@ -102,20 +128,9 @@ struct RunArgs {
     /// Seed of every random stream.
     #[arg(long)]
     seed: Option<u64>,
-    /// The run directory to create (default: runs/<name>-<timestamp>).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Worker threads (results do not depend on it).
-    #[arg(long, default_value_t = default_threads())]
-    threads: usize,
     /// Record the per-layer probe statistics every N steps (0: never).
     #[arg(long, value_name = "N")]
     probe_every: Option<usize>,
-    /// Print nothing but errors and the run directory.
-    #[arg(long, short)]
-    quiet: bool,
-    #[command(flatten)]
-    data: DataDir,
 }
 
 #[derive(Subcommand)]
@@ -130,14 +145,15 @@ enum DataCommand {
     },
 }
 
-fn default_threads() -> usize {
+/// The number of threads the machine runs at once.
+pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A flag raised by the first SIGINT or SIGTERM (training then stops at
 /// the next step boundary and saves a checkpoint); a second one ends the
 /// process at once.
-fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
@@ -171,19 +187,20 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         None => Experiment::seed_experiment(),
     };
-    if let Some(lr) = args.lr {
+    let set = args.set;
+    if let Some(lr) = set.lr {
         exp.set_lr(lr);
     }
-    if let Some(epochs) = args.epochs {
+    if let Some(epochs) = set.epochs {
         exp.epochs = epochs;
     }
-    if let Some(dataset) = args.dataset {
+    if let Some(dataset) = set.dataset {
         exp.dataset = dataset.into();
     }
-    if let Some(seed) = args.seed {
+    if let Some(seed) = set.seed {
         exp.seed = seed;
     }
-    if let Some(every) = args.probe_every {
+    if let Some(every) = set.probe_every {
         exp.probe.every = every;
     }
     if args.threads == 0 {
@@ -203,6 +220,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => return run_command(args),
+        Command::Sweep(args) => return sweep::sweep_command(args),
         Command::Resume { run, threads, quiet, data } => {
             let opts = RunOptions {
                 run_dir: Some(run.clone()),
