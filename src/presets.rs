@@ -52,6 +52,16 @@ mod tests {
     }
 
     #[test]
+    fn every_sweep_preset_expands_into_valid_points_named_after_it() {
+        for (name, text) in SWEEP_PRESETS {
+            let spec = crate::sweep::SweepSpec::from_toml(text, name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert_eq!(spec.name(), name);
+            let points = spec.points().unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert!(points.len() > 1 && !points[0].experiment.description.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
     fn the_seed_preset_is_the_seed_experiment() {
         assert_eq!(load("seed").unwrap().unwrap(), Experiment::seed_experiment());
     }

@@ -36,6 +36,50 @@ fn headless(browser: &Path, profile: &Path, extra: &[&str], page: &Path) -> std:
         .expect("chromium runs")
 }
 
+/// Loads `page` and reads its self-check: the number of images, after
+/// asserting that none is broken and no script failed.
+fn self_check(browser: &Path, profile: &Path, page: &Path) -> u64 {
+    let dom = headless(browser, profile, &["--dump-dom"], page);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let attr = |name: &str| -> Option<u64> {
+        let key = format!("{name}=\"");
+        dom_text.split(&key).nth(1)?.split('"').next()?.parse().ok()
+    };
+    let images = attr("data-images").unwrap_or_else(|| panic!("the page's self-check did not run: {}", stderr(&dom)));
+    assert_eq!(attr("data-broken-images"), Some(0), "broken images");
+    assert_eq!(attr("data-errors"), Some(0), "script errors");
+    images
+}
+
+#[test]
+#[ignore = "needs Debian's chromium; .ci/run installs it and runs this with --ignored"]
+fn a_sweep_report_loads_in_a_browser_with_its_phase_diagrams() {
+    let browser = chromium().expect("Chromium is not installed (apt-get install chromium, as .ci/run does)");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 10);
+    let mut text = initscope::experiment::Experiment::seed_experiment().to_toml();
+    text = text.replace("epochs = 15", "epochs = 1");
+    text.push_str("\n[sweep]\n\"model.hidden\" = [[32], [32, 32], [32, 32, 32]]\n\"optimizer.lr\" = [0.01, 0.1]\n");
+    let file = tmp.path().join("sweep.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("sweep");
+    let r = initscope(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let page = out.join("report.html");
+    // One phase diagram per variant.
+    assert_eq!(self_check(&browser, &tmp.path().join("profile"), &page), 2);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<tr>").count(), 1 + 6 * 2, "a header and a row per point and variant");
+}
+
 #[test]
 #[ignore = "needs Debian's chromium; .ci/run installs it and runs this with --ignored"]
 fn report_loads_in_a_browser_with_every_image_and_no_error() {
@@ -57,16 +101,8 @@ fn report_loads_in_a_browser_with_every_image_and_no_error() {
     let page = out.join("report.html");
     assert!(page.is_file());
 
-    let dom = headless(&browser, &tmp.path().join("profile1"), &["--dump-dom"], &page);
-    let dom_text = String::from_utf8_lossy(&dom.stdout);
-    let attr = |name: &str| -> Option<u64> {
-        let key = format!("{name}=\"");
-        dom_text.split(&key).nth(1)?.split('"').next()?.parse().ok()
-    };
-    let images = attr("data-images").unwrap_or_else(|| panic!("the page's self-check did not run: {}", stderr(&dom)));
+    let images = self_check(&browser, &tmp.path().join("profile1"), &page);
     assert!(images >= 10, "only {images} images on the page");
-    assert_eq!(attr("data-broken-images"), Some(0), "broken images");
-    assert_eq!(attr("data-errors"), Some(0), "script errors");
 
     let shot = tmp.path().join("shot.png");
     let s = headless(

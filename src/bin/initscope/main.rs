@@ -41,7 +41,7 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
-    /// List the built-in experiments, or print one as an experiment file.
+    /// List the built-in experiments and sweeps, or print one as a file.
     Presets {
         /// Print this preset's file.
         #[arg(long, value_name = "NAME")]
@@ -232,14 +232,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             return finish(resume_experiment(&run, &opts)?);
         }
-        Command::Presets { show: Some(name) } => match initscope::presets::text(&name) {
-            Some(text) => print!("{text}"),
-            None => return Err(input(format!("--show: no preset {name:?} (initscope presets lists them)"))),
-        },
+        Command::Presets { show: Some(name) } => {
+            match initscope::presets::text(&name).or(initscope::presets::sweep_text(&name)) {
+                Some(text) => print!("{text}"),
+                None => return Err(input(format!("--show: no preset {name:?} (initscope presets lists them)"))),
+            }
+        }
         Command::Presets { show: None } => {
             for (name, _) in initscope::presets::PRESETS {
                 let exp = initscope::presets::load(name).expect("listed")?;
-                println!("{name:<15} {}", exp.description);
+                println!("{name:<18} {}", exp.description);
+            }
+            println!("\nSweeps (initscope sweep NAME):");
+            for (name, text) in initscope::presets::SWEEP_PRESETS {
+                let spec = initscope::sweep::SweepSpec::from_toml(text, &format!("preset {name}"))?;
+                let description = spec.point(0)?.experiment.description;
+                println!("{name:<18} {description} ({} points)", spec.len());
             }
         }
         Command::Report { runs, out } => {

@@ -1,0 +1,265 @@
+//! `initscope sweep` end to end on small synthetic data: one run directory
+//! per point and one table row per point and variant; continuation after
+//! SIGINT and after SIGKILL gives the table of an uninterrupted sweep; a
+//! failed point is listed and run again only with --retry-failed; bad
+//! sweep files are refused before anything runs.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A sweep of 4 points (depth x learning rate) over two variants.
+fn sweep_file(dir: &Path, data: &Path, epochs: usize) -> PathBuf {
+    let text = format!(
+        r#"name = "small"
+description = "a small sweep"
+dataset = "{data}"
+seed = 7
+epochs = {epochs}
+batch_size = 50
+validation_fraction = 0.1
+shuffle = true
+log_every = 0
+
+[model]
+width = 32
+depth = 1
+activation = "relu"
+
+[optimizer]
+lr = 0.1
+
+[probe]
+every = 5
+histogram_every = 0
+
+[[variants]]
+name = "kaiming"
+weight_init = {{ scheme = "kaiming_uniform" }}
+bias_init = {{ scheme = "constant", value = 0.0 }}
+
+[[variants]]
+name = "xavier"
+weight_init = {{ scheme = "xavier_uniform" }}
+bias_init = {{ scheme = "constant", value = 0.0 }}
+
+[sweep]
+"model.depth" = [1, 3]
+"optimizer.lr" = [0.05, 0.2]
+"#,
+        data = data.display()
+    );
+    let file = dir.join("small.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn sweep(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["sweep", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    initscope(&args)
+}
+
+/// `sweep.csv` as rows of cells, without the `seconds` column.
+fn table_without_seconds(dir: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(dir.join("sweep.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let seconds = header.iter().position(|h| h == "seconds").expect("a seconds column");
+    let mut rows = vec![header.iter().map(String::from).collect::<Vec<_>>()];
+    for record in reader.records() {
+        rows.push(record.unwrap().iter().map(String::from).collect());
+    }
+    for row in &mut rows {
+        row.remove(seconds);
+    }
+    rows
+}
+
+fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
+    let c = rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    rows[1..].iter().map(|r| r[c].clone()).collect()
+}
+
+#[test]
+fn a_sweep_writes_a_run_per_point_and_a_row_per_point_and_variant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 1000, 200, 10);
+    let file = sweep_file(tmp.path(), &data, 2);
+    let out = tmp.path().join("sweep");
+    let r = sweep(&file, &out, &["--threads", "2"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    let rows = table_without_seconds(&out);
+    assert_eq!(rows.len(), 1 + 8, "4 points x 2 variants");
+    assert_eq!(&rows[0][..5], ["point", "run", "variant", "model.depth", "optimizer.lr"]);
+    assert_eq!(column(&rows, "model.depth"), ["1", "1", "1", "1", "3", "3", "3", "3"]);
+    assert_eq!(column(&rows, "optimizer.lr"), ["0.05", "0.05", "0.2", "0.2", "0.05", "0.05", "0.2", "0.2"]);
+    assert!(column(&rows, "status").iter().all(|s| s == "done"));
+    // Each point is a run directory as `initscope run` writes it, and its
+    // row carries what its summary says.
+    for (i, (run, test)) in column(&rows, "run").iter().zip(column(&rows, "test_accuracy")).enumerate() {
+        let dir = out.join(run);
+        let exp = initscope::experiment::Experiment::from_file(&dir.join("experiment.toml")).unwrap();
+        assert_eq!(exp.model.hidden.len(), if i < 4 { 1 } else { 3 });
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["status"], "complete");
+        let v = &summary["variants"][i % 2];
+        let percent = 100.0 * v["test"]["correct"].as_f64().unwrap() / v["test"]["total"].as_f64().unwrap();
+        assert!((test.parse::<f64>().unwrap() - percent).abs() < 1e-3, "row {i}: {test} against {percent}");
+    }
+    let r = initscope(&["report", out.join("runs/p0001").to_str().unwrap()]);
+    assert!(r.status.success(), "report of a point: {}", stderr(&r));
+    assert!(out.join("report.html").is_file());
+    for name in ["phase-kaiming.svg", "phase-kaiming.png", "phase-xavier.svg"] {
+        assert!(out.join("plots").join(name).is_file(), "{name}");
+    }
+    let r = initscope(&["sweep", "report", out.to_str().unwrap(), "--metric", "final-loss"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    // The same command again finds nothing to do and leaves the results.
+    let before = std::fs::read(out.join("runs/p0004/kaiming/final.safetensors")).unwrap();
+    let r = sweep(&file, &out, &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(std::fs::read(out.join("runs/p0004/kaiming/final.safetensors")).unwrap(), before);
+    assert_eq!(table_without_seconds(&out), rows);
+}
+
+/// Starts a sweep in the background.
+fn start_sweep(file: &Path, out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(["sweep", file.to_str().unwrap(), "--quiet", "--threads", "2", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(180), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn final_weights(out: &Path) -> Vec<Vec<u8>> {
+    (1..=4)
+        .flat_map(|p| ["kaiming", "xavier"].map(|v| out.join(format!("runs/p{p:04}/{v}/final.safetensors"))))
+        .map(|f| std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+        .collect()
+}
+
+#[test]
+fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 6000, 200, 28);
+    let file = sweep_file(tmp.path(), &data, 4);
+    let reference = tmp.path().join("reference");
+    let r = sweep(&file, &reference, &["--threads", "2"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let expected = table_without_seconds(&reference);
+
+    for (signal, code) in [("INT", Some(130)), ("KILL", None)] {
+        let out = tmp.path().join(format!("stopped-{signal}"));
+        let child = start_sweep(&file, &out);
+        // Stop inside the second point, after its first epoch.
+        wait_for(&out.join("runs/p0002/kaiming/epochs.csv"));
+        let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let stopped = child.wait_with_output().unwrap();
+        assert_eq!(stopped.status.code(), code, "{signal}: {}", String::from_utf8_lossy(&stopped.stderr));
+        let partial = table_without_seconds(&out);
+        assert_eq!(partial.len(), expected.len(), "{signal}: the partial table has every row");
+        assert!(column(&partial, "status").iter().any(|s| s != "done"), "{signal}: stopped before the end");
+
+        let r = sweep(&file, &out, &["--threads", "2"]);
+        assert!(r.status.success(), "{signal}: continuing: {}", stderr(&r));
+        assert_eq!(table_without_seconds(&out), expected, "{signal}: the table differs from the uninterrupted sweep's");
+        assert!(final_weights(&out) == final_weights(&reference), "{signal}: weights differ");
+    }
+}
+
+#[test]
+fn a_failed_point_is_listed_and_run_again_only_with_retry_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 10);
+    let file = sweep_file(tmp.path(), &data, 1);
+    let out = tmp.path().join("sweep");
+    let r = sweep(&file, &out, &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let expected = table_without_seconds(&out);
+
+    // Point 2's run directory becomes a file: continuing it is an I/O error.
+    let point2 = out.join("runs/p0002");
+    std::fs::remove_dir_all(&point2).unwrap();
+    std::fs::write(&point2, "in the way").unwrap();
+    let r = sweep(&file, &out, &[]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stderr(&r).contains("point 2 (model.depth = 1, optimizer.lr = 0.2)"), "{}", stderr(&r));
+    assert!(out.join("status/p0002.json").is_file());
+    let rows = table_without_seconds(&out);
+    assert_eq!(column(&rows, "status"), ["done", "done", "failed", "failed", "done", "done", "done", "done"]);
+
+    // Mended, it still waits for --retry-failed.
+    std::fs::remove_file(&point2).unwrap();
+    let r = sweep(&file, &out, &[]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stderr(&r).contains("--retry-failed"), "{}", stderr(&r));
+    assert!(!point2.exists(), "a failed point ran without --retry-failed");
+    let r = sweep(&file, &out, &["--retry-failed"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(!out.join("status/p0002.json").exists());
+    assert_eq!(table_without_seconds(&out), expected);
+}
+
+#[test]
+fn bad_sweeps_are_refused_in_one_line_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 300, 50, 10);
+    let good = std::fs::read_to_string(sweep_file(tmp.path(), &data, 1)).unwrap();
+    let line = 1 + good.lines().position(|l| l.starts_with(r#""optimizer.lr""#)).unwrap();
+    let at = format!("small.toml:{line}");
+    let cases = [
+        // A bad value at point 2 of 4, named with its axis values and line.
+        (r#""optimizer.lr" = [0.05, -0.2]"#, format!("{at}: point 2 of 4 (model.depth = 1, optimizer.lr = -0.2)")),
+        (r#""optimizer.lr" = []"#, at.clone()),
+        (r#""optimizer.rl" = [0.1]"#, at.clone()),
+        (r#""variants.5.weight_init.gain" = [1.0]"#, at.clone()),
+        (r#""optimizer.lr" = ["fast"]"#, at.clone()),
+    ];
+    for (axis, expected) in cases {
+        let text = good.replace(r#""optimizer.lr" = [0.05, 0.2]"#, axis);
+        let file = tmp.path().join("small.toml");
+        std::fs::write(&file, &text).unwrap();
+        let out = tmp.path().join("never");
+        let r = sweep(&file, &out, &[]);
+        let err = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{axis}: {err}");
+        assert!(err.contains(&expected), "{axis}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{axis}: {err}");
+        assert!(!out.exists(), "{axis}: the sweep directory was made");
+    }
+
+    // More than 10,000 points asks for --yes and says how many.
+    let text = good.replace(
+        r#""optimizer.lr" = [0.05, 0.2]"#,
+        &format!(r#""seed" = [{}]"#, (0..5001).map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+    );
+    let file = tmp.path().join("huge.toml");
+    std::fs::write(&file, text).unwrap();
+    let r = sweep(&file, &tmp.path().join("huge"), &[]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("10002 points") && stderr(&r).contains("--yes"), "{}", stderr(&r));
+
+    // A directory holding another sweep is not mixed with this one.
+    let file = tmp.path().join("small.toml");
+    std::fs::write(&file, &good).unwrap();
+    let out = tmp.path().join("taken");
+    assert!(sweep(&file, &out, &["--epochs", "1"]).status.success());
+    let r = sweep(&file, &out, &["--epochs", "2"]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("holds a different sweep"), "{}", stderr(&r));
+}
