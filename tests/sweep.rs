@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A sweep of 4 points (depth x learning rate) over two variants.
-fn sweep_file(dir: &Path, data: &Path, epochs: usize) -> PathBuf {
+/// A sweep of 4 points (depth x learning rate) over two variants of
+/// `width` units per hidden layer.
+fn sweep_file(dir: &Path, data: &Path, epochs: usize, width: usize) -> PathBuf {
     let text = format!(
         r#"name = "small"
 description = "a small sweep"
@@ -24,7 +25,7 @@ shuffle = true
 log_every = 0
 
 [model]
-width = 32
+width = {width}
 depth = 1
 activation = "relu"
 
@@ -49,7 +50,7 @@ bias_init = {{ scheme = "constant", value = 0.0 }}
 "model.depth" = [1, 3]
 "optimizer.lr" = [0.05, 0.2]
 "#,
-        data = data.display()
+        data = data.display(),
     );
     let file = dir.join("small.toml");
     std::fs::write(&file, text).unwrap();
@@ -86,7 +87,7 @@ fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
 fn a_sweep_writes_a_run_per_point_and_a_row_per_point_and_variant() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 1000, 200, 10);
-    let file = sweep_file(tmp.path(), &data, 2);
+    let file = sweep_file(tmp.path(), &data, 2, 32);
     let out = tmp.path().join("sweep");
     let r = sweep(&file, &out, &["--threads", "2"]);
     assert!(r.status.success(), "{}", stderr(&r));
@@ -156,7 +157,7 @@ fn final_weights(out: &Path) -> Vec<Vec<u8>> {
 fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 6000, 200, 28);
-    let file = sweep_file(tmp.path(), &data, 4);
+    let file = sweep_file(tmp.path(), &data, 3, 256);
     let reference = tmp.path().join("reference");
     let r = sweep(&file, &reference, &["--threads", "2"]);
     assert!(r.status.success(), "{}", stderr(&r));
@@ -174,6 +175,12 @@ fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
         let partial = table_without_seconds(&out);
         assert_eq!(partial.len(), expected.len(), "{signal}: the partial table has every row");
         assert!(column(&partial, "status").iter().any(|s| s != "done"), "{signal}: stopped before the end");
+        // Point 2 stopped inside its training: it continues from a checkpoint.
+        let checkpoints = ["kaiming", "xavier"].map(|v| out.join("runs/p0002").join(v).join("checkpoint.json"));
+        assert!(checkpoints.iter().any(|c| c.exists()), "{signal}: point 2 left no checkpoint");
+        if signal == "INT" {
+            assert!(column(&partial, "status").contains(&"interrupted".to_string()), "{partial:?}");
+        }
 
         let r = sweep(&file, &out, &["--threads", "2"]);
         assert!(r.status.success(), "{signal}: continuing: {}", stderr(&r));
@@ -186,7 +193,7 @@ fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
 fn a_failed_point_is_listed_and_run_again_only_with_retry_failed() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 600, 100, 10);
-    let file = sweep_file(tmp.path(), &data, 1);
+    let file = sweep_file(tmp.path(), &data, 1, 32);
     let out = tmp.path().join("sweep");
     let r = sweep(&file, &out, &[]);
     assert!(r.status.success(), "{}", stderr(&r));
@@ -219,7 +226,7 @@ fn a_failed_point_is_listed_and_run_again_only_with_retry_failed() {
 fn bad_sweeps_are_refused_in_one_line_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 300, 50, 10);
-    let good = std::fs::read_to_string(sweep_file(tmp.path(), &data, 1)).unwrap();
+    let good = std::fs::read_to_string(sweep_file(tmp.path(), &data, 1, 32)).unwrap();
     let line = 1 + good.lines().position(|l| l.starts_with(r#""optimizer.lr""#)).unwrap();
     let at = format!("small.toml:{line}");
     let cases = [
