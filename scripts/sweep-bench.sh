@@ -18,7 +18,8 @@ cargo build --release --locked -q
 bin=target/release/initscope
 $bin data fetch mnist >/dev/null
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+[ -n "${KEEP:-}" ] && echo "keeping $work"
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 {
   $bin presets --show seed | sed -e 's/^epochs = .*/epochs = 1/' -e 's/^log_every = .*/log_every = 0/'
@@ -28,28 +29,31 @@ trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 start=$(now)
 $bin sweep "$work/bench.toml" --quiet --threads "$threads" --out "$work/sweep" >/dev/null
-sweep_wall=$(echo "$(now) - $start" | bc -l)
+sweep_wall=$(python3 -c "print($(now) - $start)")
 
 start=$(now)
 for point in "$work"/sweep/runs/p*; do
   $bin run "$point/experiment.toml" --quiet --threads "$threads" --out "$work/runs/$(basename "$point")" >/dev/null
 done
-runs_wall=$(echo "$(now) - $start" | bc -l)
+runs_wall=$(python3 -c "print($(now) - $start)")
 
-points=$(ls -d "$work"/sweep/runs/p* | wc -l)
-# Training seconds of every variant (the sweep table's seconds column).
-train=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") c = i; next } { s += $c } END { print s }' \
-  "$work/sweep/sweep.csv")
-lanes=$(( threads < points ? threads : points ))
-python3 - "$points" "$sweep_wall" "$runs_wall" "$train" "$lanes" <<'EOF'
-import sys
-points, sweep, runs, train, lanes = int(sys.argv[1]), *map(float, sys.argv[2:5]), int(sys.argv[5])
-print(f"points: {points}, threads: {lanes} lanes")
-print(f"sweep:          {sweep:7.1f} s  {3600 * points / sweep:7.1f} points/hour")
-print(f"separate runs:  {runs:7.1f} s  {3600 * points / runs:7.1f} points/hour")
+lanes=$(( threads < 4 ? threads : 4 ))
+python3 - "$work/sweep" "$sweep_wall" "$runs_wall" "$lanes" <<'EOF'
+import csv, glob, os, sys
+sweep_dir, sweep, runs, lanes = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+points = sorted(glob.glob(os.path.join(sweep_dir, "runs", "p*")))
+# A point lasts from its settings file to its last summary.
+inside = sum(os.path.getmtime(f"{p}/summary.json") - os.path.getmtime(f"{p}/experiment.toml") for p in points)
+training = sum(float(r["seconds"]) for r in csv.DictReader(open(os.path.join(sweep_dir, "sweep.csv"))))
+n = len(points)
+print(f"points: {n}, {lanes} lanes")
+print(f"sweep:          {sweep:7.1f} s  {3600 * n / sweep:7.1f} points/hour")
+print(f"separate runs:  {runs:7.1f} s  {3600 * n / runs:7.1f} points/hour")
 print(f"ratio (sweep / separate runs, points per hour): {runs / sweep:.2f}")
-per_point = sweep * lanes / points
-training = train / points
-print(f"per point: {per_point:.2f} s of a lane, of which training {training:.2f} s; "
-      f"overhead {100 * (per_point - training) / training:.1f} % of a point")
+point = inside / n
+outside = (sweep * lanes - inside) / n
+print(f"a point: {point:.2f} s, of which training and evaluation {training / n:.2f} s "
+      f"(initial weights, records and predictions {100 * (point - training / n) / point:.1f} %)")
+print(f"the sweep's own overhead (start, data loading, table, report, idle lanes): "
+      f"{outside:.2f} s of a lane per point, {100 * outside / point:.1f} % of a point")
 EOF
