@@ -72,7 +72,7 @@ pub struct VariantResult {
     pub steps: usize,
     /// The step whose loss was not finite, where training stopped.
     pub diverged_at: Option<usize>,
-    /// The verdict kinds that fired.
+    /// The verdict kinds that fired, each once, in the order they fired.
     pub verdicts: Vec<&'static str>,
     /// Wall-clock seconds.
     pub seconds: f64,
@@ -141,7 +141,13 @@ fn variant_result(v: &VariantSummary, dir: &Path) -> Result<VariantResult> {
         best_valid,
         steps: v.steps,
         diverged_at: v.diverged_at,
-        verdicts: v.verdicts.iter().map(|verdict| verdict.kind.as_str()).collect(),
+        verdicts: v.verdicts.iter().fold(Vec::new(), |mut kinds, verdict| {
+            // A kind that fired in several layers is listed once.
+            if !kinds.contains(&verdict.kind.as_str()) {
+                kinds.push(verdict.kind.as_str());
+            }
+            kinds
+        }),
         seconds: v.seconds,
     })
 }
