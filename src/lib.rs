@@ -27,5 +27,6 @@ pub mod run;
 pub mod sweep;
 pub mod table;
 pub mod tensorfile;
+pub mod theory;
 pub mod train;
 pub mod verdict;

@@ -268,6 +268,44 @@ impl Init {
         }
     }
 
+    /// The variance of the values this scheme draws for a layer with these
+    /// fans, for schemes whose draws have mean zero: what mean-field theory
+    /// needs (sigma_w^2 = fan_in x this; sigma_b^2 = this for a bias). `Err`
+    /// says why the theory does not cover the scheme.
+    pub fn zero_mean_variance(&self, fan_in: usize, fan_out: usize) -> Result<f64, String> {
+        let (fi, fo) = (fan_in as f64, fan_out as f64);
+        let fan = |mode: &FanMode| match mode {
+            FanMode::FanIn => fi,
+            FanMode::FanOut => fo,
+        };
+        let nonzero_mean = |mean: f64| Err(format!("its mean {mean} is not zero (the theory assumes zero-mean draws)"));
+        match self {
+            Init::KaimingUniform { mode, gain } | Init::KaimingNormal { mode, gain } => {
+                Ok(gain.value()?.powi(2) / fan(mode))
+            }
+            Init::XavierUniform { gain } | Init::XavierNormal { gain } => Ok(gain.value()?.powi(2) * 2.0 / (fi + fo)),
+            Init::LecunUniform | Init::LecunNormal => Ok(1.0 / fi),
+            Init::PytorchDefault => Ok(1.0 / (3.0 * fi)),
+            Init::Normal { mean, std } if *mean == 0.0 => Ok(std * std),
+            Init::Uniform { a, b } if a + b == 0.0 => Ok((b - a).powi(2) / 12.0),
+            Init::Constant { value } if *value == 0.0 => Ok(0.0),
+            Init::Normal { mean, .. } => nonzero_mean(*mean),
+            Init::Uniform { a, b } => nonzero_mean((a + b) / 2.0),
+            Init::Constant { value } => nonzero_mean(*value),
+            Init::TruncatedNormal { mean, std, a, b } => {
+                let (mean, variance) = super::truncated::moments(*mean, *std, *a, *b);
+                if mean.abs() > 1e-12 * std {
+                    return nonzero_mean(mean);
+                }
+                Ok(variance)
+            }
+            // Rows (or columns) of unit norm: each entry has 1 / max(fan_in, fan_out).
+            Init::Orthogonal { gain } => Ok(gain.value()?.powi(2) / fi.max(fo)),
+            Init::Lsuv { .. } => Err("LSUV rescales each layer on data; its variance is known only after".into()),
+            Init::FromFile { .. } => Err("weights from a file have no formula".into()),
+        }
+    }
+
     /// Fills `out`, a `[fan_out, fan_in]` weight matrix (or a bias of
     /// `fan_out` values with the layer's fans), from `stream`.
     pub fn fill(&self, out: &mut [f32], fan_in: usize, fan_out: usize, stream: &mut Stream) {

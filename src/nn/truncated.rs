@@ -12,6 +12,21 @@ use crate::rng::Stream;
 /// about 5e-308): an interval wholly beyond them cannot be sampled.
 pub const MAX_STANDARD_DISTANCE: f64 = 37.0;
 
+/// Mean and variance of N(mean, std^2) truncated to [a, b]: with
+/// alpha = (a - mean) / std, beta = (b - mean) / std, Z = Phi(beta) - Phi(alpha),
+/// mean + std (phi(alpha) - phi(beta)) / Z and
+/// std^2 [1 + (alpha phi(alpha) - beta phi(beta)) / Z - ((phi(alpha) - phi(beta)) / Z)^2]
+/// (Johnson, Kotz and Balakrishnan, Continuous Univariate Distributions 1, Eq. 13.134-13.135).
+pub fn moments(mean: f64, std: f64, a: f64, b: f64) -> (f64, f64) {
+    let density = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let (alpha, beta) = ((a - mean) / std, (b - mean) / std);
+    let z = normal_cdf(beta) - normal_cdf(alpha);
+    let (da, db) = (density(alpha), density(beta));
+    let shift = (da - db) / z;
+    let variance = std * std * (1.0 + (alpha * da - beta * db) / z - shift * shift);
+    (mean + std * shift, variance)
+}
+
 /// The standard normal CDF, Phi(x) = erfc(-x / sqrt 2) / 2, accurate to a
 /// few ulp relative in the lower tail.
 pub fn normal_cdf(x: f64) -> f64 {

@@ -1,0 +1,175 @@
+//! The theory checked against closed forms (ReLU, leaky ReLU, identity),
+//! Monte Carlo (tanh, sigmoid, GELU, SELU) and the literature's edge of chaos.
+
+use super::meanfield::{MeanField, Regime};
+use super::*;
+use crate::nn::{FanMode, Gain};
+use crate::rng::Stream;
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-300)
+}
+
+#[test]
+fn relu_has_its_closed_forms() {
+    let f = MeanField::new(Activation::Relu);
+    for q in [0.01, 0.5, 3.0, 40.0] {
+        assert!(close(f.post_second_moment(q), q / 2.0, 1e-12), "E[relu^2] at q = {q}");
+        assert!(close(f.derivative_moment(q), 0.5, 1e-12));
+        // q^l = sigma_w^2 q^{l-1} / 2 + sigma_b^2.
+        assert!(close(f.variance_map(q, 1.7, 0.1), 1.7 * q / 2.0 + 0.1, 1e-12));
+    }
+    let critical = f.critical_weight_variance(0.0).unwrap();
+    assert!(close(critical, 2.0, 1e-9), "{critical}");
+    let at_he = f.fixed_point(2.0, 0.0).unwrap();
+    assert!(close(at_he.chi1, 1.0, 1e-12));
+    assert_eq!(Regime::of(at_he.chi1), Regime::Critical);
+    // With a bias, sigma_w^2 < 2 has q* = sigma_b^2 / (1 - sigma_w^2 / 2).
+    let fixed = f.fixed_point(1.5, 0.1).unwrap();
+    assert!(close(fixed.q_star, 0.1 / (1.0 - 0.75), 1e-9), "{}", fixed.q_star);
+    assert!(close(fixed.chi1, 0.75, 1e-12));
+    assert!(close(fixed.xi_c, -1.0 / 0.75f64.ln(), 1e-9));
+    assert!(f.fixed_point(2.5, 0.1).is_none(), "the variance grows without bound");
+}
+
+#[test]
+fn leaky_relu_and_identity_have_their_closed_forms() {
+    let slope = 0.2f32;
+    let s = f64::from(slope);
+    let f = MeanField::new(Activation::LeakyRelu { slope });
+    for q in [0.3, 5.0] {
+        assert!(close(f.post_second_moment(q), q * (1.0 + s * s) / 2.0, 1e-6));
+        assert!(close(f.derivative_moment(q), (1.0 + s * s) / 2.0, 1e-6));
+    }
+    let critical = f.critical_weight_variance(0.0).unwrap();
+    assert!(close(critical, 2.0 / (1.0 + s * s), 1e-6), "{critical}");
+    let identity = MeanField::new(Activation::Identity);
+    assert!(close(identity.post_second_moment(2.5), 2.5, 1e-12));
+    assert!(close(identity.derivative_moment(2.5), 1.0, 1e-12));
+    assert!(close(identity.critical_weight_variance(0.0).unwrap(), 1.0, 1e-9));
+}
+
+/// Monte Carlo estimates of E[g(sqrt(q) z)] from a fixed seed, with their
+/// standard errors.
+fn monte_carlo(g: impl Fn(f64) -> f64, q: f64) -> (f64, f64) {
+    let mut stream = Stream::new(2017, "theory/monte-carlo", 0);
+    let n = 400_000;
+    let (mut sum, mut sum2) = (0.0, 0.0);
+    for _ in 0..n {
+        let v = g(q.sqrt() * stream.standard_normal());
+        sum += v;
+        sum2 += v * v;
+    }
+    let mean = sum / n as f64;
+    (mean, ((sum2 / n as f64 - mean * mean) / n as f64).sqrt())
+}
+
+#[test]
+fn smooth_activations_agree_with_monte_carlo() {
+    for activation in [Activation::Tanh, Activation::Sigmoid, Activation::Gelu, Activation::Selu] {
+        let f = MeanField::new(activation);
+        for q in [0.2, 1.0, 4.0] {
+            let (post, err) = monte_carlo(|h| f.phi(h).0.powi(2), q);
+            assert!((f.post_second_moment(q) - post).abs() < 5.0 * err + 1e-12, "{activation:?} E[phi^2] q = {q}");
+            let (deriv, err) = monte_carlo(|h| f.phi(h).1.powi(2), q);
+            assert!((f.derivative_moment(q) - deriv).abs() < 5.0 * err + 1e-12, "{activation:?} E[phi'^2] q = {q}");
+        }
+    }
+}
+
+#[test]
+fn derivatives_match_finite_differences() {
+    for activation in [Activation::Tanh, Activation::Sigmoid, Activation::Gelu, Activation::Selu] {
+        let f = MeanField::new(activation);
+        for z in [-2.3, -0.4, 0.7, 1.9] {
+            let h = 1e-5;
+            let (_, d, dd) = f.phi(z);
+            let numeric = (f.phi(z + h).0 - f.phi(z - h).0) / (2.0 * h);
+            let numeric2 = (f.phi(z + h).1 - f.phi(z - h).1) / (2.0 * h);
+            assert!((d - numeric).abs() < 1e-8, "{activation:?} phi' at {z}");
+            assert!((dd - numeric2).abs() < 1e-7, "{activation:?} phi'' at {z}");
+        }
+    }
+}
+
+#[test]
+fn tanh_edge_of_chaos_is_where_the_literature_puts_it() {
+    // Schoenholz et al. 2017, Sec. 3 and Fig. 1: with sigma_b^2 = 0.05 the
+    // critical point is at sigma_w^2 of about 1.76; with no bias at 1.
+    let f = MeanField::new(Activation::Tanh);
+    let critical = f.critical_weight_variance(0.05).unwrap();
+    assert!((critical - 1.76).abs() < 0.02, "{critical}");
+    assert!(close(f.critical_weight_variance(0.0).unwrap(), 1.0, 1e-3));
+    // Depth scales diverge at the edge and are finite on both sides.
+    let near = f.fixed_point(critical * 1.001, 0.05).unwrap();
+    let ordered = f.fixed_point(1.2, 0.05).unwrap();
+    let chaotic = f.fixed_point(3.0, 0.05).unwrap();
+    assert!(near.xi_c > 10.0 * ordered.xi_c.max(chaotic.xi_c), "{} {} {}", near.xi_c, ordered.xi_c, chaotic.xi_c);
+    assert!(ordered.chi1 < 1.0 && chaotic.chi1 > 1.0 && chaotic.c_star < 1.0);
+    assert_eq!(ordered.c_star, 1.0);
+}
+
+#[test]
+fn the_seed_network_variants_are_critical_and_vanishing() {
+    let exp = Experiment::seed_experiment();
+    let [kaiming, normal] = [&exp.variants[0], &exp.variants[1]].map(|v| predict(&exp, v, 784, 10, 0.1));
+    assert_eq!(kaiming.regime, Some(Regime::Critical));
+    assert!(close(kaiming.chi1.unwrap(), 1.0, 1e-12));
+    // Kaiming (fan_in, ReLU gain) keeps q: q^1 = 2 E[x^2] = 0.2, then q^l = q^{l-1}.
+    for layer in &kaiming.layers {
+        assert!(close(layer.pre_variance.unwrap(), 0.2, 1e-9), "{layer:?}");
+    }
+    // N(0, 0.001): each layer multiplies q by fan_in x 1e-6 / 2.
+    let q: Vec<f64> = normal.layers.iter().map(|l| l.pre_variance.unwrap()).collect();
+    for (l, pair) in q.windows(2).enumerate() {
+        let fan_in = normal.layers[l + 1].fan_in as f64;
+        assert!(close(pair[1] / pair[0], fan_in * 1e-6 / 2.0, 1e-9));
+    }
+    assert_eq!(normal.regime, Some(Regime::Ordered));
+    // A ReLU network without biases is homogeneous: |dL/dW^l| is the
+    // product of every other layer's weight scale, so |dL/dW^l| / |dL/dW^L|
+    // = std(W^L) / std(W^l): 1 for N(0, 0.001), sqrt(784 / 64) = 3.5 for
+    // Kaiming's first layer. The gradients do not vanish layer to layer.
+    for p in [&kaiming, &normal] {
+        let last = p.layers.last().unwrap();
+        let var = |l: &LayerPrediction| l.weight_variance.unwrap() / l.fan_in as f64;
+        for layer in &p.layers {
+            let expected = (var(last) / var(layer)).sqrt();
+            assert!(close(layer.grad_ratio.unwrap(), expected, 1e-9), "{}: {layer:?}", p.name);
+        }
+    }
+}
+
+#[test]
+fn schemes_the_theory_does_not_cover_are_said_so_never_numbered() {
+    let mut exp = Experiment::seed_experiment();
+    exp.variants[0].weight_init = Init::Lsuv { tol: 0.1, max_iter: 10 };
+    exp.variants[1].weight_init = Init::Normal { mean: 0.5, std: 0.1 };
+    for variant in &exp.variants {
+        let p = predict(&exp, variant, 784, 10, 0.1);
+        assert!(p.layers.iter().all(|l| l.pre_std.is_none() && l.note.is_some()), "{p:?}");
+        assert!(p.chi1.is_none() && p.note.is_some());
+    }
+    let mut exp = Experiment::seed_experiment();
+    exp.model.batch_norm = true;
+    let p = predict(&exp, &exp.variants[0], 784, 10, 0.1);
+    assert!(p.layers[0].pre_std.is_some());
+    assert!(p.layers[1..].iter().all(|l| l.pre_std.is_none() && l.note.as_deref().unwrap().contains("batch norm")));
+}
+
+#[test]
+fn scheme_variances_follow_their_formulas() {
+    let kaiming = Init::KaimingNormal { mode: FanMode::FanIn, gain: Gain::Value(1.5) };
+    assert!(close(kaiming.zero_mean_variance(200, 50).unwrap(), 2.25 / 200.0, 1e-15));
+    let xavier = Init::XavierUniform { gain: Gain::Value(1.0) };
+    assert!(close(xavier.zero_mean_variance(300, 100).unwrap(), 2.0 / 400.0, 1e-15));
+    let truncated = Init::TruncatedNormal { mean: 0.0, std: 1.0, a: -2.0, b: 2.0 };
+    // Var of N(0,1) truncated to [-2, 2]: 1 - 4 phi(2) / (2 Phi(2) - 1) = 0.773741...
+    assert!(close(truncated.zero_mean_variance(10, 10).unwrap(), 0.773_741_303_5, 1e-8));
+    // Monte Carlo of the drawn values agrees for a uniform scheme.
+    let uniform = Init::Uniform { a: -0.3, b: 0.3 };
+    let mut w = vec![0.0f32; 100_000];
+    uniform.fill(&mut w, 100, 1000, &mut Stream::new(3, "t", 0));
+    let var = w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64;
+    assert!(close(var, uniform.zero_mean_variance(100, 1000).unwrap(), 0.02));
+}
