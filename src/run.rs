@@ -160,6 +160,24 @@ fn summary_to_resume(dir: &Path, exp: &Experiment, opts: &RunOptions) -> Result<
     Ok(summary)
 }
 
+/// Writes mean-field theory's prediction for each run of `exp` as
+/// `<variant>/theory.json`, beside what the probe will measure.
+fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<()> {
+    let predictions = crate::theory::predict_all(exp, data);
+    for unit in exp.runs() {
+        let Some(p) = predictions.iter().find(|p| p.name == unit.group) else { continue };
+        let path = dir.join(&unit.variant.name).join("theory.json");
+        if path.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(dir.join(&unit.variant.name))?;
+        let p = crate::theory::VariantPrediction { name: unit.variant.name.clone(), ..p.clone() };
+        let json = serde_json::to_string_pretty(&p).expect("a prediction always serialises");
+        write_atomic(&path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
     let json = serde_json::to_string_pretty(summary).expect("summary always serialises");
     write_atomic(&dir.join("summary.json"), json.as_bytes())
@@ -178,6 +196,7 @@ fn run_variants(
         .open(dir.join("log.txt"))
         .with_context(|| format!("{}: cannot open log.txt", dir.display()))?;
     save_examples(&data.test, dir)?;
+    write_theory(exp, data, dir)?;
     write_summary(dir, &summary)?;
     let units = exp.runs();
     let pending: Vec<usize> =

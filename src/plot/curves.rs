@@ -282,6 +282,70 @@ impl Figure for BandChart {
     }
 }
 
+/// A per-layer profile, predicted against measured: one line per series
+/// over the layers, on a log y axis; predicted series are dashed.
+pub struct LayerProfileChart {
+    /// Title.
+    pub title: String,
+    /// y-axis description.
+    pub y_desc: String,
+    /// `(label, [(layer, value)], predicted)`.
+    pub series: Vec<(String, Vec<(f64, f64)>, bool)>,
+}
+
+impl Figure for LayerProfileChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let layers = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+        let (lo, hi) = log_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+        // At least two decades, so the axis holds a power of ten to label.
+        let middle = (lo * hi).sqrt();
+        let (lo, hi) = if hi / lo < 100.0 { (middle / 10.0, middle * 10.0) } else { (lo, hi) };
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.5..layers + 0.5, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("Layer")
+            .x_labels(layers as usize + 1)
+            .x_label_formatter(&|v| if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { String::new() })
+            .y_desc(self.y_desc.as_str())
+            .y_label_formatter(&|v| crate::plot::grid::number_label(*v))
+            .label_style((FAMILY, 14))
+            .draw()?;
+        for (i, (label, points, predicted)) in self.series.iter().enumerate() {
+            let c = colour(i);
+            let points: Vec<(f64, f64)> = finite(points.iter().copied()).into_iter().filter(|p| p.1 > 0.0).collect();
+            let style = c.stroke_width(2);
+            if *predicted {
+                for pair in points.windows(2) {
+                    chart.draw_series(DashedLineSeries::new(pair.iter().copied(), 8, 5, style))?;
+                }
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 5, style)))?;
+            } else {
+                chart.draw_series(LineSeries::new(points.iter().copied(), style))?;
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
+            }
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    }
+}
+
 /// Mean and population standard deviation.
 pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;

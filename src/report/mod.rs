@@ -5,7 +5,9 @@
 pub mod page;
 pub mod records;
 
-use crate::plot::curves::{mean_sd, running_mean, AccuracyChart, BandChart, LogLinesChart, LossChart, Series};
+use crate::plot::curves::{
+    mean_sd, running_mean, AccuracyChart, BandChart, LayerProfileChart, LogLinesChart, LossChart, Series,
+};
 use crate::plot::distributions::{
     RecordedHistogram, StartEndChart, WeightComparisonChart, WeightDistributionChart, WeightsOverTimeChart,
 };
@@ -138,6 +140,9 @@ fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String,
             plots,
             &file("gradient-flow"),
         )?);
+        if let Some(chart) = theory_chart(v, layers) {
+            out.push(save(&chart, plots, &file("theory"))?);
+        }
         out.push(save(
             &LogLinesChart {
                 title: format!("{name}: update ratio lr*||dW||/||W|| per layer"),
@@ -149,6 +154,28 @@ fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String,
         )?);
     }
     Ok(())
+}
+
+/// Mean-field theory's predicted pre-activation std per layer against the
+/// probe's measurement at step 0 (before any update).
+fn theory_chart(v: &VariantRecords, layers: &[LayerStatsRow]) -> Option<LayerProfileChart> {
+    let theory = v.theory.as_ref()?;
+    let first_step = layers.iter().map(|r| r.step).min()?;
+    let measured: Vec<(f64, f64)> =
+        layers.iter().filter(|r| r.step == first_step).map(|r| (r.layer as f64, r.pre_std)).collect();
+    let predicted: Vec<(f64, f64)> =
+        theory.layers.iter().filter_map(|l| l.pre_std.map(|s| (l.layer as f64, s))).collect();
+    if predicted.is_empty() {
+        return None;
+    }
+    Some(LayerProfileChart {
+        title: format!("{}: pre-activation std at step {first_step}, mean-field theory against measured", v.name),
+        y_desc: "pre-activation std (log)".into(),
+        series: vec![
+            ("predicted (mean-field theory)".into(), predicted, true),
+            (format!("measured at step {first_step}"), measured, false),
+        ],
+    })
 }
 
 /// Per-layer histograms from the probe: activations and gradients at the

@@ -31,6 +31,8 @@ pub struct VariantRecords {
     pub layers: Option<Vec<LayerStatsRow>>,
     /// The probe's histograms, if recorded.
     pub histograms: Option<Vec<HistogramRow>>,
+    /// Mean-field theory's prediction (`theory.json`), if written.
+    pub theory: Option<crate::theory::VariantPrediction>,
 }
 
 /// A whole run directory.
@@ -85,6 +87,7 @@ impl VariantRecords {
             test_predictions,
             layers: read_rows_if_written(&vdir.join("probe/layers.csv"))?,
             histograms: read_rows_if_written(&vdir.join("probe/histograms.csv"))?,
+            theory: read_theory(&vdir.join("theory.json"))?,
         })
     }
 }
@@ -139,5 +142,16 @@ fn read_rows_if_written<T: serde::de::DeserializeOwned>(path: &Path) -> Result<O
         read_rows(path).map(Some)
     } else {
         Ok(None)
+    }
+}
+
+/// `theory.json`, or `None` for runs made before it existed.
+fn read_theory(path: &Path) -> Result<Option<crate::theory::VariantPrediction>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            serde_json::from_str(&text).map(Some).map_err(|e| crate::error::input(format!("{}: {e}", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::error::input(format!("{}: cannot read ({e})", path.display()))),
     }
 }

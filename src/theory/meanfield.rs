@@ -17,7 +17,7 @@ pub struct MeanField {
 }
 
 /// Where a network lies relative to the edge of chaos.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Regime {
     /// chi_1 < 1: nearby inputs converge, gradients vanish with depth.
@@ -43,8 +43,25 @@ impl Regime {
     }
 }
 
+/// An infinite depth scale in JSON: `null` (JSON has no infinity).
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
+}
+
 /// The fixed point of a uniform network and what follows from it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FixedPoint {
     /// q*: the pre-activation variance every layer tends to (Poole Eq. 4).
     pub q_star: f64,
@@ -52,10 +69,13 @@ pub struct FixedPoint {
     pub chi1: f64,
     /// c*: the correlation two inputs tend to (1 in the ordered phase).
     pub c_star: f64,
-    /// xi_q: layers over which the variance reaches q* (Schoenholz Eq. 7).
+    /// xi_q: layers over which the variance reaches q* (Schoenholz Eq. 7);
+    /// infinite (`null` in JSON) at the edge of chaos.
+    #[serde(with = "infinite_as_null")]
     pub xi_q: f64,
     /// xi_c: layers over which correlations reach c* (Schoenholz Eq. 9);
     /// Schoenholz et al. find networks trainable to about 6 xi_c.
+    #[serde(with = "infinite_as_null")]
     pub xi_c: f64,
 }
 
@@ -156,10 +176,15 @@ impl MeanField {
                 let (a, _, dd) = self.phi(s * z);
                 dd * a
             });
-        let xi_q = -1.0 / (chi1 + curvature).ln();
-        let c_star = if chi1 <= 1.0 { 1.0 } else { self.correlation_fixed_point(q, sigma_w2, sigma_b2) };
-        let chi_c = if c_star >= 1.0 { chi1 } else { self.correlation_map(q, c_star, sigma_w2, sigma_b2).1 };
-        Some(FixedPoint { q_star: q, chi1, c_star, xi_q, xi_c: -1.0 / chi_c.ln() })
+        // A depth scale -1 / ln(x) is infinite at x = 1; rounding must not
+        // turn an exactly critical network (Kaiming with ReLU) into a huge
+        // negative one, nor into a chaotic one.
+        let scale = |x: f64| if (x - 1.0).abs() < 1e-9 { f64::INFINITY } else { -1.0 / x.ln() };
+        let xi_q = scale(chi1 + curvature);
+        let ordered = chi1 < 1.0 + 1e-9;
+        let c_star = if ordered { 1.0 } else { self.correlation_fixed_point(q, sigma_w2, sigma_b2) };
+        let chi_c = if ordered { chi1 } else { self.correlation_map(q, c_star, sigma_w2, sigma_b2).1 };
+        Some(FixedPoint { q_star: q, chi1, c_star, xi_q, xi_c: scale(chi_c) })
     }
 
     /// q* by iterating the variance map from q = 1 (`None` when it grows
@@ -192,7 +217,7 @@ impl MeanField {
 
     /// chi_1 at the fixed point as a function of sigma_w^2 (infinite when
     /// the variance grows without bound).
-    fn chi1_at(&self, sigma_w2: f64, sigma_b2: f64) -> f64 {
+    pub fn chi1_at(&self, sigma_w2: f64, sigma_b2: f64) -> f64 {
         self.q_star(sigma_w2, sigma_b2).map_or(f64::INFINITY, |q| sigma_w2 * self.derivative_moment(q))
     }
 

@@ -5,17 +5,19 @@
 //! Computed from the settings and the data's second moment alone; each run
 //! writes it as `<variant>/theory.json` beside the measurements.
 
+pub mod diagram;
 pub mod meanfield;
 pub mod quadrature;
 
-use crate::data::LabeledImages;
+use crate::data::batch::validation_split;
+use crate::data::{Dataset, LabeledImages, CLASSES};
 use crate::experiment::{Experiment, Variant};
 use crate::nn::{Activation, Init};
 use meanfield::{FixedPoint, MeanField, Regime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One Linear layer's prediction (numbered from 1, as the probe's records).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerPrediction {
     /// The layer, 1 for the first.
     pub layer: usize,
@@ -46,7 +48,7 @@ pub struct LayerPrediction {
 }
 
 /// A variant's prediction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VariantPrediction {
     /// The variant.
     pub name: String,
@@ -79,6 +81,15 @@ pub fn input_second_moment(images: &LabeledImages, count: usize) -> f64 {
     let n = count.min(images.count) * images.pixels_per_image();
     let sum: f64 = images.pixels[..n].iter().map(|&p| (f64::from(p) / 255.0).powi(2)).sum();
     sum / n.max(1) as f64
+}
+
+/// The prediction of every variant of `exp` on `data` (its inputs' second
+/// moment measured on the training split).
+pub fn predict_all(exp: &Experiment, data: &Dataset) -> Vec<VariantPrediction> {
+    let (train, _) = validation_split(data.train.count, exp.validation_fraction);
+    let moment = input_second_moment(&data.train, train.end);
+    let input_dim = data.train.pixels_per_image();
+    exp.variants.iter().map(|v| predict(exp, v, input_dim, CLASSES, moment)).collect()
 }
 
 /// sigma^2 of one scheme for a layer, or why there is none.

@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 mod sweep;
+mod theory;
 
 #[derive(Parser)]
 #[command(name = "initscope", version, about = "Weight-initialisation and training-dynamics experiments")]
@@ -68,6 +69,10 @@ enum Command {
     /// [sweep] table lists, into one table (sweep.csv) and one report. The
     /// same command again continues it.
     Sweep(sweep::SweepArgs),
+    /// Mean-field theory's prediction for an experiment, before any
+    /// training: per variant and layer the pre-activation std and gradient
+    /// ratio, chi_1, depth scales, the edge of chaos and the regime.
+    Theory(theory::TheoryArgs),
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -171,10 +176,9 @@ fn finish(outcome: RunOutcome) -> anyhow::Result<ExitCode> {
     Ok(if outcome.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
-/// `initscope run`: the experiment (a file, a preset or the seed), the
-/// command line's overrides, then the run and its report.
-fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut exp = match &args.experiment {
+/// An experiment file, a preset's name, or (none) the seed experiment.
+fn load_experiment(path: Option<&std::path::Path>) -> anyhow::Result<Experiment> {
+    Ok(match path {
         Some(path) if path.exists() => Experiment::from_file(path)?,
         Some(path) => match initscope::presets::load(&path.to_string_lossy()) {
             Some(preset) => preset?,
@@ -186,7 +190,13 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         },
         None => Experiment::seed_experiment(),
-    };
+    })
+}
+
+/// `initscope run`: the experiment (a file, a preset or the seed), the
+/// command line's overrides, then the run and its report.
+fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut exp = load_experiment(args.experiment.as_deref())?;
     let set = args.set;
     if let Some(lr) = set.lr {
         exp.set_lr(lr);
@@ -221,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => return run_command(args),
         Command::Sweep(args) => return sweep::sweep_command(args),
+        Command::Theory(args) => return theory::theory_command(args),
         Command::Resume { run, threads, quiet, data } => {
             let opts = RunOptions {
                 run_dir: Some(run.clone()),
