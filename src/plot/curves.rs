@@ -282,6 +282,9 @@ impl Figure for BandChart {
     }
 }
 
+/// A labelled per-layer series `(label, [(layer, value)], predicted)`.
+pub type ProfileSeries = (String, Vec<(f64, f64)>, bool);
+
 /// A per-layer profile, predicted against measured: one line per series
 /// over the layers, on a log y axis; predicted series are dashed.
 pub struct LayerProfileChart {
@@ -290,7 +293,7 @@ pub struct LayerProfileChart {
     /// y-axis description.
     pub y_desc: String,
     /// `(label, [(layer, value)], predicted)`.
-    pub series: Vec<(String, Vec<(f64, f64)>, bool)>,
+    pub series: Vec<ProfileSeries>,
 }
 
 impl Figure for LayerProfileChart {

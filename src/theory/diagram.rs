@@ -17,9 +17,12 @@ pub fn weight_variances() -> Vec<f64> {
 /// The sigma_b^2 up the diagram.
 pub const BIAS_VARIANCES: [f64; 8] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0];
 
+/// Per sigma_b^2, the critical sigma_w^2 (none when there is none in range).
+pub type CriticalLine = Vec<(f64, Option<f64>)>;
+
 /// Draws the diagram of `activation` as `<dir>/<name>.svg` and `.png`, and
 /// returns it with the critical sigma_w^2 of each sigma_b^2.
-pub fn phase_diagram(activation: Activation, dir: &Path, name: &str) -> Result<(Written, Vec<(f64, Option<f64>)>)> {
+pub fn phase_diagram(activation: Activation, dir: &Path, name: &str) -> Result<(Written, CriticalLine)> {
     let field = MeanField::new(activation);
     let weights = weight_variances();
     let cells: Vec<Vec<Cell>> = BIAS_VARIANCES
