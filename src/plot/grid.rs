@@ -140,6 +140,29 @@ impl AxisChart {
     }
 }
 
+/// The pixels of a heatmap's cell corners, for overlays.
+struct Corners {
+    xs: Vec<i32>,
+    ys: Vec<i32>,
+}
+
+impl Corners {
+    /// The pixel of a position in cell units, between the corners.
+    fn at(pixels: &[i32], v: f64) -> i32 {
+        let i = (v.floor() as usize).min(pixels.len() - 2);
+        let f = v - i as f64;
+        (pixels[i] as f64 + f * (pixels[i + 1] - pixels[i]) as f64).round() as i32
+    }
+
+    fn x(&self, v: f64) -> i32 {
+        Self::at(&self.xs, v)
+    }
+
+    fn y(&self, v: f64) -> i32 {
+        Self::at(&self.ys, v)
+    }
+}
+
 /// One cell of a phase diagram.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
@@ -224,6 +247,25 @@ pub struct HeatmapChart {
     pub cells: Vec<Vec<Cell>>,
     /// How values map to colours.
     pub scale: ColourScale,
+    /// Curves drawn over the cells, in cell units (cell (x, y) spans
+    /// [x, x + 1] x [y, y + 1]; see [`grid_position`]), each with a label
+    /// written at its last point: a theory's prediction over a measurement.
+    pub curves: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Where `value` lies on an axis whose cells hold `grid` (ascending, cell i
+/// centred at i + 0.5), by linear interpolation between centres; `None`
+/// outside the first and last centres.
+pub fn grid_position(grid: &[f64], value: f64) -> Option<f64> {
+    if !value.is_finite() || grid.is_empty() {
+        return None;
+    }
+    if grid.len() == 1 {
+        return (value == grid[0]).then_some(0.5);
+    }
+    let i = grid.windows(2).position(|w| (w[0]..=w[1]).contains(&value))?;
+    let (a, b) = (grid[i], grid[i + 1]);
+    Some(i as f64 + 0.5 + if b > a { (value - a) / (b - a) } else { 0.0 })
 }
 
 impl Figure for HeatmapChart {
@@ -237,13 +279,16 @@ impl Figure for HeatmapChart {
     {
         root.fill(&WHITE)?;
         let (main, bar) = root.split_horizontally(700);
-        self.draw_cells(&main)?;
+        let pixel = self.draw_cells(&main)?;
+        self.draw_curves(&main, &pixel)?;
         self.draw_colour_bar(&bar)
     }
 }
 
 impl HeatmapChart {
-    fn draw_cells<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>
+    /// Draws the cells; returns the pixel of each cell corner (x, y) for
+    /// [`Self::draw_curves`].
+    fn draw_cells<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<Corners>
     where
         DB::ErrorType: 'static,
     {
@@ -306,6 +351,32 @@ impl HeatmapChart {
                     chart.draw_series(std::iter::once(Text::new(text, centre, style)))?;
                 }
             }
+        }
+        let xs = (0..=nx).map(|x| chart.backend_coord(&(SegmentValue::Exact(x), SegmentValue::Exact(0))).0).collect();
+        let ys = (0..=ny).map(|y| chart.backend_coord(&(SegmentValue::Exact(0), SegmentValue::Exact(y))).1).collect();
+        Ok(Corners { xs, ys })
+    }
+
+    /// Draws the overlaid curves, clipped to the cells.
+    fn draw_curves<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, corners: &Corners) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (x_max, y_max) = ((corners.xs.len() - 1) as f64, (corners.ys.len() - 1) as f64);
+        for (i, (label, points)) in self.curves.iter().enumerate() {
+            let style = if i % 2 == 0 { WHITE.stroke_width(3) } else { RGBColor(255, 120, 60).stroke_width(3) };
+            let inside: Vec<(i32, i32)> = points
+                .iter()
+                .filter(|(x, y)| (0.0..=x_max).contains(x) && (0.0..=y_max).contains(y))
+                .map(|&(x, y)| (corners.x(x), corners.y(y)))
+                .collect();
+            if inside.len() < 2 {
+                continue;
+            }
+            area.draw(&PathElement::new(inside.clone(), style))?;
+            let &(x, y) = inside.last().expect("two points at least");
+            let text = TextStyle::from((FAMILY, 14).into_font()).color(&WHITE);
+            area.draw(&Text::new(label.clone(), (x + 4, y - 16), text))?;
         }
         Ok(())
     }

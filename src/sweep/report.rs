@@ -3,11 +3,11 @@
 //! phase diagram over two, small multiples beyond), built from the points'
 //! run directories alone, so a partial sweep has one too.
 
-use super::spec::{value_text, SweepSpec};
+use super::spec::{value_text, Point, SweepSpec};
 use super::table::{ResultRow, VariantResult};
 use super::SweepDir;
 use crate::plot::curves::mean_sd;
-use crate::plot::grid::{number_label, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
+use crate::plot::grid::{grid_position, number_label, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
 use crate::plot::{save, Written};
 use crate::report::page::Figure;
 use anyhow::Result;
@@ -92,7 +92,7 @@ pub fn build_sweep_report(dir: &Path, metric: Metric) -> Result<PathBuf> {
     sweep.write_table(&spec, &rows)?;
     let flat: Vec<ResultRow> = rows.into_iter().flatten().collect();
     let dimensions = dimensions(&spec);
-    let charts = draw_charts(&spec, &dimensions, &flat, metric, &dir.join("plots"))?;
+    let charts = draw_charts(&spec, &points, &dimensions, &flat, metric, &dir.join("plots"))?;
     let page = SweepPage {
         title: spec.name(),
         dir: dir.display().to_string(),
@@ -160,6 +160,7 @@ fn gather(
 /// The charts the axes call for, drawn into `plots`.
 fn draw_charts(
     spec: &SweepSpec,
+    points: &[Point],
     dimensions: &[Dimension],
     rows: &[ResultRow],
     metric: Metric,
@@ -173,7 +174,10 @@ fn draw_charts(
             let mut out = Vec::new();
             for (group, cells) in &groups {
                 for (panel, fixed) in panels(dimensions).into_iter().enumerate().take(MAX_PANELS) {
-                    let chart = heatmap(dimensions, group, cells, &fixed, metric);
+                    let mut chart = heatmap(dimensions, group, cells, &fixed, metric);
+                    if dimensions.len() == 2 {
+                        chart.curves = depth_scale_curves(spec, points, dimensions, group);
+                    }
                     let name = if fixed.is_empty() {
                         format!("phase-{group}")
                     } else {
@@ -185,6 +189,52 @@ fn draw_charts(
             Ok(out)
         }
     }
+}
+
+/// Mean-field theory's depth scales over a phase diagram of depth (up)
+/// against a weight scale (across), as Schoenholz et al. 2017 Fig. 5 draw
+/// them: xi_c and 6 xi_c, the depth to which they find networks trainable.
+/// Each column's xi_c comes from one of its points' settings (only the
+/// hidden layers' sigma_w^2 and sigma_b^2 matter); none when the axes are
+/// not these or the network is not uniform.
+fn depth_scale_curves(
+    spec: &SweepSpec,
+    points: &[Point],
+    dimensions: &[Dimension],
+    group: &str,
+) -> Vec<(String, Vec<(f64, f64)>)> {
+    let (y_dim, x_dim) = (&dimensions[0], &dimensions[1]);
+    let weight_scale = x_dim.title.ends_with("weight_init.gain") || x_dim.title.ends_with("weight_init.std");
+    let Some(depths) =
+        y_dim.numbers.as_ref().filter(|d| y_dim.title == "model.depth" && d.windows(2).all(|w| w[0] < w[1]))
+    else {
+        return Vec::new();
+    };
+    if !weight_scale {
+        return Vec::new();
+    }
+    let mut xi_c = Vec::new();
+    for x in 0..x_dim.labels.len() {
+        let Some(point) = points.iter().find(|p| spec.positions(p.index)[x_dim.axis] == x) else { return Vec::new() };
+        let Some(unit) = point.experiment.runs().into_iter().find(|u| u.group == group) else { return Vec::new() };
+        let theory = crate::theory::predict(&point.experiment, &unit.variant, 784, crate::data::CLASSES, 0.1);
+        let Some(fixed) = theory.fixed_point else { return Vec::new() };
+        xi_c.push((x as f64 + 0.5, fixed.xi_c));
+    }
+    let top = depths.len() as f64;
+    let curve = |factor: f64| -> Vec<(f64, f64)> {
+        xi_c.iter()
+            .filter_map(|&(x, xi)| {
+                let depth = factor * xi;
+                if depth > depths[depths.len() - 1] {
+                    Some((x, top))
+                } else {
+                    grid_position(depths, depth).map(|y| (x, y))
+                }
+            })
+            .collect()
+    };
+    vec![("xi_c".into(), curve(1.0)), ("6 xi_c".into(), curve(6.0))]
 }
 
 /// A metric against the one dimension, a series per group.
@@ -284,6 +334,7 @@ fn heatmap(
         y_labels: y_dim.labels.clone(),
         cells: grid,
         scale,
+        curves: Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::meanfield::MeanField;
 use crate::nn::Activation;
-use crate::plot::grid::{number_label, Cell, ColourScale, HeatmapChart};
+use crate::plot::grid::{grid_position, number_label, Cell, ColourScale, HeatmapChart};
 use crate::plot::{save, Written};
 use anyhow::Result;
 use std::path::Path;
@@ -38,7 +38,13 @@ pub fn phase_diagram(activation: Activation, dir: &Path, name: &str) -> Result<(
                 .collect()
         })
         .collect();
-    let critical = BIAS_VARIANCES.iter().map(|&b| (b, field.critical_weight_variance(b))).collect();
+    let critical: CriticalLine = BIAS_VARIANCES.iter().map(|&b| (b, field.critical_weight_variance(b))).collect();
+    // The edge of chaos through the rows (row y centred at y + 0.5).
+    let edge = critical
+        .iter()
+        .enumerate()
+        .filter_map(|(y, (_, w))| w.and_then(|w| grid_position(&weights, w)).map(|x| (x, y as f64 + 0.5)))
+        .collect();
     let chart = HeatmapChart {
         title: format!("chi_1 of {activation:?}: ordered (< 1) and chaotic (> 1)"),
         x_desc: "weight variance sigma_w^2".into(),
@@ -48,6 +54,7 @@ pub fn phase_diagram(activation: Activation, dir: &Path, name: &str) -> Result<(
         y_labels: BIAS_VARIANCES.iter().map(|&b| number_label(b)).collect(),
         cells,
         scale: ColourScale { lo: 0.1, hi: 10.0, log: true },
+        curves: vec![("chi_1 = 1".into(), edge)],
     };
     Ok((save(&chart, dir, name)?, critical))
 }
