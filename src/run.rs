@@ -178,6 +178,21 @@ fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Lets the variant's `theory.json` speak in the verdicts it explains,
+/// with the probe's step-0 measurements beside it.
+fn quote_theory(variant_dir: &Path, verdicts: &mut [crate::verdict::Verdict]) -> Result<()> {
+    let (theory, layers) = (variant_dir.join("theory.json"), variant_dir.join("probe/layers.csv"));
+    if verdicts.is_empty() || !theory.exists() || !layers.exists() {
+        return Ok(());
+    }
+    let prediction: crate::theory::VariantPrediction = serde_json::from_str(&std::fs::read_to_string(&theory)?)?;
+    let rows: Vec<crate::record::rows::LayerStatsRow> = crate::table::read_rows(&layers)?;
+    let first = rows.iter().map(|r| r.step).min().unwrap_or(0);
+    let measured: Vec<(usize, f64)> = rows.iter().filter(|r| r.step == first).map(|r| (r.layer, r.pre_std)).collect();
+    crate::theory::quote_in_verdicts(verdicts, &prediction, &measured);
+    Ok(())
+}
+
 fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
     let json = serde_json::to_string_pretty(summary).expect("summary always serialises");
     write_atomic(&dir.join("summary.json"), json.as_bytes())
@@ -302,6 +317,7 @@ impl SharedRun<'_> {
         let interrupted = match outcome {
             VariantOutcome::Finished(mut result) => {
                 result.verdicts = probe.verdicts().to_vec();
+                quote_theory(&dir.join(&variant.name), &mut result.verdicts)?;
                 if result.verdicts.is_empty() {
                     console.line("Verdicts: none of the failure conditions was measured")?;
                 }

@@ -13,6 +13,7 @@ use crate::data::batch::validation_split;
 use crate::data::{Dataset, LabeledImages, CLASSES};
 use crate::experiment::{Experiment, Variant};
 use crate::nn::{Activation, Init};
+use crate::verdict::{Verdict, VerdictKind};
 use meanfield::{FixedPoint, MeanField, Regime};
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +91,44 @@ pub fn predict_all(exp: &Experiment, data: &Dataset) -> Vec<VariantPrediction> {
     let moment = input_second_moment(&data.train, train.end);
     let input_dim = data.train.pixels_per_image();
     exp.variants.iter().map(|v| predict(exp, v, input_dim, CLASSES, moment)).collect()
+}
+
+/// Adds the theory's prediction to a vanishing-signal verdict it explains:
+/// the factor by which the pre-activation std was predicted to shrink per
+/// layer over the hidden layers, beside the factor measured at the first
+/// step (`measured`: (layer, pre_std) at that step).
+pub fn quote_in_verdicts(verdicts: &mut [Verdict], prediction: &VariantPrediction, measured: &[(usize, f64)]) {
+    let hidden = prediction.layers.len().saturating_sub(1);
+    if hidden < 2 {
+        return;
+    }
+    let predicted = |l: usize| prediction.layers.get(l - 1).and_then(|p| p.pre_std);
+    let measured = |l: usize| measured.iter().find(|m| m.0 == l).map(|m| m.1);
+    let per_layer = |first: f64, last: f64| (first / last).powf(1.0 / (hidden - 1) as f64);
+    let (Some(p1), Some(pn), Some(m1), Some(mn)) = (predicted(1), predicted(hidden), measured(1), measured(hidden))
+    else {
+        return;
+    };
+    let (predicted, measured) = (per_layer(p1, pn), per_layer(m1, mn));
+    if !(predicted > 1.0 && measured.is_finite()) {
+        return;
+    }
+    for v in verdicts.iter_mut().filter(|v| v.kind == VerdictKind::VanishingSignal) {
+        v.message.push_str(&format!(
+            "; mean-field theory predicted it before training: the std shrinks {} per layer from layer 1 to {hidden}, measured {}",
+            factor(predicted),
+            factor(measured)
+        ));
+    }
+}
+
+/// `62x` or `1.4x`.
+fn factor(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}x")
+    } else {
+        format!("{x:.2}x")
+    }
 }
 
 /// sigma^2 of one scheme for a layer, or why there is none.

@@ -173,3 +173,23 @@ fn scheme_variances_follow_their_formulas() {
     let var = w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64;
     assert!(close(var, uniform.zero_mean_variance(100, 1000).unwrap(), 0.02));
 }
+
+#[test]
+fn a_vanishing_signal_verdict_quotes_the_prediction_beside_the_measurement() {
+    let exp = Experiment::seed_experiment();
+    let normal = predict(&exp, &exp.variants[1], 784, 10, 0.1);
+    // Per layer the variance shrinks by fan_in x 1e-6 / 2 (fan_in 512, 256,
+    // 128 from layer 1 to 4): the std by (1 / (256e-6 128e-6 64e-6))^(1/6) = 88.4.
+    let measured: Vec<(usize, f64)> = normal.layers.iter().map(|l| (l.layer, 1.1 * l.pre_std.unwrap())).collect();
+    let mut verdicts = vec![
+        crate::verdict::Verdict::new(crate::verdict::VerdictKind::VanishingSignal, "vanishing signal".into()),
+        crate::verdict::Verdict::new(crate::verdict::VerdictKind::FlatLoss, "flat".into()),
+    ];
+    quote_in_verdicts(&mut verdicts, &normal, &measured);
+    assert!(
+        verdicts[0].message.ends_with("the std shrinks 88x per layer from layer 1 to 4, measured 88x"),
+        "{}",
+        verdicts[0].message
+    );
+    assert_eq!(verdicts[1].message, "flat");
+}
