@@ -135,7 +135,8 @@ impl MeanField {
 
     /// E[phi'(sqrt(q) z)^2]: chi_1 / sigma_w^2 (Poole Eq. 7).
     pub fn derivative_moment(&self, q: f64) -> f64 {
-        let s = q.max(0.0).sqrt();
+        // At q = 0, the limit from above (ReLU's 1/2, not phi'(0) = 0).
+        let s = q.max(1e-300).sqrt();
         self.gauss.expect(|z| self.phi(s * z).1.powi(2))
     }
 
@@ -187,19 +188,49 @@ impl MeanField {
         Some(FixedPoint { q_star: q, chi1, c_star, xi_q, xi_c: scale(chi_c) })
     }
 
-    /// q* by iterating the variance map from q = 1 (`None` when it grows
-    /// without bound).
+    /// q*: the fixed point the variance map reaches from q = 1 (`None`
+    /// when it grows without bound; 0 when the variance dies away). The map
+    /// is increasing, so the iteration from 1 moves monotonically to the
+    /// nearest root of map(q) - q on its side, found here by bracketing and
+    /// bisection (iterating would take millions of steps near the edge).
     pub fn q_star(&self, sigma_w2: f64, sigma_b2: f64) -> Option<f64> {
-        let mut q = 1.0;
-        for _ in 0..100_000 {
-            let next = self.variance_map(q, sigma_w2, sigma_b2);
-            let done = (next - q).abs() <= 1e-13 * q.max(1e-300);
-            q = next;
-            if done || !(1e-200..1e200).contains(&q) {
+        let h = |q: f64| self.variance_map(q, sigma_w2, sigma_b2) - q;
+        let at_one = h(1.0);
+        if at_one.abs() <= 1e-13 {
+            return Some(1.0);
+        }
+        let (mut lo, mut hi) = if at_one > 0.0 {
+            let mut hi = 2.0;
+            while h(hi) >= 0.0 {
+                hi *= 2.0;
+                if hi > 1e200 {
+                    return None;
+                }
+            }
+            (hi / 2.0, hi)
+        } else {
+            let mut lo = 0.5;
+            while h(lo) <= 0.0 {
+                lo /= 2.0;
+                if lo < 1e-200 {
+                    return Some(0.0);
+                }
+            }
+            (lo, lo * 2.0)
+        };
+        // h(lo) > 0 > h(hi).
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if h(mid) > 0.0 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+            if hi - lo <= 1e-15 * hi {
                 break;
             }
         }
-        (q.is_finite() && q < 1e200).then_some(q)
+        Some(0.5 * (lo + hi))
     }
 
     /// The stable correlation below 1 of the chaotic phase.
