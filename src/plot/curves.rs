@@ -1,6 +1,7 @@
 //! Line charts over steps or epochs: loss, accuracy, gradient flow and
 //! update ratios.
 
+use super::ticks::{log_label, NiceAxis, NiceLogAxis};
 use super::{colour, finite, legend, log_range, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -56,12 +57,13 @@ impl Figure for LossChart {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..n, 0.0..y_max)?;
+            .build_cartesian_2d(NiceAxis::new(0.0, n, 10), NiceAxis::new(0.0, y_max, 10))?;
         chart
             .configure_mesh()
             .x_desc("Iterations")
             .y_desc("Loss")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&NiceAxis::new(0.0, n, 10).labels())
+            .y_label_formatter(&NiceAxis::new(0.0, y_max, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         let single = self.series.len() == 1;
@@ -93,14 +95,14 @@ impl Figure for LossChart {
             .margin_right(12)
             .x_label_area_size(50)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..epochs, 0.0..1.0)?;
+            .build_cartesian_2d(NiceAxis::new(0.0, epochs, epochs.ceil() as usize + 1), 0.0..1.0)?;
         epoch_axis
             .configure_mesh()
             .disable_y_axis()
             .disable_mesh()
             .x_desc("Epochs")
             .x_labels(epochs.ceil() as usize + 1)
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&NiceAxis::new(0.0, epochs, epochs.ceil() as usize + 1).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         Ok(())
@@ -138,13 +140,17 @@ impl Figure for AccuracyChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.5..epochs + 0.5, lo.max(0.0)..hi.min(100.5))?;
+            .build_cartesian_2d(
+                NiceAxis::new(0.5, epochs + 0.5, (epochs as usize).max(3)),
+                NiceAxis::new(lo.max(0.0), hi.min(100.5), 10),
+            )?;
         chart
             .configure_mesh()
             .x_desc("Epoch")
             .y_desc("Accuracy (%)")
-            .x_labels(epochs as usize + 1)
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_labels((epochs as usize + 1).max(3))
+            .x_label_formatter(&NiceAxis::new(0.5, epochs + 0.5, (epochs as usize).max(3)).labels())
+            .y_label_formatter(&NiceAxis::new(lo.max(0.0), hi.min(100.5), 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         let single = self.series.len() == 1;
@@ -202,26 +208,66 @@ impl Figure for LogLinesChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.0..x_max, (lo..hi).log_scale())?;
+            .build_cartesian_2d(NiceAxis::new(0.0, x_max, 10), NiceLogAxis::new(lo, hi))?;
         chart
             .configure_mesh()
             .x_desc("Step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&NiceAxis::new(0.0, x_max, 10).labels())
             .y_desc(self.y_desc.as_str())
-            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .y_label_formatter(&|v| log_label(*v))
             .label_style((FAMILY, 14))
             .draw()?;
+        // Thousands of steps per layer drawn raw overlap into one band:
+        // the raw values faint, a running median over them in full colour
+        // (as TensorBoard smooths), so layers can be told apart.
+        let longest = self.series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+        let window = smoothing_window(longest);
         for (i, (label, points)) in self.series.iter().enumerate() {
             let c = colour(i);
             let points: Vec<(f64, f64)> = finite(points.iter().copied()).into_iter().filter(|p| p.1 > 0.0).collect();
+            let line = if window > 1 {
+                chart.draw_series(LineSeries::new(points.iter().copied(), c.mix(0.18)))?;
+                running_median(&points, window)
+            } else {
+                points
+            };
             chart
-                .draw_series(LineSeries::new(points, c.stroke_width(2)))?
+                .draw_series(LineSeries::new(line, c.stroke_width(2)))?
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        if window > 1 {
+            let note = format!("lines: running median over {window} recorded steps; faint: every recorded step");
+            root.draw(&Text::new(note, (90, 470), (FAMILY, 12).into_font().color(&RGBColor(90, 90, 90))))?;
+        }
         Ok(())
     }
+}
+
+/// The running median's window for a series of `n` points: none below 200
+/// points, else about n / 60, odd.
+pub fn smoothing_window(n: usize) -> usize {
+    if n < 200 {
+        1
+    } else {
+        (n / 60) | 1
+    }
+}
+
+/// The median of each centred window of `window` points (shorter at the
+/// ends), at each point's x: robust to the spikes of single steps.
+pub fn running_median(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let half = window / 2;
+    (0..points.len())
+        .map(|i| {
+            let lo = i.saturating_sub(half);
+            let hi = (i + half + 1).min(points.len());
+            let mut values: Vec<f64> = points[lo..hi].iter().map(|p| p.1).collect();
+            values.sort_by(f64::total_cmp);
+            (points[i].0, values[values.len() / 2])
+        })
+        .collect()
 }
 
 /// A band per group: `(label, [(x, mean, spread)])`.
@@ -258,11 +304,13 @@ impl Figure for BandChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(x_lo..x_hi, lo..hi)?;
+            .build_cartesian_2d(NiceAxis::new(x_lo, x_hi, 10), NiceAxis::new(lo, hi, 10))?;
         chart
             .configure_mesh()
             .x_desc(self.x_desc.as_str())
             .y_desc(self.y_desc.as_str())
+            .x_label_formatter(&NiceAxis::new(x_lo, x_hi, 10).labels())
+            .y_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         for (i, (label, points)) in self.series.iter().enumerate() {
@@ -308,22 +356,18 @@ impl Figure for LayerProfileChart {
         root.fill(&WHITE)?;
         let layers = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
         let (lo, hi) = log_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-        // At least two decades, so the axis holds a power of ten to label.
-        let middle = (lo * hi).sqrt();
-        let (lo, hi) = if hi / lo < 100.0 { (middle / 10.0, middle * 10.0) } else { (lo, hi) };
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.5..layers + 0.5, (lo..hi).log_scale())?;
+            .build_cartesian_2d(NiceAxis::new(0.5, layers + 0.5, layers as usize), NiceLogAxis::new(lo, hi))?;
         chart
             .configure_mesh()
             .x_desc("Layer")
-            .x_labels(layers as usize + 1)
-            .x_label_formatter(&|v| if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { String::new() })
+            .x_label_formatter(&NiceAxis::new(0.5, layers + 0.5, layers as usize).labels())
             .y_desc(self.y_desc.as_str())
-            .y_label_formatter(&|v| crate::plot::grid::number_label(*v))
+            .y_label_formatter(&|v| log_label(*v))
             .label_style((FAMILY, 14))
             .draw()?;
         for (i, (label, points, predicted)) in self.series.iter().enumerate() {
@@ -359,6 +403,16 @@ pub fn mean_sd(values: &[f64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_running_median_ignores_a_spike() {
+        let points: Vec<(f64, f64)> = (0..9).map(|i| (i as f64, if i == 4 { 100.0 } else { 1.0 })).collect();
+        let m = running_median(&points, 3);
+        assert!(m.iter().all(|p| p.1 == 1.0), "{m:?}");
+        assert_eq!(m.len(), 9);
+        assert_eq!(smoothing_window(100), 1);
+        assert_eq!(smoothing_window(6315), 105);
+    }
 
     #[test]
     fn running_mean_has_one_point_per_full_window() {

@@ -3,6 +3,7 @@
 //! 2010, Figs. 6 and 7), and weight histograms over time (as TensorBoard's
 //! histogram dashboard stacks them).
 
+use super::ticks::NiceAxis;
 use super::{colour, legend, padded_range, Figure, FAMILY};
 use crate::record::rows::HistogramRow;
 use anyhow::Result;
@@ -134,13 +135,13 @@ impl Figure for WeightDistributionChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(lo..hi, 0.0..y_max * 1.08)?;
+            .build_cartesian_2d(NiceAxis::new(lo, hi, 10), NiceAxis::new(0.0, y_max * 1.08, 10))?;
         chart
             .configure_mesh()
             .x_desc("Weight value")
             .y_desc("Density")
-            .x_label_formatter(&|v| format!("{v:.3}"))
-            .y_label_formatter(&|v| format!("{v:.1}"))
+            .x_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
+            .y_label_formatter(&NiceAxis::new(0.0, y_max * 1.08, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         for (l, (density, curve)) in bars.iter().zip(&curves).enumerate() {
@@ -227,15 +228,6 @@ pub struct StartEndChart {
     pub end: Vec<RecordedHistogram>,
 }
 
-/// Tick label with two significant digits, and 0 for rounding noise.
-fn tick(v: f64, span: f64) -> String {
-    if v.abs() < 1e-9 * span.abs() {
-        "0".into()
-    } else {
-        format!("{v:.1e}")
-    }
-}
-
 impl Figure for StartEndChart {
     fn size(&self) -> (u32, u32) {
         (1500, 640)
@@ -260,13 +252,11 @@ impl Figure for StartEndChart {
                     .margin(8)
                     .x_label_area_size(if r == 1 { 40 } else { 25 })
                     .y_label_area_size(20)
-                    .build_cartesian_2d(lo..hi, 0.0..y_max * 1.1)?;
-                let span = hi - lo;
+                    .build_cartesian_2d(NiceAxis::new(lo, hi, 4), 0.0..y_max * 1.1)?;
                 chart
                     .configure_mesh()
-                    .x_labels(3)
                     .y_labels(0)
-                    .x_label_formatter(&|v| tick(*v, span))
+                    .x_label_formatter(&NiceAxis::new(lo, hi, 4).labels())
                     .x_desc(if r == 1 { self.x_desc.as_str() } else { "" })
                     .label_style((FAMILY, 12))
                     .disable_mesh()
@@ -313,11 +303,11 @@ impl Figure for WeightsOverTimeChart {
                 .margin(8)
                 .x_label_area_size(40)
                 .y_label_area_size(if l == 0 { 60 } else { 40 })
-                .build_cartesian_2d(lo..hi, 0.0..last_step + height * 1.1)?;
+                .build_cartesian_2d(NiceAxis::new(lo, hi, 4), NiceAxis::new(0.0, last_step + height * 1.1, 8))?;
             chart
                 .configure_mesh()
-                .x_labels(3)
-                .x_label_formatter(&|v| format!("{v:.2}"))
+                .x_label_formatter(&NiceAxis::new(lo, hi, 4).labels())
+                .y_label_formatter(&NiceAxis::new(0.0, last_step + height * 1.1, 8).labels())
                 .y_desc(if l == 0 { "Step" } else { "" })
                 .label_style((FAMILY, 12))
                 .disable_x_mesh()

@@ -1,6 +1,7 @@
 //! Charts of a grid of runs: a metric against one setting (with its spread
 //! over seeds), and a phase diagram (heatmap) of a metric over two.
 
+use super::ticks::{log_label, NiceAxis, NiceLogAxis};
 use super::{colour, legend, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::ranged1d::AsRangedCoord;
@@ -74,11 +75,11 @@ impl Figure for AxisChart {
                 let lo = positive.clone().fold(f64::INFINITY, f64::min);
                 let hi = positive.fold(0.0, f64::max);
                 let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (1e-3, 1.0) };
-                self.draw_on(root, (lo..hi).log_scale(), &|x: &f64| number_label(*x))
+                self.draw_on(root, NiceLogAxis::new(lo, hi), &|x: &f64| log_label(*x))
             }
             XScale::Linear => {
                 let (lo, hi) = padded_range(xs);
-                self.draw_on(root, lo..hi, &|x: &f64| number_label(*x))
+                self.draw_on(root, NiceAxis::new(lo, hi, 10), &NiceAxis::new(lo, hi, 10).labels())
             }
             XScale::Categories(labels) => {
                 let n = labels.len().max(1) as f64;
@@ -112,13 +113,13 @@ impl AxisChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(x_range, lo..hi)?;
+            .build_cartesian_2d(x_range, NiceAxis::new(lo, hi, 10))?;
         chart
             .configure_mesh()
             .x_desc(self.x_desc.as_str())
             .y_desc(self.y_desc.as_str())
             .x_label_formatter(x_label)
-            .y_label_formatter(&|y: &f64| number_label(*y))
+            .y_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         for (i, (label, points)) in self.series.iter().enumerate() {

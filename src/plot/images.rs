@@ -86,7 +86,8 @@ impl Figure for ConfusionChart {
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(50)
-            .build_cartesian_2d((0..n).into_segmented(), (0..n).into_segmented())?;
+            // A discrete range includes its end: 0..n-1 has n segments.
+            .build_cartesian_2d((0..n.max(1) - 1).into_segmented(), (0..n.max(1) - 1).into_segmented())?;
         chart
             .configure_mesh()
             .disable_mesh()
@@ -96,11 +97,11 @@ impl Figure for ConfusionChart {
             .y_labels(n)
             .label_style((FAMILY, 14))
             .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => i.to_string(),
+                SegmentValue::CenterOf(i) if *i < n => i.to_string(),
                 _ => String::new(),
             })
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => (n - 1 - i).to_string(),
+                SegmentValue::CenterOf(i) if *i < n => (n - 1 - i).to_string(),
                 _ => String::new(),
             })
             .draw()?;
