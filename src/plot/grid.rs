@@ -9,8 +9,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// A number as a tick or cell label: short, and exact for the values a
-/// grid is written with (`0.001`, `30`, `1.75`, `1e-5`).
+/// A value as a cell or grid label (not an axis tick: those are
+/// [`super::ticks::tick_label`]'s): short, and exact for the values a grid
+/// is written with (`0.001`, `30`, `1.75`, `1e-5`).
 pub fn number_label(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
@@ -387,6 +388,25 @@ impl HeatmapChart {
         DB::ErrorType: 'static,
     {
         let (lo, hi) = (self.scale.lo, self.scale.hi);
+        if self.scale.log {
+            self.draw_bar(area, NiceLogAxis::new(lo, hi), &|v: &f64| log_label(*v))
+        } else {
+            self.draw_bar(area, NiceAxis::new(lo, hi, 6), &NiceAxis::new(lo, hi, 6).labels())
+        }
+    }
+
+    /// The colour bar on the value axis `y`, ticks labelled by `label`.
+    fn draw_bar<DB: DrawingBackend, Y>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y: Y,
+        label: &dyn Fn(&f64) -> String,
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+        Y: Ranged<ValueType = f64, FormatOption = plotters::coord::ranged1d::DefaultFormatting>,
+    {
+        let (lo, hi) = (self.scale.lo, self.scale.hi);
         let steps = 100;
         let value_at =
             |t: f64| if self.scale.log { (lo.ln() + t * (hi.ln() - lo.ln())).exp() } else { lo + t * (hi - lo) };
@@ -395,19 +415,18 @@ impl HeatmapChart {
             .margin_bottom(62)
             .margin_right(8)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+            .build_cartesian_2d(0.0..1.0, y)?;
         chart
             .configure_mesh()
             .disable_mesh()
             .disable_x_axis()
-            .y_labels(6)
             .y_desc(self.value_desc.as_str())
-            .y_label_formatter(&|t: &f64| number_label(value_at(*t)))
+            .y_label_formatter(label)
             .label_style((FAMILY, 12))
             .draw()?;
         chart.draw_series((0..steps).map(|i| {
             let (a, b) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
-            Rectangle::new([(0.0, a), (1.0, b)], viridis(a).filled())
+            Rectangle::new([(0.0, value_at(a)), (1.0, value_at(b))], viridis(a).filled())
         }))?;
         Ok(())
     }

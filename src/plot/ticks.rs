@@ -163,12 +163,6 @@ impl Ranged for NiceLogAxis {
     }
 }
 
-/// A formatter for an axis over `lo..hi` with about `count` labels.
-pub fn axis_labels(lo: f64, hi: f64, count: usize) -> impl Fn(&f64) -> String {
-    let step = nice_step(hi - lo, count);
-    move |v: &f64| tick_label(*v, step)
-}
-
 /// A label on a logarithmic axis: the power of ten below `v` sets the digits
 /// (`0.002`, `30`, `1e-5`).
 pub fn log_label(v: f64) -> String {
