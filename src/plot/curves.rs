@@ -320,6 +320,8 @@ impl Figure for BandChart {
             let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
             band.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
             chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled())))?;
+            // Markers too: a single epoch is one point, which a line cannot show.
+            chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled())))?;
             chart
                 .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))?
                 .label(format!("{label} (mean +- sd)"))

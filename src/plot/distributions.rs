@@ -3,7 +3,7 @@
 //! 2010, Figs. 6 and 7), and weight histograms over time (as TensorBoard's
 //! histogram dashboard stacks them).
 
-use super::ticks::NiceAxis;
+use super::ticks::{tick_label, NiceAxis};
 use super::{colour, legend, padded_range, Figure, FAMILY};
 use crate::record::rows::HistogramRow;
 use anyhow::Result;
@@ -248,7 +248,10 @@ impl Figure for StartEndChart {
                 let d = h.density();
                 let y_max = d.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(1e-300, f64::max);
                 let mut chart = ChartBuilder::on(panel)
-                    .caption(format!("Layer {}, {label} (step {}), sd {:.1e}", h.layer, h.step, h.sd()), (FAMILY, 14))
+                    .caption(
+                        format!("Layer {}, {label} (step {}), sd {}", h.layer, h.step, two_digits(h.sd())),
+                        (FAMILY, 14),
+                    )
                     .margin(8)
                     .x_label_area_size(if r == 1 { 40 } else { 25 })
                     .y_label_area_size(20)
@@ -345,5 +348,14 @@ mod tests {
         let at = |x: f64| curve.iter().min_by(|a, b| (a.0 - x).abs().total_cmp(&(b.0 - x).abs())).unwrap().1;
         assert!((at(0.0) - 0.5).abs() < 0.02, "{}", at(0.0));
         assert!(at(1.4) < 1e-3);
+    }
+}
+
+/// `v` to two significant digits, in the ticks' style (`0.49`, `1.1`, `2.2e-12`).
+fn two_digits(v: f64) -> String {
+    if v > 0.0 && v.is_finite() {
+        tick_label(v, 10f64.powf(v.log10().floor() - 1.0))
+    } else {
+        tick_label(v, 1.0)
     }
 }
