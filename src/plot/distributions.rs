@@ -333,6 +333,15 @@ impl Figure for WeightsOverTimeChart {
     }
 }
 
+/// `v` to two significant digits, in the ticks' style (`0.49`, `1.1`, `2.2e-12`).
+fn two_digits(v: f64) -> String {
+    if v > 0.0 && v.is_finite() {
+        tick_label(v, 10f64.powf(v.log10().floor() - 1.0))
+    } else {
+        tick_label(v, 1.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,14 +357,5 @@ mod tests {
         let at = |x: f64| curve.iter().min_by(|a, b| (a.0 - x).abs().total_cmp(&(b.0 - x).abs())).unwrap().1;
         assert!((at(0.0) - 0.5).abs() < 0.02, "{}", at(0.0));
         assert!(at(1.4) < 1e-3);
-    }
-}
-
-/// `v` to two significant digits, in the ticks' style (`0.49`, `1.1`, `2.2e-12`).
-fn two_digits(v: f64) -> String {
-    if v > 0.0 && v.is_finite() {
-        tick_label(v, 10f64.powf(v.log10().floor() - 1.0))
-    } else {
-        tick_label(v, 1.0)
     }
 }
