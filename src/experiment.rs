@@ -39,6 +39,7 @@ struct ModelFile {
     hidden: Option<Vec<usize>>,
     width: Option<usize>,
     depth: Option<usize>,
+    #[serde(default = "seed_activation")]
     activation: Activation,
     #[serde(default)]
     batch_norm: bool,
@@ -51,9 +52,8 @@ impl TryFrom<ModelFile> for ModelSettings {
         let hidden = match (file.hidden, file.width, file.depth) {
             (Some(hidden), None, None) => hidden,
             (None, Some(width), Some(depth)) => vec![width; depth],
-            (None, None, None) => {
-                return Err("the hidden widths are missing: give `hidden = [...]` or `width` and `depth`".into())
-            }
+            // Unsaid, the seed network's.
+            (None, None, None) => Experiment::seed_experiment().model.hidden,
             (Some(_), _, _) => return Err("give either `hidden` or `width` and `depth`, not both".into()),
             (None, Some(_), None) => return Err("`width` needs `depth` (the number of hidden layers)".into()),
             (None, None, Some(_)) => return Err("`depth` needs `width` (the units of each hidden layer)".into()),
@@ -75,7 +75,8 @@ pub struct Variant {
     pub name: String,
     /// Scheme of every Linear layer's weights.
     pub weight_init: Init,
-    /// Scheme of every Linear layer's biases.
+    /// Scheme of every Linear layer's biases (unsaid: zeros, as the seed's).
+    #[serde(default = "Init::zeros")]
     pub bias_init: Init,
     /// Per-layer schemes instead of `weight_init`/`bias_init` for the
     /// layers named (1-based), e.g. `layers = [{ layer = 5, weight_init =
@@ -129,14 +130,17 @@ impl Variant {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
-    /// Name, the prefix of the run directory.
+    /// Name, the prefix of the run directory (unsaid: the file's stem).
+    #[serde(default)]
     pub name: String,
     /// What the experiment asks, in a sentence (shown by `initscope presets`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// The data: `"mnist"`, `"fashion-mnist"` or a directory of IDX files.
+    #[serde(default = "seed_dataset")]
     pub dataset: DataSource,
     /// The seed every random stream derives from.
+    #[serde(default = "seed_seed")]
     pub seed: u64,
     /// Several seeds: every variant runs once per seed (as
     /// `<variant>-seed<N>`), and the report shows the mean and spread.
@@ -144,24 +148,64 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seeds: Vec<u64>,
     /// Passes over the training set.
+    #[serde(default = "seed_epochs")]
     pub epochs: usize,
     /// Samples per training step.
+    #[serde(default = "seed_batch_size")]
     pub batch_size: usize,
     /// Share of the training file held out (its last images) for validation.
+    #[serde(default = "seed_validation_fraction")]
     pub validation_fraction: f64,
     /// Reshuffle the training set every epoch.
+    #[serde(default = "seed_shuffle")]
     pub shuffle: bool,
     /// Print a loss line every this many steps (0: never).
+    #[serde(default = "seed_log_every")]
     pub log_every: usize,
     /// The network.
+    #[serde(default = "seed_model")]
     pub model: ModelSettings,
     /// The optimiser.
+    #[serde(default = "seed_optimizer")]
     pub optimizer: OptimizerSettings,
     /// What the probe records while training.
     #[serde(default)]
     pub probe: ProbeSettings,
     /// The arms compared.
     pub variants: Vec<Variant>,
+}
+
+// Every setting a file leaves unsaid takes the seed experiment's value
+// (the variants excepted), so a short file says only what it changes.
+fn seed_dataset() -> DataSource {
+    Experiment::seed_experiment().dataset
+}
+fn seed_seed() -> u64 {
+    Experiment::seed_experiment().seed
+}
+fn seed_epochs() -> usize {
+    Experiment::seed_experiment().epochs
+}
+fn seed_batch_size() -> usize {
+    Experiment::seed_experiment().batch_size
+}
+fn seed_validation_fraction() -> f64 {
+    Experiment::seed_experiment().validation_fraction
+}
+fn seed_shuffle() -> bool {
+    Experiment::seed_experiment().shuffle
+}
+fn seed_log_every() -> usize {
+    Experiment::seed_experiment().log_every
+}
+fn seed_model() -> ModelSettings {
+    Experiment::seed_experiment().model
+}
+fn seed_activation() -> Activation {
+    Experiment::seed_experiment().model.activation
+}
+fn seed_optimizer() -> OptimizerSettings {
+    Experiment::seed_experiment().optimizer
 }
 
 /// The line (1-based) where `key` (e.g. `optimizer.lr`,
@@ -372,11 +416,14 @@ impl Experiment {
 
     /// Parses and validates experiment-file text; `path` names it in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| {
+        let mut exp: Experiment = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or(String::new(), |l| format!(":{l}"));
             input(format!("{}{at}: {}", path.display(), e.message().trim().replace('\n', " ")))
         })?;
+        if exp.name.is_empty() {
+            exp.name = stem_name(path);
+        }
         exp.validate().map_err(|e| {
             let message = e.to_string();
             let key = message.split(':').next().unwrap_or("");
@@ -386,7 +433,8 @@ impl Experiment {
         Ok(exp)
     }
 
-    /// The settings as TOML, as saved in the run directory.
+    /// The settings as TOML, as saved in the run directory (every setting
+    /// stated, defaults included).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("settings always serialise")
     }
@@ -407,6 +455,12 @@ impl Default for ProbeSettings {
     fn default() -> Self {
         ProbeSettings { every: 1, histogram_every: 200 }
     }
+}
+
+/// The name a file gives an experiment that does not name itself: its stem
+/// (`runs/xavier.toml` is `xavier`).
+pub fn stem_name(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "experiment".into(), |s| s.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -449,5 +503,36 @@ mod tests {
         let mut e = Experiment::seed_experiment();
         e.variants[1].name = "kaiming".into();
         assert!(e.validate().unwrap_err().to_string().contains("appears twice"));
+    }
+
+    #[test]
+    fn a_short_file_takes_the_seed_experiments_values() {
+        let text = "[[variants]]\nname = \"xavier\"\nweight_init = { scheme = \"xavier_uniform\" }\n";
+        let exp = Experiment::from_toml(text, Path::new("somewhere/short.toml")).unwrap();
+        let seed = Experiment::seed_experiment();
+        assert_eq!(exp.name, "short");
+        assert_eq!(exp.variants.len(), 1);
+        assert_eq!(exp.variants[0].bias_init, Init::zeros());
+        let expected = Experiment {
+            name: "short".into(),
+            description: String::new(),
+            variants: exp.variants.clone(),
+            ..seed.clone()
+        };
+        assert_eq!(exp, expected);
+        // The resolved file states everything, and reads back the same.
+        let resolved = exp.to_toml();
+        for key in ["name = ", "dataset = ", "epochs = 15", "batch_size = 128", "lr = 0.1", "bias_init"] {
+            assert!(resolved.contains(key), "{key} missing from\n{resolved}");
+        }
+        assert_eq!(Experiment::from_toml(&resolved, Path::new("x.toml")).unwrap(), exp);
+        // A model or optimiser table says only what it changes.
+        let text = format!("[model]\nactivation = \"tanh\"\n[optimizer]\nkind = \"adam\"\n{text}");
+        let exp = Experiment::from_toml(&text, Path::new("short.toml")).unwrap();
+        assert_eq!(exp.model.hidden, seed.model.hidden);
+        assert_eq!(exp.optimizer.lr, seed.optimizer.lr);
+        // The variants are the one thing a file must say.
+        let err = Experiment::from_toml("epochs = 2\n", Path::new("empty.toml")).unwrap_err().to_string();
+        assert!(err.contains("variants"), "{err}");
     }
 }

@@ -18,6 +18,11 @@ pub enum OptimizerKind {
     Adamw,
 }
 
+/// The seed experiment's learning rate.
+fn seed_lr() -> f64 {
+    0.1
+}
+
 fn default_betas() -> [f64; 2] {
     [0.9, 0.999]
 }
@@ -58,6 +63,8 @@ pub struct OptimizerSettings {
 struct OptimizerFile {
     #[serde(default)]
     kind: OptimizerKind,
+    /// Unsaid, the seed experiment's.
+    #[serde(default = "seed_lr")]
     lr: f64,
     #[serde(default)]
     momentum: f64,

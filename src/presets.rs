@@ -23,6 +23,12 @@ pub const SWEEP_PRESETS: [(&str, &str); 2] = [
     ("tanh-trainability", include_str!("../presets/tanh-trainability.toml")),
 ];
 
+/// A commented starter experiment file for `initscope new NAME`: two
+/// variants, every other setting shown at the seed's value, commented out.
+pub fn starter(name: &str) -> String {
+    include_str!("../presets/starter.toml").replace("NAME", name)
+}
+
 /// The file text of the sweep preset `name`.
 pub fn sweep_text(name: &str) -> Option<&'static str> {
     SWEEP_PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
@@ -59,6 +65,23 @@ mod tests {
             let points = spec.points().unwrap_or_else(|e| panic!("{name}: {e:#}"));
             assert!(points.len() > 1 && !points[0].experiment.description.is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_starter_file_runs_as_written_and_its_comments_are_the_seed() {
+        let text = starter("trial");
+        let exp = Experiment::from_toml(&text, Path::new("trial.toml")).unwrap();
+        assert_eq!(exp.name, "trial");
+        assert_eq!(exp.variants.len(), 2);
+        // Uncommenting every setting changes nothing: the comments are the defaults.
+        let uncommented: String = text
+            .lines()
+            .map(|l| if l.starts_with("# ") && (l.contains(" = ") || l.starts_with("# [")) { &l[2..] } else { l })
+            .filter(|l| !l.starts_with("description"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let full = Experiment::from_toml(&uncommented, Path::new("trial.toml")).unwrap();
+        assert_eq!(full, exp);
     }
 
     #[test]

@@ -558,3 +558,39 @@ fn reports_escape_what_the_user_wrote_and_compare_runs() {
     assert_eq!(page.matches("<img ").count(), page.matches("</figure>").count());
     assert!(page.matches("<img ").count() >= 2, "no overlay charts");
 }
+
+#[test]
+fn a_three_line_file_runs_and_new_writes_a_starter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 300, 50, 10);
+    let file = tmp.path().join("xavier.toml");
+    std::fs::write(&file, "[[variants]]\nname = \"xavier\"\nweight_init = { scheme = \"xavier_uniform\" }\n").unwrap();
+    let out = tmp.path().join("run");
+    let r = initscope(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--epochs",
+        "1",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let resolved = std::fs::read_to_string(out.join("experiment.toml")).unwrap();
+    for key in
+        ["name = \"xavier\"", "seed = 123", "batch_size = 128", "hidden = [512, 256, 128, 64]", "lr = 0.1", "bias_init"]
+    {
+        assert!(resolved.contains(key), "{key} missing from the resolved file:\n{resolved}");
+    }
+
+    let starter = tmp.path().join("trial");
+    let r = initscope(&["new", starter.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let written = tmp.path().join("trial.toml");
+    let exp = initscope::experiment::Experiment::from_file(&written).unwrap();
+    assert_eq!(exp.name, "trial");
+    let r = initscope(&["new", starter.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "an existing file is not overwritten");
+}

@@ -93,6 +93,10 @@ impl SweepSpec {
             input(format!("{source}{at}: {}", e.message().trim().replace('\n', " ")))
         })?;
         let spec = SweepSpec { source: source.into(), text: text.into(), base: Table::new(), axes: Vec::new() };
+        if !base.contains_key("name") {
+            let stem = crate::experiment::stem_name(Path::new(source));
+            base.insert("name".into(), Value::String(stem));
+        }
         let Some(sweep) = base.remove("sweep") else {
             return Err(input(format!(
                 "{source}: no [sweep] table: this is an experiment file (run it with initscope run), or add the axes to sweep"

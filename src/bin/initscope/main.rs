@@ -73,6 +73,12 @@ enum Command {
     /// training: per variant and layer the pre-activation std and gradient
     /// ratio, chi_1, depth scales, the edge of chaos and the regime.
     Theory(theory::TheoryArgs),
+    /// Write a commented starter experiment file, NAME.toml: two variants,
+    /// every other setting at the seed experiment's value.
+    New {
+        /// The experiment's name (and file, NAME.toml; a path may lead to it).
+        name: PathBuf,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -232,6 +238,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => return run_command(args),
         Command::Sweep(args) => return sweep::sweep_command(args),
         Command::Theory(args) => return theory::theory_command(args),
+        Command::New { name } => {
+            let file = if name.extension().is_some_and(|e| e == "toml") { name } else { name.with_extension("toml") };
+            if file.exists() {
+                return Err(input(format!("{}: exists; choose another name", file.display())));
+            }
+            let stem = initscope::experiment::stem_name(&file);
+            initscope::fsutil::write_atomic(&file, initscope::presets::starter(&stem).as_bytes())
+                .map_err(|e| input(format!("{}: cannot write: {e:#}", file.display())))?;
+            println!("Wrote {}; run it with: initscope run {}", file.display(), file.display());
+        }
         Command::Resume { run, threads, quiet, data } => {
             let opts = RunOptions {
                 run_dir: Some(run.clone()),
