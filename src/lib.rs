@@ -26,6 +26,7 @@ pub mod rng;
 pub mod run;
 pub mod sweep;
 pub mod table;
+pub mod tensorboard;
 pub mod tensorfile;
 pub mod theory;
 pub mod train;

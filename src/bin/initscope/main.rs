@@ -79,6 +79,11 @@ enum Command {
         /// The experiment's name (and file, NAME.toml; a path may lead to it).
         name: PathBuf,
     },
+    /// Write a run's (or every point of a sweep's) records for other tools.
+    Export {
+        #[command(subcommand)]
+        format: ExportFormat,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -145,6 +150,16 @@ pub struct Overrides {
 }
 
 #[derive(Subcommand)]
+enum ExportFormat {
+    /// TensorBoard event files, tensorboard/<variant>/events.out.tfevents.*
+    /// in each run directory (then: tensorboard --logdir DIR).
+    Tensorboard {
+        /// A run directory or a sweep directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum DataCommand {
     /// Fetch and verify a data set (MNIST by default).
     Fetch {
@@ -179,6 +194,8 @@ fn finish(outcome: RunOutcome) -> anyhow::Result<ExitCode> {
     println!("Run directory: {}", outcome.dir.display());
     let report = build_run_report(&outcome.dir)?;
     println!("Report: {}", report.display());
+    initscope::tensorboard::export_run(&outcome.dir)?;
+    println!("TensorBoard: tensorboard --logdir {}", outcome.dir.display());
     Ok(if outcome.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
@@ -238,6 +255,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => return run_command(args),
         Command::Sweep(args) => return sweep::sweep_command(args),
         Command::Theory(args) => return theory::theory_command(args),
+        Command::Export { format: ExportFormat::Tensorboard { dir } } => {
+            let files = initscope::tensorboard::export(&dir)?;
+            println!("Wrote {} event files; view them with: tensorboard --logdir {}", files.len(), dir.display());
+        }
         Command::New { name } => {
             let file = if name.extension().is_some_and(|e| e == "toml") { name } else { name.with_extension("toml") };
             if file.exists() {
