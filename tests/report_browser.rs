@@ -125,3 +125,40 @@ fn report_loads_in_a_browser_with_every_image_and_no_error() {
     assert!(share > 0.01, "the screenshot is nearly blank ({:.3}% non-white)", 100.0 * share);
     std::fs::copy(&shot, std::env::temp_dir().join("initscope-report-screenshot.png")).ok();
 }
+
+#[test]
+#[ignore = "needs Debian's chromium; .ci/run installs it and runs this with --ignored"]
+fn the_reports_curves_are_interactive() {
+    let browser = chromium().expect("Chromium is not installed (apt-get install chromium, as .ci/run does)");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 1500, 200, 10);
+    let out = tmp.path().join("run");
+    let r = initscope(&[
+        "run",
+        "--quiet",
+        "--epochs",
+        "2",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    // With #selftest the page hovers over, hides a series of and switches
+    // to log scale the first chart, and writes what it saw on <body>.
+    let page = format!("{}#selftest", out.join("report.html").display());
+    let dom = headless(&browser, &tmp.path().join("profile"), &["--dump-dom"], Path::new(&page));
+    let text = String::from_utf8_lossy(&dom.stdout);
+    let attr = |name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        Some(text.split(&key).nth(1)?.split('"').next()?.to_string())
+    };
+    assert_eq!(attr("data-errors").as_deref(), Some("0"), "script errors");
+    // Loss and accuracy, then gradient flow and update ratio per variant.
+    assert_eq!(attr("data-curves").as_deref(), Some("6"), "charts drawn");
+    let hover = attr("data-hover-value").expect("the hover read-out");
+    assert!(hover.parse::<f64>().is_ok_and(|v| v > 0.0), "hovering shows {hover:?}, not a loss");
+    assert_eq!(attr("data-hidden-show").as_deref(), Some("false"), "the clicked series is still shown");
+    assert_eq!(attr("data-other-show").as_deref(), Some("true"), "another series was hidden too");
+    assert_eq!(attr("data-log-distr").as_deref(), Some("3"), "the log switch did not switch");
+}

@@ -2,6 +2,7 @@
 //! network), built from the run directory's records alone, and comparison
 //! reports across runs.
 
+pub mod interactive;
 pub mod page;
 pub mod records;
 
@@ -353,6 +354,18 @@ fn run_label(dir: &Path) -> String {
     dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
+/// The charts a run's page shows as pictures: the curves the page draws
+/// interactively are left out (their PNG and SVG stay in `plots/`), and the
+/// example digits go in as PNG.
+fn page_figures(charts: &[Written]) -> Result<Vec<Figure>> {
+    let interactive = ["-loss", "-accuracy", "-gradient-flow", "-update-ratio"];
+    charts
+        .iter()
+        .filter(|w| w.name.starts_with("seeds-") || !interactive.iter().any(|s| w.name.ends_with(s)))
+        .map(|w| if w.name.ends_with("-examples") { Figure::png(w) } else { Ok(Figure::of(w)) })
+        .collect()
+}
+
 /// Draws every chart of a run into `<dir>/plots/` and writes
 /// `<dir>/report.html`; returns the report's path.
 pub fn build_run_report(dir: &Path) -> Result<PathBuf> {
@@ -362,13 +375,13 @@ pub fn build_run_report(dir: &Path) -> Result<PathBuf> {
     let mut sections = Vec::new();
     let overlays = overlay_charts(&runs, &plots)?;
     if !overlays.is_empty() {
-        sections.push(Section { heading: "All variants".into(), figures: overlays.iter().map(Figure::of).collect() });
+        sections.push(Section { heading: "All variants".into(), figures: page_figures(&overlays)? });
     }
     for v in &records.variants {
         let charts = variant_charts(v, records.examples.as_ref(), &plots, "")?;
-        sections
-            .push(Section { heading: format!("Variant {}", v.name), figures: charts.iter().map(Figure::of).collect() });
+        sections.push(Section { heading: format!("Variant {}", v.name), figures: page_figures(&charts)? });
     }
+    let curves = interactive::run_curves(&records);
     let page = ReportPage {
         title: records.summary.experiment.clone(),
         heading: format!("initscope report: {}", records.summary.experiment),
@@ -379,6 +392,10 @@ pub fn build_run_report(dir: &Path) -> Result<PathBuf> {
         sections,
         settings: vec![("Settings".into(), records.settings.clone())],
         environment: Some(records.summary.environment.clone()),
+        curve_ids: curves.iter().map(|c| c.id.clone()).collect(),
+        curves_json: interactive::curves_json(&curves),
+        uplot_js: interactive::UPLOT_JS,
+        uplot_css: interactive::UPLOT_CSS,
     };
     let path = dir.join("report.html");
     crate::fsutil::write_atomic(&path, page.render()?.as_bytes())?;
@@ -403,6 +420,10 @@ pub fn build_comparison_report(dirs: &[PathBuf], out: &Path) -> Result<PathBuf> 
         sections: vec![Section { heading: String::new(), figures: overlays.iter().map(Figure::of).collect() }],
         settings: runs.iter().map(|(run, r)| (format!("Settings of {run}"), r.settings.clone())).collect(),
         environment: None,
+        curve_ids: Vec::new(),
+        curves_json: String::new(),
+        uplot_js: "",
+        uplot_css: "",
     };
     crate::fsutil::write_atomic(out, page.render()?.as_bytes())?;
     Ok(out.into())

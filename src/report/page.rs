@@ -32,6 +32,14 @@ pub struct ReportPage {
     pub settings: Vec<(String, String)>,
     /// The machine the run used (a single run's report).
     pub environment: Option<Environment>,
+    /// The interactive curves' holders (ids), in order; empty: none.
+    pub curve_ids: Vec<String>,
+    /// Their data as JSON (see [`super::interactive`]).
+    pub curves_json: String,
+    /// uPlot's script and style, inlined when there are curves.
+    pub uplot_js: &'static str,
+    /// See `uplot_js`.
+    pub uplot_css: &'static str,
 }
 
 /// A verdict as the page shows it.
@@ -63,18 +71,35 @@ pub struct Section {
     pub figures: Vec<Figure>,
 }
 
-/// A chart inlined as SVG.
+/// A chart inlined as a data URL.
 pub struct Figure {
     /// Its name, shown as caption and alt text.
     pub name: String,
-    /// The SVG, base64-encoded for a data URL.
-    pub svg_base64: String,
+    /// `image/svg+xml` or `image/png`.
+    pub mime: &'static str,
+    /// The image, base64-encoded.
+    pub data_base64: String,
 }
 
 impl Figure {
-    /// A drawn chart as a figure.
+    /// A drawn chart as a figure (its SVG).
     pub fn of(w: &Written) -> Self {
-        Figure { name: w.name.clone(), svg_base64: base64::engine::general_purpose::STANDARD.encode(&w.svg) }
+        Figure {
+            name: w.name.clone(),
+            mime: "image/svg+xml",
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&w.svg),
+        }
+    }
+
+    /// A drawn chart as its PNG: for pictures of many pixels (the example
+    /// digits), whose SVG is a rectangle per pixel and 30 times larger.
+    pub fn png(w: &Written) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(&w.png)?;
+        Ok(Figure {
+            name: w.name.clone(),
+            mime: "image/png",
+            data_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
     }
 }
 
