@@ -97,7 +97,7 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
 }
 
 /// Each data set the points to run use, loaded once.
-fn load_data(points: &[Point], to_run: &[usize], opts: &SweepOptions) -> Result<HashMap<String, Dataset>> {
+pub(crate) fn load_data(points: &[Point], to_run: &[usize], opts: &SweepOptions) -> Result<HashMap<String, Dataset>> {
     let mut data = HashMap::new();
     for &p in to_run {
         let source = &points[p].experiment.dataset;
@@ -109,7 +109,7 @@ fn load_data(points: &[Point], to_run: &[usize], opts: &SweepOptions) -> Result<
     Ok(data)
 }
 
-fn progress_bar(total: usize, done: usize, quiet: bool) -> ProgressBar {
+pub(crate) fn progress_bar(total: usize, done: usize, quiet: bool) -> ProgressBar {
     let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
     let bar = ProgressBar::with_draw_target(Some(total as u64), target);
     bar.set_style(
@@ -193,7 +193,13 @@ impl Lanes<'_> {
 
 /// Runs one point in its run directory (continuing it when it was
 /// interrupted); a crash or an error is the point's failure, not the sweep's.
-fn run_point(point: &Point, dir: &SweepDir, data: &Dataset, opts: &SweepOptions, threads: usize) -> PointState {
+pub(crate) fn run_point(
+    point: &Point,
+    dir: &SweepDir,
+    data: &Dataset,
+    opts: &SweepOptions,
+    threads: usize,
+) -> PointState {
     let run_dir = dir.run_dir(point);
     let run_opts = RunOptions {
         run_dir: Some(run_dir.clone()),

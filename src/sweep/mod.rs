@@ -16,6 +16,7 @@ pub use spec::{Point, SweepSpec};
 pub mod dir;
 pub mod local;
 pub mod report;
+pub mod slurm;
 pub mod table;
 
 pub use dir::SweepDir;

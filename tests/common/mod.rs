@@ -63,3 +63,70 @@ pub fn initscope(args: &[&str]) -> Output {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A sweep of 4 points (depth x learning rate) over two variants of
+/// `width` units per hidden layer.
+pub fn sweep_file(dir: &Path, data: &Path, epochs: usize, width: usize) -> PathBuf {
+    let text = format!(
+        r#"name = "small"
+description = "a small sweep"
+dataset = "{data}"
+seed = 7
+epochs = {epochs}
+batch_size = 50
+validation_fraction = 0.1
+shuffle = true
+log_every = 0
+
+[model]
+width = {width}
+depth = 1
+activation = "relu"
+
+[optimizer]
+lr = 0.1
+
+[probe]
+every = 5
+histogram_every = 0
+
+[[variants]]
+name = "kaiming"
+weight_init = {{ scheme = "kaiming_uniform" }}
+bias_init = {{ scheme = "constant", value = 0.0 }}
+
+[[variants]]
+name = "xavier"
+weight_init = {{ scheme = "xavier_uniform" }}
+bias_init = {{ scheme = "constant", value = 0.0 }}
+
+[sweep]
+"model.depth" = [1, 3]
+"optimizer.lr" = [0.05, 0.2]
+"#,
+        data = data.display(),
+    );
+    let file = dir.join("small.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// `sweep.csv` as rows of cells, without the `seconds` column.
+pub fn table_without_seconds(dir: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(dir.join("sweep.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let seconds = header.iter().position(|h| h == "seconds").expect("a seconds column");
+    let mut rows = vec![header.iter().map(String::from).collect::<Vec<_>>()];
+    for record in reader.records() {
+        rows.push(record.unwrap().iter().map(String::from).collect());
+    }
+    for row in &mut rows {
+        row.remove(seconds);
+    }
+    rows
+}
+
+pub fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
+    let c = rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    rows[1..].iter().map(|r| r[c].clone()).collect()
+}

@@ -68,7 +68,7 @@ enum Command {
     /// Run a sweep: the grid of an experiment's settings that a sweep file's
     /// [sweep] table lists, into one table (sweep.csv) and one report. The
     /// same command again continues it.
-    Sweep(sweep::SweepArgs),
+    Sweep(Box<sweep::SweepArgs>),
     /// Mean-field theory's prediction for an experiment, before any
     /// training: per variant and layer the pre-activation std and gradient
     /// ratio, chi_1, depth scales, the edge of chaos and the regime.
@@ -253,7 +253,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => return run_command(args),
-        Command::Sweep(args) => return sweep::sweep_command(args),
+        Command::Sweep(args) => return sweep::sweep_command(*args),
         Command::Theory(args) => return theory::theory_command(args),
         Command::Export { format: ExportFormat::Tensorboard { dir } } => {
             let files = initscope::tensorboard::export(&dir)?;

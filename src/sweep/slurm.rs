@@ -1,0 +1,278 @@
+//! The Slurm executor: a sweep's points as a job array. initscope adds no
+//! scheduler of its own: it prepares the sweep directory (on the cluster's
+//! shared filesystem) as the local executor does, writes one batch script,
+//! `slurm/submit.sh`, and submits it as arrays of at most the cluster's
+//! `MaxArraySize` tasks. Each task runs its points through the same code
+//! path as a local point ([`super::local::run_point`]); on Slurm's warning
+//! signal before the time limit, or SIGTERM at preemption, a task stops at
+//! the next step with a checkpoint and requeues itself, so the point
+//! resumes bit-identically.
+//!
+//! ```text
+//! <sweep>/slurm/submit.sh        the batch script (readable, submittable by hand)
+//! <sweep>/slurm/tasks-<n>.txt    submission n: per task, the points it runs
+//! <sweep>/slurm/jobs.txt         the job ids submitted, one per line
+//! <sweep>/slurm/<job>_<task>.out each task's log
+//! ```
+
+use super::local::{load_data, progress_bar, run_point, SweepOptions};
+use super::spec::SweepSpec;
+use super::table::PointState;
+use super::SweepDir;
+use crate::error::input;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How the sweep goes to Slurm.
+#[derive(Clone, Debug)]
+pub struct SlurmOptions {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time` (HH:MM:SS).
+    pub time: Option<String>,
+    /// `--cpus-per-task` (and the threads of each point).
+    pub cpus_per_task: usize,
+    /// `--mem`.
+    pub mem: Option<String>,
+    /// At most this many tasks at once (`%K` of `--array`).
+    pub max_running: Option<usize>,
+    /// Points each task runs, one after another.
+    pub points_per_task: usize,
+    /// More `#SBATCH` arguments, as given.
+    pub sbatch_args: Vec<String>,
+    /// Times a stopped task requeues itself before its point counts as failed.
+    pub max_requeues: usize,
+    /// The initscope binary the tasks run.
+    pub binary: PathBuf,
+}
+
+/// What was submitted.
+#[derive(Debug)]
+pub struct Submission {
+    /// The job ids, one per array.
+    pub jobs: Vec<String>,
+    /// Tasks submitted.
+    pub tasks: usize,
+    /// Points they run.
+    pub points: usize,
+}
+
+/// Prepares `opts.dir` for `spec` and submits every point still to run
+/// (failed ones only with `opts.retry_failed`).
+pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Result<Submission> {
+    let points = spec.points()?;
+    let dir = SweepDir::prepare(spec, &opts.dir)?;
+    let mut to_run = Vec::new();
+    for point in &points {
+        let mut state = dir.state(point);
+        if opts.retry_failed && matches!(state, PointState::Failed(_)) {
+            dir.clear_failure(point)?;
+            state = dir.state(point);
+        }
+        if matches!(state, PointState::Pending | PointState::Interrupted) {
+            to_run.push(point.index);
+        }
+    }
+    let slurm_dir = opts.dir.join("slurm");
+    std::fs::create_dir_all(&slurm_dir)?;
+    if to_run.is_empty() {
+        return Ok(Submission { jobs: Vec::new(), tasks: 0, points: 0 });
+    }
+    let tasks: Vec<Vec<usize>> = to_run.chunks(slurm.points_per_task.max(1)).map(<[usize]>::to_vec).collect();
+    let n = std::fs::read_dir(&slurm_dir)?
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("tasks-")))
+        .count()
+        + 1;
+    let list = slurm_dir.join(format!("tasks-{n}.txt"));
+    let text: String =
+        tasks.iter().map(|t| t.iter().map(|p| (p + 1).to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
+    crate::fsutil::write_atomic(&list, text.as_bytes())?;
+    let script = slurm_dir.join("submit.sh");
+    crate::fsutil::write_atomic(&script, batch_script(&opts.dir, &opts.data_root, slurm).as_bytes())?;
+    let limit = max_array_size()?.saturating_sub(1).max(1);
+    let mut jobs = Vec::new();
+    for (chunk, offset) in tasks.chunks(limit).zip((0..).step_by(limit)) {
+        let mut array = format!("--array=0-{}", chunk.len() - 1);
+        if let Some(k) = slurm.max_running {
+            array.push_str(&format!("%{k}"));
+        }
+        let export = format!("--export=ALL,INITSCOPE_TASK_LIST={},INITSCOPE_TASK_OFFSET={offset}", list.display());
+        let out = Command::new("sbatch")
+            .args(["--parsable", &array, &export])
+            .arg(&script)
+            .output()
+            .context("sbatch: cannot run it (is Slurm installed here?)")?;
+        if !out.status.success() {
+            bail!("sbatch failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        let id = String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap_or("").to_string();
+        jobs.push(id);
+    }
+    let mut known = std::fs::read_to_string(slurm_dir.join("jobs.txt")).unwrap_or_default();
+    jobs.iter().for_each(|j| known.push_str(&format!("{j}\n")));
+    crate::fsutil::write_atomic(&slurm_dir.join("jobs.txt"), known.as_bytes())?;
+    Ok(Submission { jobs, tasks: tasks.len(), points: to_run.len() })
+}
+
+/// The cluster's `MaxArraySize` (`scontrol show config`; 1001 if unsaid).
+fn max_array_size() -> Result<usize> {
+    let out = Command::new("scontrol").args(["show", "config"]).output().context("scontrol: cannot run it")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .find(|l| l.trim_start().starts_with("MaxArraySize"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1001))
+}
+
+/// `slurm/submit.sh`: each array task runs `initscope sweep task` on the
+/// points of its line. Slurm signals the task (USR2) 90 s before its time
+/// limit; `exec` makes initscope the batch shell, so it receives it.
+fn batch_script(dir: &Path, data_root: &Path, slurm: &SlurmOptions) -> String {
+    let mut lines = vec![
+        "#!/bin/bash".to_string(),
+        "# Written by initscope sweep --executor slurm: one array task per line".into(),
+        "# of the tasks file; submitted with INITSCOPE_TASK_LIST and".into(),
+        "# INITSCOPE_TASK_OFFSET exported (see slurm/jobs.txt for the jobs).".into(),
+        format!("#SBATCH --job-name=initscope-{}", dir.file_name().map_or("sweep".into(), |n| n.to_string_lossy())),
+        format!("#SBATCH --output={}/slurm/%A_%a.out", dir.display()),
+        "#SBATCH --signal=B:USR2@90".into(),
+        "#SBATCH --requeue".into(),
+        "#SBATCH --open-mode=append".into(),
+        format!("#SBATCH --cpus-per-task={}", slurm.cpus_per_task),
+    ];
+    if let Some(p) = &slurm.partition {
+        lines.push(format!("#SBATCH --partition={p}"));
+    }
+    if let Some(t) = &slurm.time {
+        lines.push(format!("#SBATCH --time={t}"));
+    }
+    if let Some(m) = &slurm.mem {
+        lines.push(format!("#SBATCH --mem={m}"));
+    }
+    lines.extend(slurm.sbatch_args.iter().map(|a| format!("#SBATCH {a}")));
+    lines.push(format!(
+        "exec {} sweep task {} --list \"$INITSCOPE_TASK_LIST\" --task $((SLURM_ARRAY_TASK_ID + INITSCOPE_TASK_OFFSET)) --threads {} --max-requeues {} --data-dir {}",
+        slurm.binary.display(),
+        dir.display(),
+        slurm.cpus_per_task,
+        slurm.max_requeues,
+        data_root.display()
+    ));
+    lines.join("\n") + "\n"
+}
+
+/// What `initscope sweep task` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskEnd {
+    /// Every point of the task finished (or failed, recorded).
+    Finished,
+    /// Stopped by a signal; requeued.
+    Requeued,
+}
+
+/// Runs task `task` of the tasks file `list` of the sweep in `opts.dir`:
+/// its points one after another, as the local executor runs a point. A
+/// stop (Slurm's warning signal, SIGTERM) checkpoints the point and
+/// requeues the task, at most `max_requeues` times; past that the point is
+/// recorded as failed.
+pub fn run_task(opts: &SweepOptions, list: &Path, task: usize, max_requeues: usize) -> Result<TaskEnd> {
+    let (spec, dir) = SweepDir::open(&opts.dir)?;
+    let text = std::fs::read_to_string(list).map_err(|e| input(format!("{}: cannot read: {e}", list.display())))?;
+    let line = text.lines().nth(task).ok_or_else(|| input(format!("{}: no task {task}", list.display())))?;
+    let indexes: Vec<usize> = line
+        .split_whitespace()
+        .map(|p| p.parse::<usize>().map(|p| p - 1))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| input(format!("{}: task {task}: not a list of points", list.display())))?;
+    let points: Vec<_> = indexes.iter().map(|&i| spec.point(i)).collect::<Result<_>>()?;
+    let data = load_data(&points, &(0..points.len()).collect::<Vec<_>>(), opts)?;
+    for point in &points {
+        if matches!(dir.state(point), PointState::Done | PointState::Failed(_)) {
+            continue;
+        }
+        let source = &data[&format!("{:?}", point.experiment.dataset)];
+        match run_point(point, &dir, source, opts, opts.threads) {
+            PointState::Failed(why) => dir.record_failure(point, &why)?,
+            PointState::Interrupted => return requeue(&dir, point, max_requeues),
+            _ => {}
+        }
+        println!("point {} done ({})", point.index + 1, point.describe());
+    }
+    Ok(TaskEnd::Finished)
+}
+
+/// Requeues the running task, or records its point as failed when it has
+/// been requeued `max_requeues` times already.
+fn requeue(dir: &SweepDir, point: &super::Point, max_requeues: usize) -> Result<TaskEnd> {
+    let restarts: usize = std::env::var("SLURM_RESTART_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if restarts >= max_requeues {
+        dir.record_failure(point, &format!("stopped by Slurm {} times (--max-requeues {max_requeues})", restarts + 1))?;
+        return Ok(TaskEnd::Finished);
+    }
+    let job = match (std::env::var("SLURM_ARRAY_JOB_ID"), std::env::var("SLURM_ARRAY_TASK_ID")) {
+        (Ok(job), Ok(task)) => format!("{job}_{task}"),
+        _ => std::env::var("SLURM_JOB_ID").context("not inside a Slurm job: nothing to requeue")?,
+    };
+    println!("point {} stopped with a checkpoint; requeueing {job}", point.index + 1);
+    let status = Command::new("scontrol").args(["requeue", &job]).status().context("scontrol requeue")?;
+    if !status.success() {
+        bail!("scontrol requeue {job} failed");
+    }
+    Ok(TaskEnd::Requeued)
+}
+
+/// Where a sweep on Slurm stands.
+pub struct Status {
+    /// Points per state (`pending`, `interrupted`, `done`, `failed`).
+    pub counts: Vec<(&'static str, usize)>,
+    /// `squeue` lines (`job_task STATE`) of its tasks Slurm still holds.
+    pub queued: Vec<String>,
+}
+
+/// Points per state, and the sweep's tasks Slurm still holds (queued or
+/// running), from the status files and `squeue` (no accounting needed).
+pub fn status(dir_path: &Path) -> Result<Status> {
+    let (spec, dir) = SweepDir::open(dir_path)?;
+    let mut counts: Vec<(&'static str, usize)> =
+        ["pending", "interrupted", "done", "failed"].iter().map(|s| (*s, 0)).collect();
+    for point in spec.points()? {
+        let state = dir.state(&point);
+        counts.iter_mut().find(|(s, _)| *s == state.as_str()).expect("every state is counted").1 += 1;
+    }
+    Ok(Status { counts, queued: queued(dir_path) })
+}
+
+/// `squeue` lines (`job_task state`) of this sweep's jobs still known to Slurm.
+fn queued(dir: &Path) -> Vec<String> {
+    let jobs = std::fs::read_to_string(dir.join("slurm/jobs.txt")).unwrap_or_default();
+    let ids: Vec<&str> = jobs.lines().filter(|l| !l.is_empty()).collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let out = Command::new("squeue").args(["-h", "-r", "-o", "%i %T", "-j", &ids.join(",")]).output();
+    match out {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Blocks with a progress bar until no task of the sweep is queued or
+/// running, then returns the points still not done.
+pub fn wait(dir_path: &Path, quiet: bool) -> Result<usize> {
+    let (spec, dir) = SweepDir::open(dir_path)?;
+    let points = spec.points()?;
+    let bar = progress_bar(points.len(), 0, quiet);
+    loop {
+        let finished =
+            points.iter().filter(|p| matches!(dir.state(p), PointState::Done | PointState::Failed(_))).count();
+        bar.set_position(finished as u64);
+        if queued(dir_path).is_empty() {
+            bar.finish_and_clear();
+            return Ok(points.len() - finished);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

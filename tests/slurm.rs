@@ -1,0 +1,130 @@
+//! The Slurm executor against a real single-node Slurm, which
+//! `scripts/local-slurm.sh start` sets up (`.ci/run` starts it): the same
+//! table as the local executor for the same points, a task signalled
+//! mid-point requeued and finishing bit-identical, and `--retry-failed`
+//! resubmitting only failed points. Ignored by a plain `cargo test`.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One test at a time on the one-node cluster (the requeue test times a
+/// signal into a running task).
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn slurm_sweep(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["sweep", file.to_str().unwrap(), "--quiet", "--executor", "slurm", "--wait"];
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    initscope(&args)
+}
+
+fn weights(out: &Path) -> Vec<Vec<u8>> {
+    (1..=4)
+        .flat_map(|p| ["kaiming", "xavier"].map(|v| out.join(format!("runs/p{p:04}/{v}/final.safetensors"))))
+        .map(|f| std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a running Slurm; .ci/run starts one with scripts/local-slurm.sh and runs this with --ignored"]
+fn a_sweep_on_slurm_gives_the_local_executors_results_and_survives_a_requeue() {
+    let _cluster = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // Points long enough (10 epochs) that a signal lands inside one.
+    let data = synthetic_dir(tmp.path(), 12000, 200, 28);
+    let file = sweep_file(tmp.path(), &data, 10, 256);
+    let local = tmp.path().join("local");
+    let r = initscope(&["sweep", file.to_str().unwrap(), "--quiet", "--out", local.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    let out = tmp.path().join("slurm");
+    let r = slurm_sweep(&file, &out, &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(table_without_seconds(&out), table_without_seconds(&local), "Slurm's table differs from the local one");
+    assert!(weights(&out) == weights(&local));
+    let script = std::fs::read_to_string(out.join("slurm/submit.sh")).unwrap();
+    assert!(script.contains("#SBATCH --signal=B:USR2@90") && script.contains("sweep task"), "{script}");
+
+    // A task signalled as Slurm signals before the time limit stops at a
+    // step with a checkpoint, requeues itself and finishes bit-identical.
+    let requeued = tmp.path().join("requeued");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(["sweep", file.to_str().unwrap(), "--quiet", "--executor", "slurm", "--wait", "--out"])
+        .arg(&requeued)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = requeued.join("runs/p0002/kaiming/epochs.csv");
+    let start = Instant::now();
+    while !started.exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "point 2 never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let job = std::fs::read_to_string(requeued.join("slurm/jobs.txt")).unwrap().trim().to_string();
+    // scancel returns at once; once the task requeues itself, scancel's own
+    // retries meet a job Slurm is requeueing, so its exit status says
+    // nothing: the task's log is the evidence.
+    let mut signal = Command::new("scancel")
+        .args(["--signal=USR2", "--batch", &format!("{job}_1")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Slurm holds a requeued job for two minutes (its begin time); once the
+    // task has requeued itself, the test lets it start at once.
+    let log_file = requeued.join(format!("slurm/{job}_1.out"));
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log_file).unwrap_or_default().contains("requeueing") {
+        assert!(start.elapsed() < Duration::from_secs(120), "task 1 did not requeue itself");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..100 {
+        let held = Command::new("squeue").args(["-h", "-r", "-j", &format!("{job}_1"), "-o", "%T"]).output().unwrap();
+        if String::from_utf8_lossy(&held.stdout).contains("PENDING") {
+            let released =
+                Command::new("scontrol").args(["update", &format!("JobId={job}_1"), "StartTime=now"]).status();
+            assert!(released.unwrap().success());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let finished = child.wait_with_output().unwrap();
+    signal.kill().ok();
+    signal.wait().ok();
+    assert!(finished.status.success(), "{}", String::from_utf8_lossy(&finished.stderr));
+    let log = std::fs::read_to_string(requeued.join(format!("slurm/{job}_1.out"))).unwrap_or_default();
+    assert!(log.contains("requeueing"), "task 1 was not requeued:\n{log}");
+    assert_eq!(table_without_seconds(&requeued), table_without_seconds(&local));
+    assert!(weights(&requeued) == weights(&local), "the requeued point's weights differ");
+}
+
+#[test]
+#[ignore = "needs a running Slurm; .ci/run starts one with scripts/local-slurm.sh and runs this with --ignored"]
+fn retry_failed_resubmits_only_the_failed_points() {
+    let _cluster = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 10);
+    let file = sweep_file(tmp.path(), &data, 1, 32);
+    let out = tmp.path().join("sweep");
+    assert!(slurm_sweep(&file, &out, &[]).status.success());
+    let expected = table_without_seconds(&out);
+    // Point 3's run directory becomes a file: continuing it fails.
+    let point3 = out.join("runs/p0003");
+    std::fs::remove_dir_all(&point3).unwrap();
+    std::fs::write(&point3, "in the way").unwrap();
+    let r = slurm_sweep(&file, &out, &[]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(out.join("status/p0003.json").exists());
+    std::fs::remove_file(&point3).unwrap();
+    let r = slurm_sweep(&file, &out, &["--retry-failed"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let tasks = std::fs::read_to_string(out.join("slurm/tasks-3.txt")).unwrap();
+    assert_eq!(tasks, "3\n", "only point 3 was resubmitted");
+    assert_eq!(table_without_seconds(&out), expected);
+    let r = initscope(&["sweep", "status", out.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("4 done"), "{}", String::from_utf8_lossy(&r.stdout));
+}
