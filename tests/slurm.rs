@@ -51,7 +51,7 @@ fn a_sweep_on_slurm_gives_the_local_executors_results_and_survives_a_requeue() {
     // A task signalled as Slurm signals before the time limit stops at a
     // step with a checkpoint, requeues itself and finishes bit-identical.
     let requeued = tmp.path().join("requeued");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+    let child = Command::new(env!("CARGO_BIN_EXE_initscope"))
         .args(["sweep", file.to_str().unwrap(), "--quiet", "--executor", "slurm", "--wait", "--out"])
         .arg(&requeued)
         .stdout(Stdio::null())
