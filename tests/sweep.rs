@@ -203,3 +203,20 @@ fn bad_sweeps_are_refused_in_one_line_before_anything_runs() {
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("holds a different sweep"), "{}", stderr(&r));
 }
+
+#[test]
+fn the_slurm_executor_without_sbatch_says_what_to_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 300, 50, 10);
+    let file = sweep_file(tmp.path(), &data, 1, 32);
+    let out = tmp.path().join("sweep");
+    let r = Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(["sweep", file.to_str().unwrap(), "--executor", "slurm", "--out", out.to_str().unwrap()])
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("--executor slurm: sbatch is not on PATH"), "{}", stderr(&r));
+    assert_eq!(stderr(&r).trim().lines().count(), 1);
+    assert!(!out.join("slurm/jobs.txt").exists() && !out.join("slurm/tasks-1.txt").exists());
+}

@@ -90,6 +90,13 @@ pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Re
     crate::fsutil::write_atomic(&list, text.as_bytes())?;
     let script = slurm_dir.join("submit.sh");
     crate::fsutil::write_atomic(&script, batch_script(&opts.dir, &opts.data_root, slurm).as_bytes())?;
+    if Command::new("sbatch").arg("--version").output().is_err() {
+        std::fs::remove_file(&list).ok();
+        return Err(input(
+            "--executor slurm: sbatch is not on PATH; run from a machine with Slurm's client commands \
+             (Debian: apt-get install slurm-client; to try Slurm on one machine: scripts/local-slurm.sh start)",
+        ));
+    }
     let limit = max_array_size()?.saturating_sub(1).max(1);
     let mut jobs = Vec::new();
     for (chunk, offset) in tasks.chunks(limit).zip((0..).step_by(limit)) {
@@ -104,15 +111,26 @@ pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Re
             .output()
             .context("sbatch: cannot run it (is Slurm installed here?)")?;
         if !out.status.success() {
-            bail!("sbatch failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            // Nothing of a submission that did not happen stays behind
+            // (arrays already submitted are listed in jobs.txt below).
+            if jobs.is_empty() {
+                std::fs::remove_file(&list).ok();
+            }
+            record_jobs(&slurm_dir, &jobs)?;
+            bail!("sbatch rejected the job: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         let id = String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap_or("").to_string();
         jobs.push(id);
     }
+    record_jobs(&slurm_dir, &jobs)?;
+    Ok(Submission { jobs, tasks: tasks.len(), points: to_run.len() })
+}
+
+/// Appends `jobs` to `slurm/jobs.txt` (rewritten atomically).
+fn record_jobs(slurm_dir: &Path, jobs: &[String]) -> Result<()> {
     let mut known = std::fs::read_to_string(slurm_dir.join("jobs.txt")).unwrap_or_default();
     jobs.iter().for_each(|j| known.push_str(&format!("{j}\n")));
-    crate::fsutil::write_atomic(&slurm_dir.join("jobs.txt"), known.as_bytes())?;
-    Ok(Submission { jobs, tasks: tasks.len(), points: to_run.len() })
+    crate::fsutil::write_atomic(&slurm_dir.join("jobs.txt"), known.as_bytes())
 }
 
 /// The cluster's `MaxArraySize` (`scontrol show config`; 1001 if unsaid).
