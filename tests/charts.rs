@@ -95,17 +95,7 @@ fn every_chart_has_readable_numeric_axes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 1200, 200, 10);
     let out = tmp.path().join("run");
-    let r = initscope(&[
-        "run",
-        "--quiet",
-        "--epochs",
-        "3",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    short_run(&data, 3, &out);
     let mut checked = 0;
     for entry in std::fs::read_dir(out.join("plots")).unwrap() {
         let path = entry.unwrap().path();

@@ -87,17 +87,7 @@ fn report_loads_in_a_browser_with_every_image_and_no_error() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 1500, 200, 10);
     let out = tmp.path().join("run");
-    let r = initscope(&[
-        "run",
-        "--quiet",
-        "--epochs",
-        "2",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    short_run(&data, 2, &out);
     let page = out.join("report.html");
     assert!(page.is_file());
 
@@ -133,17 +123,7 @@ fn the_reports_curves_are_interactive() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 1500, 200, 10);
     let out = tmp.path().join("run");
-    let r = initscope(&[
-        "run",
-        "--quiet",
-        "--epochs",
-        "2",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    short_run(&data, 2, &out);
     // With #selftest the page hovers over, hides a series of and switches
     // to log scale the first chart, and writes what it saw on <body>.
     let page = format!("{}#selftest", out.join("report.html").display());

@@ -22,17 +22,7 @@ fn tensorboards_reader_reads_every_record_back() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 1000, 100, 10);
     let out = tmp.path().join("run");
-    let r = initscope(&[
-        "run",
-        "--quiet",
-        "--epochs",
-        "2",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    short_run(&data, 2, &out);
     for variant in ["kaiming", "normal"] {
         let events = read_back(&out.join("tensorboard").join(variant));
         let scalars = events["scalars"].as_object().unwrap();

@@ -130,3 +130,20 @@ pub fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
     let c = rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
     rows[1..].iter().map(|r| r[c].clone()).collect()
 }
+
+/// `initscope run` of the seed experiment for `epochs` on `data` into
+/// `out`, quietly; panics with its standard error if it fails.
+pub fn short_run(data: &Path, epochs: usize, out: &Path) {
+    let epochs = epochs.to_string();
+    let r = initscope(&[
+        "run",
+        "--quiet",
+        "--epochs",
+        &epochs,
+        "--dataset",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+}
