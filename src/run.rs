@@ -7,6 +7,7 @@ use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
 use crate::probe::Probe;
 use crate::record::{save_examples, Environment, Recorder, RunSummary};
+use crate::theory::VariantPrediction;
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::{train_variant, Event, Observer, VariantOutcome};
 use anyhow::{Context, Result};
@@ -160,9 +161,9 @@ fn summary_to_resume(dir: &Path, exp: &Experiment, opts: &RunOptions) -> Result<
     Ok(summary)
 }
 
-/// Writes mean-field theory's prediction for each run of `exp` as
-/// `<variant>/theory.json`, beside what the probe will measure.
-fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<()> {
+/// Mean-field theory's prediction for each variant of `exp`, written for
+/// each run as `<variant>/theory.json` beside what the probe will measure.
+fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<Vec<VariantPrediction>> {
     let predictions = crate::theory::predict_all(exp, data);
     for unit in exp.runs() {
         let Some(p) = predictions.iter().find(|p| p.name == unit.group) else { continue };
@@ -171,26 +172,11 @@ fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<()> {
             continue;
         }
         std::fs::create_dir_all(dir.join(&unit.variant.name))?;
-        let p = crate::theory::VariantPrediction { name: unit.variant.name.clone(), ..p.clone() };
+        let p = VariantPrediction { name: unit.variant.name.clone(), ..p.clone() };
         let json = serde_json::to_string_pretty(&p).expect("a prediction always serialises");
         write_atomic(&path, json.as_bytes())?;
     }
-    Ok(())
-}
-
-/// Lets the variant's `theory.json` speak in the verdicts it explains,
-/// with the probe's step-0 measurements beside it.
-fn quote_theory(variant_dir: &Path, verdicts: &mut [crate::verdict::Verdict]) -> Result<()> {
-    let (theory, layers) = (variant_dir.join("theory.json"), variant_dir.join("probe/layers.csv"));
-    if verdicts.is_empty() || !theory.exists() || !layers.exists() {
-        return Ok(());
-    }
-    let prediction: crate::theory::VariantPrediction = serde_json::from_str(&std::fs::read_to_string(&theory)?)?;
-    let rows: Vec<crate::record::rows::LayerStatsRow> = crate::table::read_rows(&layers)?;
-    let first = rows.iter().map(|r| r.step).min().unwrap_or(0);
-    let measured: Vec<(usize, f64)> = rows.iter().filter(|r| r.step == first).map(|r| (r.layer, r.pre_std)).collect();
-    crate::theory::quote_in_verdicts(verdicts, &prediction, &measured);
-    Ok(())
+    Ok(predictions)
 }
 
 fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
@@ -211,7 +197,7 @@ fn run_variants(
         .open(dir.join("log.txt"))
         .with_context(|| format!("{}: cannot open log.txt", dir.display()))?;
     save_examples(&data.test, dir)?;
-    write_theory(exp, data, dir)?;
+    let theory = write_theory(exp, data, dir)?;
     write_summary(dir, &summary)?;
     let units = exp.runs();
     let pending: Vec<usize> =
@@ -230,6 +216,7 @@ fn run_variants(
         log: OrderedLog::new(Some(log), pending.clone(), opts.quiet),
         summary: Mutex::new(summary),
         failed: AtomicBool::new(false),
+        theory,
     };
     let next = AtomicUsize::new(0);
     // A lane trains variants until none is left, a stop is requested or a
@@ -292,6 +279,8 @@ struct SharedRun<'a> {
     summary: Mutex<RunSummary>,
     /// Raised when a lane failed: the others stop at their next step.
     failed: AtomicBool,
+    /// Mean-field theory's prediction per variant (as written in the experiment).
+    theory: Vec<VariantPrediction>,
 }
 
 impl SharedRun<'_> {
@@ -317,7 +306,9 @@ impl SharedRun<'_> {
         let interrupted = match outcome {
             VariantOutcome::Finished(mut result) => {
                 result.verdicts = probe.verdicts().to_vec();
-                quote_theory(&dir.join(&variant.name), &mut result.verdicts)?;
+                if let Some(prediction) = self.theory.iter().find(|p| p.name == unit.group) {
+                    crate::theory::quote_in_verdicts(&mut result.verdicts, prediction, &probe.first_step_pre_std());
+                }
                 if result.verdicts.is_empty() {
                     console.line("Verdicts: none of the failure conditions was measured")?;
                 }

@@ -103,6 +103,13 @@ impl Probe {
         &self.verdicts
     }
 
+    /// `(layer, pre-activation std)` at the first recorded step of the
+    /// current variant: what mean-field theory predicts, measured.
+    pub fn first_step_pre_std(&self) -> Vec<(usize, f64)> {
+        let Some(first) = self.scalars.iter().map(|r| r.step).min() else { return Vec::new() };
+        self.scalars.iter().filter(|r| r.step == first).map(|r| (r.layer, r.pre_std)).collect()
+    }
+
     fn histogram_due(&self) -> bool {
         let every = self.settings.histogram_every;
         self.step == 0 || self.step + 1 == self.total_steps || (every > 0 && self.step.is_multiple_of(every))
