@@ -283,13 +283,17 @@ pub fn wait(dir_path: &Path, quiet: bool) -> Result<usize> {
     let (spec, dir) = SweepDir::open(dir_path)?;
     let points = spec.points()?;
     let bar = progress_bar(points.len(), 0, quiet);
+    // A finished point stays finished: each poll reads only the others'
+    // files. The queue is read first, so the last poll sees every file its
+    // tasks wrote.
+    let mut open: Vec<&super::Point> = points.iter().collect();
     loop {
-        let finished =
-            points.iter().filter(|p| matches!(dir.state(p), PointState::Done | PointState::Failed(_))).count();
-        bar.set_position(finished as u64);
-        if queued(dir_path).is_empty() {
+        let still_queued = !queued(dir_path).is_empty();
+        open.retain(|p| !matches!(dir.state(p), PointState::Done | PointState::Failed(_)));
+        bar.set_position((points.len() - open.len()) as u64);
+        if !still_queued {
             bar.finish_and_clear();
-            return Ok(points.len() - finished);
+            return Ok(open.len());
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

@@ -301,19 +301,6 @@ impl SweepSpec {
         self.axes.iter().flat_map(|a| a.keys.iter().cloned()).collect()
     }
 
-    /// Every value `key` takes, in the file's order.
-    pub fn values_of(&self, key: &str) -> Vec<Value> {
-        let Some(axis) = self.axes.iter().find(|a| a.keys.iter().any(|k| k == key)) else { return Vec::new() };
-        let column = axis.keys.iter().position(|k| k == key).expect("found");
-        let mut values: Vec<Value> = Vec::new();
-        for position in &axis.values {
-            if !values.contains(&position[column]) {
-                values.push(position[column].clone());
-            }
-        }
-        values
-    }
-
     /// Where point `index` (0-based) lies: its position along each axis
     /// (the last axis varies fastest).
     pub fn positions(&self, index: usize) -> Vec<usize> {
