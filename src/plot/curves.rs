@@ -1,7 +1,7 @@
 //! Line charts over steps or epochs: loss, accuracy, gradient flow and
 //! update ratios.
 
-use super::ticks::{log_label, NiceAxis, NiceLogAxis};
+use super::ticks::{log_label, NiceAxis};
 use super::{colour, finite, legend, log_range, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -208,7 +208,7 @@ impl Figure for LogLinesChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(NiceAxis::new(0.0, x_max, 10), NiceLogAxis::new(lo, hi))?;
+            .build_cartesian_2d(NiceAxis::new(0.0, x_max, 10), NiceAxis::log(lo, hi))?;
         chart
             .configure_mesh()
             .x_desc("Step")
@@ -313,23 +313,37 @@ impl Figure for BandChart {
             .y_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
-        for (i, (label, points)) in self.series.iter().enumerate() {
-            let c = colour(i);
-            let points: Vec<(f64, f64, f64)> =
-                points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite()).collect();
-            let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
-            band.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
-            chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled())))?;
-            // Markers too: a single epoch is one point, which a line cannot show.
-            chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled())))?;
-            chart
-                .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))?
-                .label(format!("{label} (mean +- sd)"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
+        draw_bands(&mut chart, &self.series, " (mean +- sd)")?;
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
+}
+
+/// Draws each series as its mean line with markers (a single point is
+/// still seen) over a band of one spread either side where it has any,
+/// labelled `<label><suffix>` in the legend.
+pub fn draw_bands<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, series: &[BandSeries], suffix: &str) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate<From = (f64, f64)>,
+{
+    for (i, (label, points)) in series.iter().enumerate() {
+        let c = colour(i);
+        let points: Vec<(f64, f64, f64)> =
+            points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite()).collect();
+        if points.iter().any(|p| p.2 > 0.0) {
+            let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
+            band.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
+            chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled())))?;
+        }
+        chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 4, c.filled())))?;
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))?
+            .label(format!("{label}{suffix}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    Ok(())
 }
 
 /// A labelled per-layer series `(label, [(layer, value)], predicted)`.
@@ -363,7 +377,7 @@ impl Figure for LayerProfileChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(NiceAxis::new(0.5, layers + 0.5, layers as usize), NiceLogAxis::new(lo, hi))?;
+            .build_cartesian_2d(NiceAxis::new(0.5, layers + 0.5, layers as usize), NiceAxis::log(lo, hi))?;
         chart
             .configure_mesh()
             .x_desc("Layer")

@@ -3,7 +3,7 @@
 //! 2010, Figs. 6 and 7), and weight histograms over time (as TensorBoard's
 //! histogram dashboard stacks them).
 
-use super::ticks::{tick_label, NiceAxis};
+use super::ticks::{significant, NiceAxis};
 use super::{colour, legend, padded_range, Figure, FAMILY};
 use crate::record::rows::HistogramRow;
 use anyhow::Result;
@@ -249,7 +249,7 @@ impl Figure for StartEndChart {
                 let y_max = d.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(1e-300, f64::max);
                 let mut chart = ChartBuilder::on(panel)
                     .caption(
-                        format!("Layer {}, {label} (step {}), sd {}", h.layer, h.step, two_digits(h.sd())),
+                        format!("Layer {}, {label} (step {}), sd {}", h.layer, h.step, significant(h.sd(), 2)),
                         (FAMILY, 14),
                     )
                     .margin(8)
@@ -330,15 +330,6 @@ impl Figure for WeightsOverTimeChart {
             }
         }
         Ok(())
-    }
-}
-
-/// `v` to two significant digits, in the ticks' style (`0.49`, `1.1`, `2.2e-12`).
-fn two_digits(v: f64) -> String {
-    if v > 0.0 && v.is_finite() {
-        tick_label(v, 10f64.powf(v.log10().floor() - 1.0))
-    } else {
-        tick_label(v, 1.0)
     }
 }
 

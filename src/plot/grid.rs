@@ -1,34 +1,14 @@
 //! Charts of a grid of runs: a metric against one setting (with its spread
 //! over seeds), and a phase diagram (heatmap) of a metric over two.
 
-use super::ticks::{log_label, NiceAxis, NiceLogAxis};
-use super::{colour, legend, padded_range, Figure, FAMILY};
+use super::curves::{draw_bands, BandSeries};
+use super::ticks::{log_label, significant, NiceAxis};
+use super::{legend, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::ranged1d::AsRangedCoord;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-
-/// A value as a cell or grid label (not an axis tick: those are
-/// [`super::ticks::tick_label`]'s): short, and exact for the values a grid
-/// is written with (`0.001`, `30`, `1.75`, `1e-5`).
-pub fn number_label(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let magnitude = v.abs();
-    if (1e-3..1e4).contains(&magnitude) {
-        let digits = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
-        let text = format!("{v:.digits$}");
-        let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
-        text.to_string()
-    } else {
-        let text = format!("{v:.2e}");
-        let (mantissa, exponent) = text.split_once('e').expect("an exponent form");
-        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-        format!("{mantissa}e{exponent}")
-    }
-}
 
 /// How the x axis of an [`AxisChart`] is laid out.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,9 +20,6 @@ pub enum XScale {
     /// One evenly spaced place per label (x is the place, 0-based).
     Categories(Vec<String>),
 }
-
-/// Per group: `(label, [(x, mean, sd)])`.
-pub type PointSeries = (String, Vec<(f64, f64, f64)>);
 
 /// A metric against one setting: a line with markers per group, and a
 /// band of one standard deviation over seeds where there are several.
@@ -56,7 +33,7 @@ pub struct AxisChart {
     /// The x axis's layout.
     pub x_scale: XScale,
     /// One series per group.
-    pub series: Vec<PointSeries>,
+    pub series: Vec<BandSeries>,
 }
 
 impl Figure for AxisChart {
@@ -76,7 +53,7 @@ impl Figure for AxisChart {
                 let lo = positive.clone().fold(f64::INFINITY, f64::min);
                 let hi = positive.fold(0.0, f64::max);
                 let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (1e-3, 1.0) };
-                self.draw_on(root, NiceLogAxis::new(lo, hi), &|x: &f64| log_label(*x))
+                self.draw_on(root, NiceAxis::log(lo, hi), &|x: &f64| log_label(*x))
             }
             XScale::Linear => {
                 let (lo, hi) = padded_range(xs);
@@ -123,20 +100,7 @@ impl AxisChart {
             .y_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
-        for (i, (label, points)) in self.series.iter().enumerate() {
-            let c = colour(i);
-            let points: Vec<(f64, f64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
-            if points.iter().any(|p| p.2 > 0.0) {
-                let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
-                band.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
-                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.2).filled())))?;
-            }
-            chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 4, c.filled())))?;
-            chart
-                .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
+        draw_bands(&mut chart, &self.series, "")?;
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
@@ -329,7 +293,7 @@ impl HeatmapChart {
                     Cell::Failed => (RGBColor(190, 190, 190), "F".into()),
                     Cell::Value { value, .. } => (
                         viridis(self.scale.place(*value)),
-                        if show_values { number_label(*value) } else { String::new() },
+                        if show_values { significant(*value, 4) } else { String::new() },
                     ),
                 };
                 let corners = [(x0.clone(), y0.clone()), (x1.clone(), y1.clone())];
@@ -389,7 +353,7 @@ impl HeatmapChart {
     {
         let (lo, hi) = (self.scale.lo, self.scale.hi);
         if self.scale.log {
-            self.draw_bar(area, NiceLogAxis::new(lo, hi), &|v: &f64| log_label(*v))
+            self.draw_bar(area, NiceAxis::log(lo, hi), &|v: &f64| log_label(*v))
         } else {
             self.draw_bar(area, NiceAxis::new(lo, hi, 6), &NiceAxis::new(lo, hi, 6).labels())
         }
@@ -435,22 +399,6 @@ impl HeatmapChart {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn number_labels_are_short_and_exact_for_grid_values() {
-        for (v, text) in [
-            (0.001, "0.001"),
-            (30.0, "30"),
-            (1.75, "1.75"),
-            (0.05, "0.05"),
-            (1e-5, "1e-5"),
-            (2.5e5, "2.5e5"),
-            (97.126, "97.13"),
-            (0.0, "0"),
-        ] {
-            assert_eq!(number_label(v), text, "{v}");
-        }
-    }
 
     #[test]
     fn viridis_runs_from_purple_to_yellow() {

@@ -50,22 +50,25 @@ fn trim(text: &str) -> String {
     }
 }
 
-/// A linear axis over `lo..hi` whose ticks initscope chooses: multiples of
-/// a 1-2-5 step, at least three inside the range whatever its span (plotters'
-/// own choice can leave one or two on a narrow range), about `count` when
-/// there is room.
+/// An axis whose ticks initscope chooses, so that there are always at
+/// least three inside the range (plotters' own choice can leave one or two
+/// on a narrow range). Linear: multiples of a 1-2-5 step, about `count`
+/// when there is room. Logarithmic: the powers of ten inside, then their 2x
+/// and 5x multiples, then every 1x to 9x, as the range needs.
 #[derive(Clone, Debug)]
 pub struct NiceAxis {
     lo: f64,
     hi: f64,
     /// The ticks, ascending.
     pub ticks: Vec<f64>,
-    /// Their step.
+    /// The linear step (unused on a log axis).
     pub step: f64,
+    /// Logarithmic.
+    pub log: bool,
 }
 
 impl NiceAxis {
-    /// The axis over `lo..hi` (an empty range is widened) with about `count` ticks.
+    /// A linear axis over `lo..hi` (an empty range is widened) with about `count` ticks.
     pub fn new(lo: f64, hi: f64, count: usize) -> Self {
         let (lo, hi) =
             if hi > lo { (lo, hi) } else { (lo - 0.5 * lo.abs().max(1e-12), hi + 0.5 * hi.abs().max(1e-12)) };
@@ -80,51 +83,11 @@ impl NiceAxis {
             let mantissa = step / 10f64.powf(step.log10().floor());
             step /= if mantissa.round() == 5.0 { 2.5 } else { 2.0 };
         }
-        NiceAxis { lo, hi, ticks: ticks(step), step }
+        NiceAxis { lo, hi, ticks: ticks(step), step, log: false }
     }
 
-    /// The tick formatter of this axis.
-    pub fn labels(&self) -> impl Fn(&f64) -> String {
-        let step = self.step;
-        move |v: &f64| tick_label(*v, step)
-    }
-}
-
-impl Ranged for NiceAxis {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let t = (value - self.lo) / (self.hi - self.lo);
-        (limit.0 as f64 + t * (limit.1 - limit.0) as f64).round() as i32
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            return Vec::new();
-        }
-        self.ticks.clone()
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.lo..self.hi
-    }
-}
-
-/// A logarithmic axis over `lo..hi` (both positive) with at least three
-/// ticks: the powers of ten inside, then their 2x and 5x multiples, then
-/// every 1x to 9x, as the range needs.
-#[derive(Clone, Debug)]
-pub struct NiceLogAxis {
-    lo: f64,
-    hi: f64,
-    /// The ticks, ascending.
-    pub ticks: Vec<f64>,
-}
-
-impl NiceLogAxis {
-    /// The axis over `lo..hi`.
-    pub fn new(lo: f64, hi: f64) -> Self {
+    /// A logarithmic axis over `lo..hi` (made positive and non-empty).
+    pub fn log(lo: f64, hi: f64) -> Self {
         let lo = if lo > 0.0 && lo.is_finite() { lo } else { 1e-12 };
         let hi = if hi > lo && hi.is_finite() { hi } else { lo * 10.0 };
         let mut ticks = Vec::new();
@@ -137,17 +100,26 @@ impl NiceLogAxis {
                 break;
             }
         }
-        NiceLogAxis { lo, hi, ticks }
+        NiceAxis { lo, hi, ticks, step: 0.0, log: true }
+    }
+
+    /// The tick formatter of this axis.
+    pub fn labels(&self) -> impl Fn(&f64) -> String {
+        let (step, log) = (self.step, self.log);
+        move |v: &f64| if log { log_label(*v) } else { tick_label(*v, step) }
     }
 }
 
-impl Ranged for NiceLogAxis {
+impl Ranged for NiceAxis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let v = value.max(self.lo * 1e-6);
-        let t = (v.ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln());
+        let t = if self.log {
+            (value.max(self.lo * 1e-6).ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln())
+        } else {
+            (value - self.lo) / (self.hi - self.lo)
+        };
         (limit.0 as f64 + t * (limit.1 - limit.0) as f64).round() as i32
     }
 
@@ -166,10 +138,17 @@ impl Ranged for NiceLogAxis {
 /// A label on a logarithmic axis: the power of ten below `v` sets the digits
 /// (`0.002`, `30`, `1e-5`).
 pub fn log_label(v: f64) -> String {
-    if v <= 0.0 || !v.is_finite() {
-        return format!("{v}");
+    significant(v, 1)
+}
+
+/// `v` to `digits` significant digits in the ticks' style: a value written
+/// beside a chart (a grid value, a cell, a caption), `0.001`, `1.75`,
+/// `97.13`, `2.5e5`.
+pub fn significant(v: f64, digits: i32) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return tick_label(v, 1.0);
     }
-    tick_label(v, 10f64.powf(v.log10().floor()))
+    tick_label(v, 10f64.powf(v.abs().log10().floor() - f64::from(digits - 1)))
 }
 
 #[cfg(test)]
@@ -206,11 +185,29 @@ mod tests {
     #[test]
     fn a_log_axis_has_three_ticks_at_least() {
         for (lo, hi) in [(0.05, 2.0), (0.4, 0.9), (1e-12, 1.0), (0.15, 0.97)] {
-            let axis = NiceLogAxis::new(lo, hi);
+            let axis = NiceAxis::log(lo, hi);
             assert!(axis.ticks.len() >= 3, "{lo}..{hi}: {:?}", axis.ticks);
             let labels: Vec<String> = axis.ticks.iter().map(|t| log_label(*t)).collect();
             assert!(labels.windows(2).all(|w| w[0] != w[1]), "{labels:?}");
         }
+    }
+
+    #[test]
+    fn significant_digits_are_exact_for_grid_values() {
+        for (v, text) in [
+            (0.001, "0.001"),
+            (30.0, "30"),
+            (1.75, "1.75"),
+            (0.05, "0.05"),
+            (1e-5, "1e-5"),
+            (2.5e5, "2.5e5"),
+            (97.126, "97.13"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(significant(v, 4), text, "{v}");
+        }
+        assert_eq!(significant(0.4873, 2), "0.49");
+        assert_eq!(significant(1.53e-11, 2), "1.5e-11");
     }
 
     #[test]

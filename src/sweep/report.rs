@@ -7,7 +7,8 @@ use super::spec::{value_text, Point, SweepSpec};
 use super::table::{ResultRow, VariantResult};
 use super::SweepDir;
 use crate::plot::curves::mean_sd;
-use crate::plot::grid::{grid_position, number_label, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
+use crate::plot::grid::{grid_position, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
+use crate::plot::ticks::significant;
 use crate::plot::{save, Written};
 use crate::report::page::Figure;
 use anyhow::Result;
@@ -119,7 +120,7 @@ fn dimensions(spec: &SweepSpec) -> Vec<Dimension> {
                 .then(|| a.values.iter().map(|v| v[0].as_float().or(v[0].as_integer().map(|i| i as f64))).collect())
                 .flatten();
             let labels = match &numbers {
-                Some(numbers) => numbers.iter().map(|&x| number_label(x)).collect(),
+                Some(numbers) => numbers.iter().map(|&x| significant(x, 4)).collect(),
                 None => a.values.iter().map(|v| v.iter().map(value_text).collect::<Vec<_>>().join(" / ")).collect(),
             };
             Dimension { axis, title: a.keys.join(" / "), labels, numbers }

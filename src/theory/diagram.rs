@@ -4,7 +4,8 @@
 
 use super::meanfield::MeanField;
 use crate::nn::Activation;
-use crate::plot::grid::{grid_position, number_label, Cell, ColourScale, HeatmapChart};
+use crate::plot::grid::{grid_position, Cell, ColourScale, HeatmapChart};
+use crate::plot::ticks::significant;
 use crate::plot::{save, Written};
 use anyhow::Result;
 use std::path::Path;
@@ -50,8 +51,8 @@ pub fn phase_diagram(activation: Activation, dir: &Path, name: &str) -> Result<(
         x_desc: "weight variance sigma_w^2".into(),
         y_desc: "bias variance sigma_b^2".into(),
         value_desc: "chi_1 at the fixed point (log scale)".into(),
-        x_labels: weights.iter().map(|&w| number_label(w)).collect(),
-        y_labels: BIAS_VARIANCES.iter().map(|&b| number_label(b)).collect(),
+        x_labels: weights.iter().map(|&w| significant(w, 4)).collect(),
+        y_labels: BIAS_VARIANCES.iter().map(|&b| significant(b, 4)).collect(),
         cells,
         scale: ColourScale { lo: 0.1, hi: 10.0, log: true },
         curves: vec![("chi_1 = 1".into(), edge)],
