@@ -100,8 +100,8 @@ pub fn build_sweep_report(dir: &Path, metric: Metric) -> Result<PathBuf> {
         counts: counts(&flat),
         reading: reading(&dimensions, metric),
         figures: charts.iter().map(Figure::of).collect(),
-        header: table_header(&spec),
-        rows: flat.iter().map(table_cells).collect(),
+        header: super::table::header(&spec.keys()),
+        rows: flat.iter().map(super::table::row_cells).collect(),
         settings: std::fs::read_to_string(dir.join("sweep.toml"))?,
     };
     let path = dir.join("report.html");
@@ -363,51 +363,6 @@ fn reading(dimensions: &[Dimension], metric: Metric) -> String {
             if n > 2 { format!(" With {n} axes, one diagram per value of the others (at most {MAX_PANELS} per variant).") } else { String::new() }
         ),
     }
-}
-
-fn table_header(spec: &SweepSpec) -> Vec<String> {
-    let mut header: Vec<String> = ["point", "variant"].map(String::from).to_vec();
-    header.extend(spec.keys());
-    header.extend(
-        [
-            "status",
-            "train %",
-            "valid %",
-            "test %",
-            "initial loss",
-            "final loss",
-            "best valid % (epoch)",
-            "steps",
-            "diverged at",
-            "verdicts",
-            "seconds",
-        ]
-        .map(String::from),
-    );
-    header
-}
-
-fn table_cells(row: &ResultRow) -> Vec<String> {
-    let mut cells = vec![row.point.to_string(), row.variant.clone()];
-    cells.extend(row.axes.iter().map(value_text));
-    cells.push(row.status.into());
-    let number = |x: f64| if x.is_finite() { format!("{x:.4}") } else { "-".into() };
-    match &row.result {
-        Some(r) => cells.extend([
-            format!("{:.2}", r.train),
-            format!("{:.2}", r.valid),
-            format!("{:.2}", r.test),
-            number(r.initial_loss),
-            number(r.final_loss),
-            r.best_valid.map_or("-".into(), |(acc, epoch)| format!("{acc:.2} ({epoch})")),
-            r.steps.to_string(),
-            r.diverged_at.map_or("-".into(), |s| s.to_string()),
-            r.verdicts.join(" "),
-            format!("{:.1}", r.seconds),
-        ]),
-        None => cells.extend(std::iter::repeat_n(String::new(), 10)),
-    }
-    cells
 }
 
 /// The sweep's page, rendered by `templates/sweep.html`.

@@ -155,17 +155,24 @@ fn variant_result(v: &VariantSummary, dir: &Path) -> Result<VariantResult> {
 /// Writes `rows` as `sweep.csv` text to `path` atomically; `keys` are the
 /// axis columns' names.
 pub fn write_table(path: &Path, keys: &[String], rows: &[ResultRow]) -> Result<()> {
-    let mut header: Vec<String> = ["point", "run", "variant"].map(String::from).to_vec();
-    header.extend(keys.iter().cloned());
-    header.extend(RESULT_COLUMNS.map(String::from));
-    let mut buffer = CsvBuffer::new(&header);
+    let mut buffer = CsvBuffer::new(&header(keys));
     for row in rows {
         buffer.push(&row_cells(row));
     }
     buffer.write(path)
 }
 
-fn row_cells(row: &ResultRow) -> Vec<String> {
+/// The table's columns: point, run, variant, the axes (`keys`), then
+/// [`RESULT_COLUMNS`].
+pub fn header(keys: &[String]) -> Vec<String> {
+    let mut header: Vec<String> = ["point", "run", "variant"].map(String::from).to_vec();
+    header.extend(keys.iter().cloned());
+    header.extend(RESULT_COLUMNS.map(String::from));
+    header
+}
+
+/// One row's cells, as `sweep.csv` and the report's table show it.
+pub fn row_cells(row: &ResultRow) -> Vec<String> {
     let number = |x: f64| if x.is_finite() { format!("{x}") } else { String::new() };
     let mut cells = vec![row.point.to_string(), row.run.clone(), row.variant.clone()];
     cells.extend(row.axes.iter().map(value_text));
