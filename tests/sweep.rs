@@ -90,7 +90,7 @@ fn final_weights(out: &Path) -> Vec<Vec<u8>> {
 fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 6000, 200, 28);
-    let file = sweep_file(tmp.path(), &data, 3, 256);
+    let file = sweep_file(tmp.path(), &data, 6, 256);
     let reference = tmp.path().join("reference");
     let r = sweep(&file, &reference, &["--threads", "2"]);
     assert!(r.status.success(), "{}", stderr(&r));
@@ -99,8 +99,9 @@ fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
     for (signal, code) in [("INT", Some(130)), ("KILL", None)] {
         let out = tmp.path().join(format!("stopped-{signal}"));
         let child = start_sweep(&file, &out);
-        // Stop inside the second point, after its first epoch.
-        wait_for(&out.join("runs/p0002/kaiming/epochs.csv"));
+        // Stop inside the second point, once its first variant has a
+        // checkpoint (6 epochs leave time to spare on a loaded machine).
+        wait_for(&out.join("runs/p0002/kaiming/checkpoint.json"));
         let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let stopped = child.wait_with_output().unwrap();

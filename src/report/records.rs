@@ -6,7 +6,7 @@ use crate::record::rows::{EpochRow, HistogramRow, LayerStatsRow, PredictionRow, 
 use crate::record::RunSummary;
 use crate::table::read_rows;
 use crate::tensorfile;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// One variant's records.
@@ -96,7 +96,7 @@ impl RunRecords {
     /// Reads a run directory written by `initscope run`.
     pub fn load(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
-            bail!("{}: not a run directory (it does not exist)", dir.display());
+            return Err(crate::error::input(format!("{}: not a run directory (it does not exist)", dir.display())));
         }
         let settings_path = dir.join("experiment.toml");
         let settings = std::fs::read_to_string(&settings_path)

@@ -340,6 +340,8 @@ impl SweepSpec {
     /// on the file's experiment, make it invalid (for errors that name no
     /// key, such as a value of the wrong type).
     fn blame_by_trial(&self, positions: &[usize]) -> Option<usize> {
+        // When the file's experiment fails without any axis, no axis is to blame.
+        resolve(Value::Table(self.base.clone())).ok()?;
         self.axes.iter().zip(positions).find_map(|(axis, &p)| {
             let mut root = Value::Table(self.base.clone());
             let set = axis.keys.iter().zip(&axis.values[p]).all(|(k, v)| set_path(&mut root, k, v).is_ok());

@@ -180,9 +180,6 @@ pub fn sweep_command(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if args.executor == Executor::Slurm {
         return slurm_command(&spec, &opts, &args);
     }
-    if !args.quiet {
-        println!("Sweep: {} points into {}", spec.len(), dir.display());
-    }
     let outcome = run_sweep(&spec, &opts)?;
     let report = build_sweep_report(&dir, args.metric)?;
     println!("Table: {}", dir.join("sweep.csv").display());

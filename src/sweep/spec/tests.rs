@@ -130,3 +130,17 @@ fn bad_paths_and_lists_are_refused_with_their_line() {
     let plain = SweepSpec::from_toml(&Experiment::seed_experiment().to_toml(), "e.toml").unwrap_err();
     assert!(plain.to_string().starts_with("e.toml: no [sweep] table"), "{plain}");
 }
+
+#[test]
+fn a_bad_experiment_is_not_blamed_on_an_axis() {
+    let text = format!(
+        "{}\n[sweep]\nseed = [1, 2]\n",
+        Experiment::seed_experiment().to_toml().replace("epochs = 15", "epochs = \"x\"")
+    );
+    let spec = SweepSpec::from_toml(&text, "s.toml").unwrap();
+    let err = format!("{:#}", spec.points().unwrap_err());
+    let axis_line = text.lines().position(|l| l.starts_with("seed = [")).unwrap() + 1;
+    assert!(err.starts_with("s.toml"), "{err}");
+    assert!(!err.starts_with(&format!("s.toml:{axis_line}:")), "blamed on the seed axis: {err}");
+    assert!(err.contains("invalid type"), "{err}");
+}
