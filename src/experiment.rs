@@ -5,6 +5,7 @@ use crate::data::{DataSource, DatasetName};
 use crate::error::input;
 use crate::nn::{Activation, Init};
 use crate::optim::OptimizerSettings;
+use crate::rng::RngKind;
 use anyhow::Result;
 use std::path::Path;
 
@@ -147,6 +148,10 @@ pub struct Experiment {
     /// Empty: `seed` alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seeds: Vec<u64>,
+    /// The generator of the initial weights and batch orders: `chacha`
+    /// (initscope's streams) or `torch` (PyTorch's, as the notebook draws).
+    #[serde(default)]
+    pub rng: RngKind,
     /// Passes over the training set.
     #[serde(default = "seed_epochs")]
     pub epochs: usize,
@@ -242,6 +247,24 @@ pub(crate) fn line_of(text: &str, key: &str) -> Option<usize> {
     lines.iter().enumerate().skip(start).find(|(_, l)| assigns(l)).map(|(i, _)| i + 1)
 }
 
+/// With `rng = "torch"`, every scheme of variant `i` must be one whose
+/// PyTorch draws initscope reproduces.
+fn check_torch_schemes(v: &Variant, i: usize) -> Result<()> {
+    let check = |key: String, scheme: &Init| {
+        crate::nn::torch_init::check_scheme(scheme).map_err(|e| input(format!("{key}: {e}")))
+    };
+    check(format!("variants[{i}].weight_init"), &v.weight_init)?;
+    check(format!("variants[{i}].bias_init"), &v.bias_init)?;
+    for (j, o) in v.layers.iter().enumerate() {
+        for (part, scheme) in [("weight_init", &o.weight_init), ("bias_init", &o.bias_init)] {
+            if let Some(scheme) = scheme {
+                check(format!("variants[{i}].layers[{j}].{part}"), scheme)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
     if model.hidden.is_empty() {
         bail!("{key}.hidden: the model needs at least one hidden layer");
@@ -266,6 +289,8 @@ pub struct RunUnit {
     pub group: String,
     /// Its seed.
     pub seed: u64,
+    /// The generator the seed drives.
+    pub rng: RngKind,
 }
 
 impl Experiment {
@@ -281,7 +306,7 @@ impl Experiment {
                     if many {
                         variant.name = format!("{}-seed{seed}", v.name);
                     }
-                    RunUnit { variant, group: v.name.clone(), seed }
+                    RunUnit { variant, group: v.name.clone(), seed, rng: self.rng }
                 })
             })
             .collect()
@@ -307,6 +332,7 @@ impl Experiment {
             dataset: DataSource::Known(DatasetName::Mnist),
             seed: 123,
             seeds: Vec::new(),
+            rng: RngKind::Chacha,
             epochs: 15,
             batch_size: 128,
             validation_fraction: 0.1,
@@ -402,6 +428,9 @@ impl Experiment {
             }
             if matches!(v.bias_init, Init::Orthogonal { .. }) {
                 bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
+            }
+            if self.rng == RngKind::Torch {
+                check_torch_schemes(v, i)?;
             }
         }
         Ok(())

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod fetch;
 pub mod idx;
+pub mod order;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};

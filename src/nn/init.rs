@@ -200,6 +200,26 @@ impl Init {
         Init::Constant { value: 0.0 }
     }
 
+    /// The scheme's name as settings write it (`kaiming_uniform`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Init::KaimingUniform { .. } => "kaiming_uniform",
+            Init::KaimingNormal { .. } => "kaiming_normal",
+            Init::XavierUniform { .. } => "xavier_uniform",
+            Init::XavierNormal { .. } => "xavier_normal",
+            Init::LecunUniform => "lecun_uniform",
+            Init::LecunNormal => "lecun_normal",
+            Init::Normal { .. } => "normal",
+            Init::Uniform { .. } => "uniform",
+            Init::TruncatedNormal { .. } => "truncated_normal",
+            Init::Orthogonal { .. } => "orthogonal",
+            Init::Constant { .. } => "constant",
+            Init::Lsuv { .. } => "lsuv",
+            Init::FromFile { .. } => "from_file",
+            Init::PytorchDefault => "pytorch_default",
+        }
+    }
+
     /// Checks the scheme's numbers, naming the bad field.
     pub fn validate(&self) -> Result<(), String> {
         let positive = |name: &str, v: f64| {

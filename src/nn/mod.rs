@@ -10,6 +10,7 @@ pub mod lsuv;
 pub mod matmul;
 pub mod mlp;
 pub mod state_dict;
+pub mod torch_init;
 pub mod truncated;
 
 #[cfg(test)]

@@ -14,9 +14,10 @@ use std::path::Path;
 
 /// Where a variant stands between two steps: with the parameters (saved
 /// beside it) enough to continue exactly as if it had never stopped. The
-/// random streams need no position: each epoch's shuffle is its own stream
-/// `(seed, "shuffle/train", epoch)`, replayed from its start and skipped
-/// to `step`; SGD without momentum has no state.
+/// random draws need no position: each epoch's order is replayed from the
+/// seed (its own ChaCha stream `(seed, "shuffle/train", epoch)`, or with
+/// `rng = "torch"` PyTorch's generator replayed through the earlier
+/// epochs) and skipped to `step`; SGD without momentum has no state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The variant.
@@ -88,7 +89,7 @@ pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp,
         optimizer_file: optimizer_file.clone(),
         optimizer_steps: optimizer.steps,
         random_streams: format!(
-            "per-epoch ChaCha8 streams (seed, \"shuffle/train\", epoch); epoch {} is replayed from its start and its first {} batches skipped",
+            "epoch {}'s order is replayed from the seed and its first {} batches skipped",
             checkpoint.epoch, checkpoint.step
         ),
     };

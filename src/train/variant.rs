@@ -4,10 +4,12 @@
 use super::checkpoint::{Checkpoint, OptimizerState};
 use super::Trainer;
 use crate::data::batch::{epoch_order, fill_batch, validation_split};
+use crate::data::order::{EpochOrders, Orders, TorchLoaders};
 use crate::data::Dataset;
 use crate::experiment::{Experiment, RunUnit};
 use crate::nn::{load_into, lsuv, Init, Mlp, Workspace};
 use crate::optim::Optimizer;
+use crate::rng::RngKind;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -61,6 +63,9 @@ pub struct VariantSummary {
     /// The run's seed.
     #[serde(default)]
     pub seed: u64,
+    /// The generator the seed drove (initial weights and batch orders).
+    #[serde(default)]
+    pub rng: RngKind,
     /// Optimisation steps taken.
     pub steps: usize,
     /// The step whose loss was NaN or infinite, where training stopped.
@@ -188,8 +193,10 @@ pub fn train_variant(
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
     let variant = &unit.variant;
-    let Some(model) = initial_model(exp, unit, data, stop)? else { return Ok(VariantOutcome::NotStarted) };
     let split = Split::new(exp, data)?;
+    let Some((model, mut orders)) = initial_model(exp, unit, data, &split, stop)? else {
+        return Ok(VariantOutcome::NotStarted);
+    };
     let mut trainer = Trainer::new(model, exp.optimizer_of(variant).clone(), exp.batch_size, threads);
     let mut at = start_or_resume(&mut trainer, &variant.name, split.steps_per_epoch, exp.epochs, resume, observer)?;
     // Seconds trained before this process, plus this process's: a checkpoint
@@ -205,8 +212,8 @@ pub fn train_variant(
     let mut diverged_at = None;
     while at.epoch <= exp.epochs {
         let epoch = at.epoch;
-        let order = epoch_order(split.train.clone(), exp.shuffle, unit.seed, "shuffle/train", epoch as u64);
-        for (step, batch) in order.chunks_exact(exp.batch_size).enumerate().skip(at.step) {
+        let epoch_orders = orders.epoch(epoch);
+        for (step, batch) in epoch_orders.train.chunks_exact(exp.batch_size).enumerate().skip(at.step) {
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
                 at.initial_loss = f64::from(loss);
@@ -226,7 +233,7 @@ pub fn train_variant(
                 return interrupt(&trainer, &variant.name, at, elapsed(), observer);
             }
         }
-        let metrics = evaluate_epoch(&mut trainer, exp, unit.seed, data, &split, &at, elapsed());
+        let metrics = evaluate_epoch(&mut trainer, exp, data, &split, &epoch_orders, &at, elapsed());
         at = Checkpoint {
             epoch: epoch + 1,
             step: 0,
@@ -248,14 +255,16 @@ pub fn train_variant(
 
 /// The model as the variant initialises it: sizes from the data and the
 /// settings, each layer's schemes, then the data-driven parts (weights
-/// from a file, LSUV's rescaling on one batch from its own stream). `None`
-/// when `stop` interrupted it.
+/// from a file, LSUV's rescaling on one batch from its own stream); and
+/// where the batch orders come from (with `rng = "torch"`, the generator
+/// as the initialisation left it). `None` when `stop` interrupted it.
 fn initial_model(
     exp: &Experiment,
     unit: &RunUnit,
     data: &Dataset,
+    split: &Split,
     stop: &(dyn Fn() -> bool + Sync),
-) -> Result<Option<Mlp>> {
+) -> Result<Option<(Mlp, Orders)>> {
     let (variant, seed) = (&unit.variant, unit.seed);
     let pixels = data.train.pixels_per_image();
     if data.test.pixels_per_image() != pixels {
@@ -269,9 +278,20 @@ fn initial_model(
     sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
     let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
-    if !model.initialise_layers_until(&variant.layer_schemes(model.layers.len()), seed, stop) {
-        return Ok(None);
-    }
+    let schemes = variant.layer_schemes(model.layers.len());
+    let (train, valid) = (split.train.clone(), split.valid.clone());
+    let orders = match unit.rng {
+        RngKind::Chacha => {
+            if !model.initialise_layers_until(&schemes, seed, stop) {
+                return Ok(None);
+            }
+            Orders::Streams { seed, train, valid, shuffle: exp.shuffle }
+        }
+        RngKind::Torch => {
+            let after_init = crate::nn::torch_init::initialise(&mut model, &schemes, seed);
+            Orders::Torch(TorchLoaders::new(after_init, train, valid, exp.shuffle))
+        }
+    };
     match &variant.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
         Init::Lsuv { tol, max_iter } => {
@@ -284,14 +304,14 @@ fn initial_model(
         }
         _ => {}
     }
-    Ok(Some(model))
+    Ok(Some((model, orders)))
 }
 
 /// The training file cut into training and validation images, and the
 /// full batches an epoch takes.
 struct Split {
     train: std::ops::Range<usize>,
-    valid: Vec<u32>,
+    valid: std::ops::Range<usize>,
     steps_per_epoch: usize,
 }
 
@@ -306,7 +326,7 @@ impl Split {
                 train.len()
             )));
         }
-        Ok(Split { train, valid: valid.map(|i| i as u32).collect(), steps_per_epoch })
+        Ok(Split { train, valid, steps_per_epoch })
     }
 }
 
@@ -354,23 +374,22 @@ fn interrupt(
 }
 
 /// The epoch's metrics. The original evaluates on its training loader
-/// again: a new order, the last partial batch dropped.
+/// again: a new order (`orders.train_eval`), the last partial batch dropped.
 fn evaluate_epoch(
     trainer: &mut Trainer,
     exp: &Experiment,
-    seed: u64,
     data: &Dataset,
     split: &Split,
+    orders: &EpochOrders,
     at: &Checkpoint,
     elapsed_s: f64,
 ) -> EpochMetrics {
-    let eval_order = epoch_order(split.train.clone(), exp.shuffle, seed, "shuffle/train-eval", at.epoch as u64);
     let full = split.steps_per_epoch * exp.batch_size;
     EpochMetrics {
         epoch: at.epoch,
         mean_loss: at.loss_sum / at.step.max(1) as f64,
-        train: trainer.accuracy(&data.train, &eval_order[..full]),
-        valid: trainer.accuracy(&data.train, &split.valid),
+        train: trainer.accuracy(&data.train, &orders.train_eval[..full]),
+        valid: trainer.accuracy(&data.train, &orders.valid),
         elapsed_s,
     }
 }
@@ -392,6 +411,7 @@ fn finish(
         name: unit.variant.name.clone(),
         group: unit.group.clone(),
         seed: unit.seed,
+        rng: unit.rng,
         steps: at.steps_taken,
         diverged_at,
         initial_loss: at.initial_loss,

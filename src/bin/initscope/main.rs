@@ -147,6 +147,11 @@ pub struct Overrides {
     /// Record the per-layer probe statistics every N steps (0: never).
     #[arg(long, value_name = "N")]
     probe_every: Option<usize>,
+    /// The generator of initial weights and batch orders: chacha
+    /// (initscope's streams) or torch (PyTorch's: the same seed gives the
+    /// notebook's weights and batches).
+    #[arg(long, value_enum)]
+    rng: Option<initscope::rng::RngKind>,
 }
 
 #[derive(Subcommand)]
@@ -235,6 +240,9 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(every) = set.probe_every {
         exp.probe.every = every;
+    }
+    if let Some(rng) = set.rng {
+        exp.rng = rng;
     }
     if args.threads == 0 {
         return Err(input("--threads: must be at least 1"));

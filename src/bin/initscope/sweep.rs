@@ -232,6 +232,9 @@ fn load_spec(path: &Path, set: &Overrides) -> anyhow::Result<SweepSpec> {
     if let Some(every) = set.probe_every {
         spec.set_base("probe.every", integer(every))?;
     }
+    if let Some(rng) = set.rng {
+        spec.set_base("rng", toml::Value::String(rng.as_str().into()))?;
+    }
     Ok(spec)
 }
 

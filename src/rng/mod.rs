@@ -1,16 +1,48 @@
 //! Seeded, portable random streams.
 //!
-//! Every random draw in initscope comes from a ChaCha8 stream chosen by
+//! By default ([`RngKind::Chacha`]) every random draw in initscope comes
+//! from a ChaCha8 stream chosen by
 //! `(seed, purpose, index)`: the seed picks the key, and a 64-bit hash of the
 //! purpose and index picks ChaCha's stream number. Streams are independent,
 //! so any one of them (say, the shuffle of epoch 7) can be replayed without
 //! drawing the others first, and adding a new purpose never shifts the old.
 //! ChaCha is specified bit for bit, and the conversions below use only
 //! integer arithmetic and `libm`, so the numbers are the same on every
-//! platform.
+//! platform. With [`RngKind::Torch`] the initial weights and the batch
+//! orders are instead drawn as PyTorch draws them ([`torch`]).
+
+pub mod mt19937;
+pub mod torch;
+mod torch_normal;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Which generator a run's initial weights and batch orders come from
+/// (`rng` in an experiment file, `--rng` on the command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RngKind {
+    /// initscope's own per-purpose ChaCha8 streams (see the module
+    /// documentation): any epoch replays alone.
+    #[default]
+    Chacha,
+    /// PyTorch's CPU generator (MT19937) after `torch.manual_seed(seed)`,
+    /// drawn as the notebook draws it: the same seed gives the same
+    /// initial weights and the same batches as PyTorch.
+    Torch,
+}
+
+impl RngKind {
+    /// The name settings use (`chacha`, `torch`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RngKind::Chacha => "chacha",
+            RngKind::Torch => "torch",
+        }
+    }
+}
 
 /// A random stream for one purpose; see the module documentation.
 pub struct Stream {

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch-made fixtures in tests/fixtures/torch/.
+
+The tests compare initscope against these files and need no PyTorch. To
+remake them (PyTorch from PyPI, one thread, MNIST fetched by
+`initscope data fetch mnist`):
+
+    python3 -m venv /tmp/torchenv
+    /tmp/torchenv/bin/pip install torch numpy safetensors
+    /tmp/torchenv/bin/python scripts/torch-fixtures.py [--data DIR]
+
+What each file holds is written in tests/fixtures/torch/README.md.
+"""
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "torch"
+SEED_SIZES = [784, 512, 256, 128, 64, 10]
+SMALL_SIZES = [20, 37, 16, 5]
+
+# initscope's scheme (as its settings write it) for each variant's weights
+# and biases; `torch_init` below is the notebook-style torch.nn.init call.
+SMALL_VARIANTS = {
+    "kaiming": ({"scheme": "kaiming_uniform", "mode": "fan_in", "gain": "relu"}, {"scheme": "constant", "value": 0.0}),
+    "normal": ({"scheme": "normal", "mean": 0.0, "std": 0.001}, {"scheme": "constant", "value": 0.0}),
+    "default": ({"scheme": "pytorch_default"}, {"scheme": "pytorch_default"}),
+    "xavier_tanh": ({"scheme": "xavier_uniform", "gain": "tanh"}, {"scheme": "normal", "mean": 0.0, "std": 0.1}),
+    "kaiming_normal_out": (
+        {"scheme": "kaiming_normal", "mode": "fan_out", "gain": "relu"},
+        {"scheme": "uniform", "a": -0.1, "b": 0.2},
+    ),
+    "xavier_normal": ({"scheme": "xavier_normal", "gain": 1.0}, {"scheme": "constant", "value": 0.05}),
+    "lecun_uniform": ({"scheme": "lecun_uniform"}, {"scheme": "normal", "mean": 0.5, "std": 2.0}),
+    "lecun_normal": ({"scheme": "lecun_normal"}, {"scheme": "constant", "value": 0.0}),
+    "uniform": ({"scheme": "uniform", "a": -0.3, "b": 0.5}, {"scheme": "constant", "value": 0.0}),
+}
+GAINS = {"relu": math.sqrt(2.0), "tanh": 5.0 / 3}
+
+
+def torch_init(tensor, scheme):
+    """The torch.nn.init call for one of initscope's schemes."""
+    kind = scheme["scheme"]
+    gain = scheme.get("gain", 1.0)
+    gain = GAINS.get(gain, gain)
+    init = torch.nn.init
+    if kind == "kaiming_uniform":
+        init.kaiming_uniform_(tensor, mode=scheme["mode"], nonlinearity="relu")
+    elif kind == "kaiming_normal":
+        init.kaiming_normal_(tensor, mode=scheme["mode"], nonlinearity="relu")
+    elif kind == "xavier_uniform":
+        init.xavier_uniform_(tensor, gain=gain)
+    elif kind == "xavier_normal":
+        init.xavier_normal_(tensor, gain=gain)
+    elif kind == "lecun_uniform":
+        init.kaiming_uniform_(tensor, nonlinearity="linear")
+    elif kind == "lecun_normal":
+        init.kaiming_normal_(tensor, nonlinearity="linear")
+    elif kind == "normal":
+        init.normal_(tensor, scheme["mean"], scheme["std"])
+    elif kind == "uniform":
+        init.uniform_(tensor, scheme["a"], scheme["b"])
+    elif kind == "constant":
+        init.constant_(tensor, scheme["value"])
+    elif kind != "pytorch_default":
+        raise ValueError(kind)
+
+
+def build(sizes, weight, bias, seed):
+    """The notebook: manual_seed right before the model, then its loop over Linears."""
+    torch.manual_seed(seed)
+    layers = [torch.nn.Flatten()]
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential()
+    model.my_network = torch.nn.Sequential(*layers)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch_init(m.weight, weight)
+                torch_init(m.bias, bias)
+    return model
+
+
+def state(model):
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def digest(array):
+    return hashlib.md5(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def generator_fixture():
+    """Raw draws: int64 random_ (random64), uniform_, randperm, small normal_."""
+    torch.manual_seed(123)
+    words = torch.empty(64, dtype=torch.int64).random_().tolist()
+    torch.manual_seed(123)
+    uniform = torch.empty(64).uniform_(-0.7, 0.3).tolist()
+    torch.manual_seed(123)
+    perm = torch.randperm(54000).numpy().astype(np.uint32)
+    torch.manual_seed(5)
+    small_normal = [torch.empty(n).normal_(0.25, 3.0).tolist() for n in (5, 1, 7, 15)]
+    return {
+        "seed": 123,
+        "int64_random": [str(w) for w in words],
+        "uniform_-0.7_0.3": uniform,
+        "randperm_54000_md5": digest(perm),
+        "randperm_54000_head": perm[:16].tolist(),
+        "normal_0.25_3_seed5_sizes_5_1_7_15": small_normal,
+    }
+
+
+def loader_orders(n_images, valid_fraction, batch, epochs, generator_ready):
+    """Every index the notebook's loaders yield, epoch by epoch: training,
+    the training-accuracy pass, validation. `generator_ready` puts the
+    global generator where the notebook has it (after the model is built)."""
+    n_valid = int(valid_fraction * n_images)
+    train_idx, valid_idx = range(0, n_images - n_valid), range(n_images - n_valid, n_images)
+    dataset = TensorDataset(torch.arange(n_images))
+    train = DataLoader(dataset, batch_size=batch, sampler=SubsetRandomSampler(train_idx), drop_last=True)
+    valid = DataLoader(dataset, batch_size=batch, sampler=SubsetRandomSampler(valid_idx))
+    generator_ready()
+    out = []
+    for _ in range(epochs):
+        epoch = {}
+        for name, loader in (("train", train), ("train_eval", train), ("valid", valid)):
+            epoch[name] = np.concatenate([b[0].numpy() for b in loader]).astype(np.int64)
+        out.append(epoch)
+    return out
+
+
+def small_fixtures():
+    tensors, meta = {}, {"sizes": SMALL_SIZES, "seeds": [0, 123], "variants": {}}
+    for name, (weight, bias) in SMALL_VARIANTS.items():
+        meta["variants"][name] = {"weight_init": weight, "bias_init": bias}
+        for seed in meta["seeds"]:
+            for key, value in state(build(SMALL_SIZES, weight, bias, seed)).items():
+                tensors[f"{name}/seed{seed}/{key}"] = value
+    # Loader orders after the xavier_tanh model (its normal biases of 37
+    # and 5 values draw a tail block and the double path).
+    weight, bias = SMALL_VARIANTS["xavier_tanh"]
+    orders = loader_orders(300, 0.1, 32, 2, lambda: build(SMALL_SIZES, weight, bias, 123))
+    meta["orders"] = {"variant": "xavier_tanh", "seed": 123, "images": 300, "validation_fraction": 0.1, "batch": 32}
+    for e, epoch in enumerate(orders, 1):
+        for part, idx in epoch.items():
+            tensors[f"orders/epoch{e}/{part}"] = idx
+    save_file(tensors, OUT / "small-init.safetensors")
+    return meta
+
+
+def seed_network_fixtures():
+    """Digests of the seed network's initial tensors (seeds 123 and 1) and
+    of its loaders' first two epochs (seed 123)."""
+    out = {"sizes": SEED_SIZES, "tensors": {}, "orders": {}}
+    for seed in (123, 1):
+        for name in ("kaiming", "normal"):
+            weight, bias = SMALL_VARIANTS[name]
+            for key, value in state(build(SEED_SIZES, weight, bias, seed)).items():
+                out["tensors"][f"{name}/seed{seed}/{key}"] = {"md5": digest(value), "head": value.ravel()[:4].tolist()}
+    weight, bias = SMALL_VARIANTS["kaiming"]
+    orders = loader_orders(60000, 0.1, 128, 2, lambda: build(SEED_SIZES, weight, bias, 123))
+    for e, epoch in enumerate(orders, 1):
+        for part, idx in epoch.items():
+            idx = idx.astype(np.uint32)
+            out["orders"][f"epoch{e}/{part}"] = {"md5": digest(idx), "len": len(idx), "head": idx[:8].tolist()}
+    return out
+
+
+def read_idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def mnist_train(data_dir):
+    images = read_idx(data_dir / "mnist" / "train-images-idx3-ubyte.gz")
+    labels = read_idx(data_dir / "mnist" / "train-labels-idx1-ubyte.gz")
+    return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
+
+
+def seed_losses(data_dir, steps):
+    """The seed experiment's first `steps` minibatch losses per variant,
+    seed 123, batches drawn by the notebook's training loader."""
+    images, labels = mnist_train(data_dir)
+    dataset = TensorDataset(images, labels)
+    out = {}
+    for name in ("kaiming", "normal"):
+        weight, bias = SMALL_VARIANTS[name]
+        model = build(SEED_SIZES, weight, bias, 123)
+        loader = DataLoader(dataset, batch_size=128, sampler=SubsetRandomSampler(range(54000)), drop_last=True)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        losses = []
+        for x, y in loader:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            if len(losses) == steps:
+                break
+        out[name] = losses
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
+    parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    fixtures = {
+        "torch_version": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "generator": generator_fixture(),
+        "small": small_fixtures(),
+        "seed_network": seed_network_fixtures(),
+        "seed_losses": seed_losses(args.data, 60),
+    }
+    with open(OUT / "rng.json", "w") as f:
+        json.dump(fixtures, f, indent=1)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
