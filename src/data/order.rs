@@ -34,7 +34,7 @@ pub enum Orders {
         shuffle: bool,
     },
     /// PyTorch's generator, as the notebook's loaders draw from it.
-    Torch(TorchLoaders),
+    Torch(Box<TorchLoaders>),
 }
 
 impl Orders {

@@ -94,7 +94,7 @@ impl TorchGenerator {
         for block in out.chunks_exact_mut(16) {
             normal_fill_16(block, mean, std);
         }
-        if out.len() % 16 != 0 {
+        if !out.len().is_multiple_of(16) {
             let tail = out.len() - 16;
             out[tail..].iter_mut().for_each(|v| *v = self.uniform_f32(0.0, 1.0));
             normal_fill_16(&mut out[tail..], mean, std);

@@ -28,9 +28,10 @@ const LOG_P: [f32; 9] = [
 ];
 const LOG_Q1: f32 = -2.12194440e-4f64 as f32;
 const LOG_Q2: f32 = 0.693359375f64 as f32;
-const SQRT_HALF: f32 = 0.707106781186547524f64 as f32;
+const SQRT_HALF: f32 = std::f64::consts::FRAC_1_SQRT_2 as f32; // the literal 0.707106781186547524
 /// 4 / pi, and pi / 4 split into three parts (Cody-Waite reduction).
 const FOUR_OVER_PI: f32 = 1.27323954473516f64 as f32;
+#[allow(clippy::excessive_precision)] // the header's literals, verbatim
 const MINUS_DP: [f32; 3] =
     [-0.78515625f64 as f32, -2.4187564849853515625e-4f64 as f32, -3.77489497744594108e-8f64 as f32];
 const SIN_P: [f32; 3] = [-1.9515295891E-4f64 as f32, 8.3321608736E-3f64 as f32, -1.6666654611E-1f64 as f32];
@@ -108,7 +109,7 @@ mod tests {
         for i in 1..2000 {
             let x = i as f32 / 2000.0;
             assert!((f64::from(log(x)) - f64::from(x).ln()).abs() < 3e-7, "log {x}");
-            let t = x * 6.283_185;
+            let t = x * std::f32::consts::TAU;
             let (s, c) = sin_cos(t);
             assert!((f64::from(s) - f64::from(t).sin()).abs() < 3e-7, "sin {t}");
             assert!((f64::from(c) - f64::from(t).cos()).abs() < 3e-7, "cos {t}");

@@ -289,7 +289,7 @@ fn initial_model(
         }
         RngKind::Torch => {
             let after_init = crate::nn::torch_init::initialise(&mut model, &schemes, seed);
-            Orders::Torch(TorchLoaders::new(after_init, train, valid, exp.shuffle))
+            Orders::Torch(Box::new(TorchLoaders::new(after_init, train, valid, exp.shuffle)))
         }
     };
     match &variant.weight_init {
