@@ -34,6 +34,13 @@ fn index_bytes(values: &[u32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// The `loss` column of a steps.csv.
+fn step_losses(path: &Path) -> Vec<f64> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let c = reader.headers().unwrap().iter().position(|h| h == "loss").expect("a loss column");
+    reader.records().map(|r| r.unwrap()[c].parse().unwrap()).collect()
+}
+
 fn scheme(value: &Value) -> Init {
     serde_json::from_value(value.clone()).unwrap()
 }
@@ -177,4 +184,38 @@ fn schemes_pytorch_draws_differently_are_refused_by_name() {
     let err = stderr(&out);
     assert!(err.contains("variants[0].weight_init") && err.contains("orthogonal"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// The seed experiment's Kaiming variant with `--rng torch` on the real
+/// MNIST (fetched by the project's own command): the initial weights in
+/// initial.safetensors are PyTorch's, and the first 50 minibatch losses
+/// follow PyTorch's within 1e-5 relative.
+#[test]
+fn seed_kaiming_follows_pytorchs_losses() {
+    let fetch = initscope(&["data", "fetch", "mnist"]);
+    assert!(fetch.status.success(), "fetch failed: {}", stderr(&fetch));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("kaiming.toml");
+    std::fs::write(&file, "epochs = 1\n[[variants]]\nname = \"kaiming\"\nweight_init = { scheme = \"kaiming_uniform\" }\n")
+        .unwrap();
+    let out = tmp.path().join("run");
+    let run = initscope(&["run", file.to_str().unwrap(), "--rng", "torch", "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let json = rng_json();
+    let initial = initscope::tensorfile::load(&out.join("kaiming/initial.safetensors")).unwrap();
+    for (name, _, values) in &initial {
+        let expected = &json["seed_network"]["tensors"][format!("kaiming/seed123/{name}")]["md5"];
+        assert_eq!(md5_hex(&bytes(values)), *expected, "initial {name}");
+    }
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["variants"][0]["rng"], "torch");
+
+    let losses = step_losses(&out.join("kaiming/steps.csv"));
+    let expected = json["seed_losses"]["kaiming"].as_array().unwrap();
+    for (step, (ours, theirs)) in losses.iter().zip(expected).take(50).enumerate() {
+        let theirs = theirs.as_f64().unwrap();
+        let relative = (ours - theirs).abs() / theirs.abs();
+        assert!(relative <= 1e-5, "step {step}: {ours} against PyTorch's {theirs} ({relative:.1e} relative)");
+    }
 }

@@ -149,6 +149,7 @@ pub fn summary_rows(runs: &[(String, &RunRecords)]) -> Vec<Vec<String>> {
                 format!("{:.5}", v.final_loss),
                 format!("{}{diverged}", v.steps),
                 format!("{:.1}", v.seconds),
+                format!("{} ({})", v.seed, v.rng.as_str()),
             ]);
         }
     }
