@@ -196,8 +196,11 @@ fn seed_kaiming_follows_pytorchs_losses() {
     assert!(fetch.status.success(), "fetch failed: {}", stderr(&fetch));
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("kaiming.toml");
-    std::fs::write(&file, "epochs = 1\n[[variants]]\nname = \"kaiming\"\nweight_init = { scheme = \"kaiming_uniform\" }\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "epochs = 1\n[[variants]]\nname = \"kaiming\"\nweight_init = { scheme = \"kaiming_uniform\" }\n",
+    )
+    .unwrap();
     let out = tmp.path().join("run");
     let run = initscope(&["run", file.to_str().unwrap(), "--rng", "torch", "--quiet", "--out", out.to_str().unwrap()]);
     assert!(run.status.success(), "{}", stderr(&run));
