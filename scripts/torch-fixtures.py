@@ -216,6 +216,181 @@ def seed_losses(data_dir, steps):
     return out
 
 
+# The optimiser settings of the step-for-step comparison, as initscope's
+# `[optimizer]` table; `torch_optimizer` below makes PyTorch's.
+OPTIMIZERS = {
+    "sgd": {"kind": "sgd", "lr": 0.1},
+    "sgd_weight_decay": {"kind": "sgd", "lr": 0.1, "weight_decay": 1e-3},
+    "sgd_nesterov_wd": {"kind": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
+    "sgd_momentum_wd": {"kind": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},
+    "sgd_momentum": {"kind": "sgd", "lr": 0.05, "momentum": 0.9},
+    "sgd_dampening_wd": {"kind": "sgd", "lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-4},
+    "sgd_dampening": {"kind": "sgd", "lr": 0.05, "momentum": 0.9, "dampening": 0.1},
+    "adam": {"kind": "adam", "lr": 1e-3},
+    "adam_wd": {"kind": "adam", "lr": 1e-3, "weight_decay": 1e-4},
+    "adamw": {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01},
+}
+OPTIM_STEPS = 100
+BATCH = 128
+EVAL_FIRST = 54000  # the batch-norm model's evaluation-mode batch: images 54000..54127
+
+
+def torch_optimizer(params, settings):
+    kind, lr = settings["kind"], settings["lr"]
+    wd = settings.get("weight_decay", 0.01 if kind == "adamw" else 0.0)
+    if kind == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=lr,
+            momentum=settings.get("momentum", 0.0),
+            dampening=settings.get("dampening", 0.0),
+            nesterov=settings.get("nesterov", False),
+            weight_decay=wd,
+        )
+    return (torch.optim.Adam if kind == "adam" else torch.optim.AdamW)(params, lr=lr, weight_decay=wd)
+
+
+def build_batch_norm(sizes, seed):
+    """The seed-batchnorm network (Linear, BatchNorm1d, ReLU), Kaiming weights, zero biases."""
+    torch.manual_seed(seed)
+    layers = [torch.nn.Flatten()]
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers += [torch.nn.BatchNorm1d(fan_out), torch.nn.ReLU()]
+    model = torch.nn.Sequential()
+    model.my_network = torch.nn.Sequential(*layers)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
+                m.bias.zero_()
+    return model
+
+
+def train_steps(model, settings, images, labels, dtype, eval_batch=False):
+    """OPTIM_STEPS steps on images 0.. in file order; the losses (and the
+    evaluation-mode loss on the fixed batch after each step)."""
+    model = model.to(dtype)
+    optimizer = torch_optimizer(model.parameters(), settings)
+    losses, evals = [], []
+    x_eval = images[EVAL_FIRST : EVAL_FIRST + BATCH].to(dtype)
+    y_eval = labels[EVAL_FIRST : EVAL_FIRST + BATCH]
+    for k in range(OPTIM_STEPS):
+        x, y = images[k * BATCH : (k + 1) * BATCH].to(dtype), labels[k * BATCH : (k + 1) * BATCH]
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if eval_batch:
+            model.eval()
+            with torch.no_grad():
+                evals.append(torch.nn.functional.cross_entropy(model(x_eval), y_eval).item())
+    return losses, evals
+
+
+def optimizer_losses(data_dir):
+    """Per optimiser setting, the seed network (Kaiming, seed 123, PyTorch's
+    draws) trained OPTIM_STEPS steps on images 0..12799 in order, in float32
+    and float64; and the batch-norm network with plain SGD, with its
+    evaluation-mode loss after every step."""
+    images, labels = mnist_train(data_dir)
+    weight, bias = SMALL_VARIANTS["kaiming"]
+    out = {"steps": OPTIM_STEPS, "batch": BATCH, "settings": {}}
+    for name, settings in OPTIMIZERS.items():
+        runs = {}
+        for dtype, key in ((torch.float32, "f32"), (torch.float64, "f64")):
+            runs[key], _ = train_steps(build(SEED_SIZES, weight, bias, 123), settings, images, labels, dtype)
+        out["settings"][name] = {"optimizer": settings, "batch_norm": False, **runs}
+    runs = {}
+    for dtype, key in ((torch.float32, "f32"), (torch.float64, "f64")):
+        model = build_batch_norm(SEED_SIZES, 123)
+        runs[key], runs[f"eval_{key}"] = train_steps(model, OPTIMIZERS["sgd"], images, labels, dtype, True)
+    out["settings"]["batch_norm_sgd"] = {"optimizer": OPTIMIZERS["sgd"], "batch_norm": True, "eval_first": EVAL_FIRST, **runs}
+    return out
+
+
+def optimizer_updates(data_dir):
+    """Three updates of every optimiser setting from the same parameters
+    and the same three gradients (784-16-10 network, real MNIST batches, so
+    with the exact zeros of the border pixels): the parameters after the
+    first and the third. Isolates the update arithmetic from the gradients."""
+    images, labels = mnist_train(data_dir)
+    weight, bias = SMALL_VARIANTS["kaiming"]
+    model = build([784, 16, 10], weight, bias, 123)
+    tensors = {f"params0/{k}": v for k, v in state(model).items()}
+    grads = []
+    for k in range(3):
+        model.zero_grad()
+        x, y = images[k * BATCH : (k + 1) * BATCH], labels[k * BATCH : (k + 1) * BATCH]
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        grads.append({n: p.grad.detach().clone() for n, p in model.named_parameters()})
+        tensors.update({f"grad{k + 1}/{n}": g.numpy().copy() for n, g in grads[-1].items()})
+    initial = state(model)
+    for name, settings in OPTIMIZERS.items():
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(torch.from_numpy(initial[n]))
+        optimizer = torch_optimizer(model.parameters(), settings)
+        for k in range(3):
+            for n, p in model.named_parameters():
+                p.grad = grads[k][n].clone()
+            optimizer.step()
+            if k in (0, 2):
+                tensors.update({f"{name}/step{k + 1}/{n}": v for n, v in state(model).items()})
+    save_file(tensors, OUT / "optim-updates.safetensors")
+    return {"sizes": [784, 16, 10], "settings": OPTIMIZERS}
+
+
+def layer_fixtures():
+    """Forward and backward of every activation, batch norm (training with
+    its running statistics, evaluation) and cross-entropy, in float32."""
+    g = torch.Generator().manual_seed(2026)
+    t = {}
+    x = torch.randn(2048, generator=g) * 3
+    x[:8] = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 20.0, -20.0, 88.0, -88.0])
+    dy = torch.randn(2048, generator=g)
+    t["act/x"], t["act/dy"] = x, dy
+    acts = {
+        "relu": torch.nn.functional.relu,
+        "leaky_relu": lambda v: torch.nn.functional.leaky_relu(v, 0.01),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "gelu": torch.nn.functional.gelu,
+        "selu": torch.nn.functional.selu,
+        "identity": lambda v: v * 1,
+    }
+    for name, f in acts.items():
+        xi = x.clone().requires_grad_(True)
+        y = f(xi)
+        y.backward(dy)
+        t[f"act/{name}/y"], t[f"act/{name}/dx"] = y.detach(), xi.grad
+    bn = torch.nn.BatchNorm1d(37)
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(37, generator=g) + 0.5)
+        bn.bias.copy_(torch.randn(37, generator=g))
+    xb = (torch.randn(64, 37, generator=g) * 2 + 0.5).requires_grad_(True)
+    dyb = torch.randn(64, 37, generator=g)
+    t["bn/x"], t["bn/dy"], t["bn/gamma"], t["bn/beta"] = xb.detach().clone(), dyb, bn.weight.detach().clone(), bn.bias.detach().clone()
+    bn.train()
+    yb = bn(xb)
+    yb.backward(dyb)
+    t["bn/train/y"], t["bn/train/dx"] = yb.detach(), xb.grad
+    t["bn/train/dgamma"], t["bn/train/dbeta"] = bn.weight.grad, bn.bias.grad
+    t["bn/running_mean"], t["bn/running_var"] = bn.running_mean.clone(), bn.running_var.clone()
+    bn.eval()
+    with torch.no_grad():
+        t["bn/eval/y"] = bn(xb.detach())
+    logits = (torch.randn(64, 10, generator=g) * 3).requires_grad_(True)
+    targets = torch.randint(0, 10, (64,), generator=g)
+    loss = torch.nn.functional.cross_entropy(logits, targets)
+    loss.backward()
+    t["ce/logits"], t["ce/labels"], t["ce/loss"], t["ce/dlogits"] = logits.detach().clone(), targets, loss.detach().reshape(1), logits.grad
+    save_file({k: v.numpy().copy() for k, v in t.items()}, OUT / "layers.safetensors")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
@@ -233,6 +408,15 @@ def main():
     }
     with open(OUT / "rng.json", "w") as f:
         json.dump(fixtures, f, indent=1)
+    optim = {
+        "torch_version": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "losses": optimizer_losses(args.data),
+        "updates": optimizer_updates(args.data),
+    }
+    with open(OUT / "optim.json", "w") as f:
+        json.dump(optim, f, indent=1)
+    layer_fixtures()
     print(f"wrote {OUT}")
 
 

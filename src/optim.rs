@@ -1,6 +1,20 @@
 //! Optimisers with PyTorch's exact update rules (`torch.optim.SGD`, `Adam`,
-//! `AdamW`, single-tensor versions). Each owns its state and updates a
-//! parameter buffer in place from a gradient buffer of the same layout.
+//! `AdamW`, the single-tensor versions PyTorch runs on the CPU). Each owns
+//! its state and updates a parameter buffer in place from a gradient
+//! buffer of the same layout.
+//!
+//! The arithmetic follows PyTorch 2.15's kernels operation for operation,
+//! so that one step from the same gradient gives the same float32 bits
+//! (checked against PyTorch-made fixtures in `tests/optim_torch.rs`):
+//! - `add(x, alpha=a)` is one fused multiply-add, `x * a + self`
+//!   (`ufunc/add.h` vectorises it as `fmadd`);
+//! - `lerp_` is a fused multiply-add of `end - start` (see [`lerp`]);
+//! - `addcmul_(t1, t2, value)` is `fma(value * t1, t2, self)`: GCC fuses
+//!   the final product into the addition in PyTorch's AVX2/AVX-512 builds;
+//! - `addcdiv_(t1, t2, value)` is `self + value * t1 / t2`, unfused;
+//! - scalars such as `1 - beta1`, `1 - dampening`, `1 - lr * weight_decay`
+//!   and the bias corrections are computed in f64 (Python floats, `**` as
+//!   `pow`) and rounded to f32 once, where the kernel takes them.
 
 use serde::{Deserialize, Serialize};
 
@@ -180,58 +194,111 @@ impl Optimizer {
         self.settings.lr
     }
 
-    /// One update of every parameter from `grads`.
+    /// One update of every parameter from `grads`, with FMA instructions
+    /// where the CPU has them (the results are the same without: `mul_add`
+    /// is then the C library's correctly rounded `fmaf`, only slower).
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "parameter and gradient buffers differ");
-        let s = &self.settings;
-        let (lr, wd) = (s.lr as f32, s.weight_decay as f32);
         self.steps += 1;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports FMA, checked just above.
+            unsafe { self.update_fma(params, grads) };
+            return;
+        }
+        self.update(params, grads);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "fma")]
+    unsafe fn update_fma(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.update(params, grads);
+    }
+
+    /// PyTorch's single-tensor update, kernel by kernel (see the module
+    /// documentation): scalars are Python floats (f64) rounded once to f32
+    /// where a kernel takes them.
+    #[inline(always)]
+    fn update(&mut self, params: &mut [f32], grads: &[f32]) {
+        let s = self.settings.clone();
+        let wd = s.weight_decay as f32;
         match s.kind {
-            OptimizerKind::Sgd if s.momentum == 0.0 => {
-                for (p, &g) in params.iter_mut().zip(grads) {
-                    let d = if wd != 0.0 { g + wd * *p } else { g };
-                    *p -= lr * d;
-                }
-            }
-            OptimizerKind::Sgd => {
-                let (momentum, damp) = (s.momentum as f32, 1.0 - s.dampening as f32);
-                let first_step = self.first.is_empty();
-                if first_step {
-                    self.first = vec![0.0; params.len()];
-                }
-                for ((p, &g), buf) in params.iter_mut().zip(grads).zip(self.first.iter_mut()) {
-                    let d = if wd != 0.0 { g + wd * *p } else { g };
-                    *buf = if first_step { d } else { momentum * *buf + damp * d };
-                    let d = if s.nesterov { d + momentum * *buf } else { *buf };
-                    *p -= lr * d;
-                }
-            }
+            OptimizerKind::Sgd => self.sgd(&s, params, grads),
             OptimizerKind::Adam | OptimizerKind::Adamw => {
                 if self.first.is_empty() {
                     self.first = vec![0.0; params.len()];
                     self.second = vec![0.0; params.len()];
                 }
-                let (b1, b2) = (s.betas[0] as f32, s.betas[1] as f32);
-                let t = self.steps as i32;
-                let correction1 = 1.0 - s.betas[0].powi(t);
-                let correction2_sqrt = (1.0 - s.betas[1].powi(t)).sqrt() as f32;
-                let step_size = (s.lr / correction1) as f32;
-                let eps = s.eps as f32;
                 let decoupled = s.kind == OptimizerKind::Adamw;
+                // torch.optim.Adam's scalars, in Python floats.
+                let t = self.steps as f64;
+                let step_size = s.lr / (1.0 - s.betas[0].powf(t));
+                let correction2_sqrt = (1.0 - s.betas[1].powf(t)).powf(0.5) as f32;
+                let (b2, one_minus_b1, one_minus_b2) = (s.betas[1] as f32, (1.0 - s.betas[0]) as f32, (1.0 - s.betas[1]) as f32);
+                let (eps, minus_step_size) = (s.eps as f32, (-step_size) as f32);
+                let shrink = (1.0 - s.lr * s.weight_decay) as f32;
                 for (((p, &g), m), v) in
                     params.iter_mut().zip(grads).zip(self.first.iter_mut()).zip(self.second.iter_mut())
                 {
-                    if decoupled {
-                        *p *= 1.0 - lr * wd;
-                    }
-                    let g = if !decoupled && wd != 0.0 { g + wd * *p } else { g };
-                    *m += (1.0 - b1) * (g - *m); // torch's lerp_
-                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    let g = if decoupled {
+                        if wd != 0.0 {
+                            *p *= shrink; // param.mul_(1 - lr * weight_decay)
+                        }
+                        g
+                    } else if wd != 0.0 {
+                        p.mul_add(wd, g) // grad.add(param, alpha=weight_decay)
+                    } else {
+                        g
+                    };
+                    *m = lerp(*m, g, one_minus_b1); // exp_avg.lerp_(grad, 1 - beta1)
+                    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                    *v = (one_minus_b2 * g).mul_add(g, *v * b2);
+                    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
                     let denom = v.sqrt() / correction2_sqrt + eps;
-                    *p -= step_size * *m / denom;
+                    // param.addcdiv_(exp_avg, denom, value=-step_size)
+                    *p += minus_step_size * *m / denom;
                 }
             }
         }
+    }
+
+    /// `torch.optim.SGD`'s single-tensor update.
+    #[inline(always)]
+    fn sgd(&mut self, s: &OptimizerSettings, params: &mut [f32], grads: &[f32]) {
+        let (wd, momentum, minus_lr) = (s.weight_decay as f32, s.momentum as f32, (-s.lr) as f32);
+        let one_minus_dampening = (1.0 - s.dampening) as f32;
+        let decay = |p: f32, g: f32| if wd != 0.0 { p.mul_add(wd, g) } else { g }; // grad.add(param, alpha=wd)
+        if s.momentum == 0.0 {
+            for (p, &g) in params.iter_mut().zip(grads) {
+                *p = decay(*p, g).mul_add(minus_lr, *p); // param.add_(grad, alpha=-lr)
+            }
+            return;
+        }
+        let first_step = self.first.is_empty();
+        if first_step {
+            self.first = vec![0.0; params.len()];
+        }
+        for ((p, &g), buf) in params.iter_mut().zip(grads).zip(self.first.iter_mut()) {
+            let d = decay(*p, g);
+            // The first step clones the gradient; then
+            // buf.mul_(momentum).add_(grad, alpha=1 - dampening).
+            *buf = if first_step { d } else { d.mul_add(one_minus_dampening, *buf * momentum) };
+            // Nesterov: grad.add(buf, alpha=momentum).
+            let d = if s.nesterov { buf.mul_add(momentum, d) } else { *buf };
+            *p = d.mul_add(minus_lr, *p);
+        }
+    }
+}
+
+/// `torch.lerp(start, end, weight)` on the CPU: `start + weight * (end -
+/// start)` for |weight| < 0.5, else `end - (end - start) * (1 - weight)`,
+/// each one fused multiply-add as in its vectorised kernel.
+#[inline(always)]
+fn lerp(start: f32, end: f32, weight: f32) -> f32 {
+    if weight.abs() < 0.5 {
+        weight.mul_add(end - start, start)
+    } else {
+        (weight - 1.0).mul_add(end - start, end)
     }
 }
 
