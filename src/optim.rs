@@ -234,7 +234,8 @@ impl Optimizer {
                 let t = self.steps as f64;
                 let step_size = s.lr / (1.0 - s.betas[0].powf(t));
                 let correction2_sqrt = (1.0 - s.betas[1].powf(t)).powf(0.5) as f32;
-                let (b2, one_minus_b1, one_minus_b2) = (s.betas[1] as f32, (1.0 - s.betas[0]) as f32, (1.0 - s.betas[1]) as f32);
+                let (b2, one_minus_b1, one_minus_b2) =
+                    (s.betas[1] as f32, (1.0 - s.betas[0]) as f32, (1.0 - s.betas[1]) as f32);
                 let (eps, minus_step_size) = (s.eps as f32, (-step_size) as f32);
                 let shrink = (1.0 - s.lr * s.weight_decay) as f32;
                 for (((p, &g), m), v) in
@@ -251,7 +252,7 @@ impl Optimizer {
                         g
                     };
                     *m = lerp(*m, g, one_minus_b1); // exp_avg.lerp_(grad, 1 - beta1)
-                    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                                                    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                     *v = (one_minus_b2 * g).mul_add(g, *v * b2);
                     // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
                     let denom = v.sqrt() / correction2_sqrt + eps;
