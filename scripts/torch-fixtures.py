@@ -229,6 +229,7 @@ OPTIMIZERS = {
     "adam": {"kind": "adam", "lr": 1e-3},
     "adam_wd": {"kind": "adam", "lr": 1e-3, "weight_decay": 1e-4},
     "adamw": {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01},
+    "adamw_no_decay": {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.0},
 }
 OPTIM_STEPS = 100
 BATCH = 128
