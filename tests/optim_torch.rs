@@ -13,24 +13,14 @@ use initscope::nn::{torch_init, Activation, Init, Mlp, Workspace};
 use initscope::optim::{Optimizer, OptimizerSettings};
 use initscope::train::Trainer;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const SEED_SIZES: [usize; 6] = [784, 512, 256, 128, 64, 10];
 /// Steps compared, as the table.
 const STEPS: usize = 60;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch")
-}
-
 fn optim_json() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("optim.json")).unwrap()).unwrap()
-}
-
-fn tensors(file: &str) -> BTreeMap<String, Vec<f32>> {
-    let all = initscope::tensorfile::load(&fixtures().join(file)).unwrap();
-    all.into_iter().map(|(name, _, values)| (name, values)).collect()
+    torch_fixture_json("optim.json")
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -155,7 +145,7 @@ fn ulps_at_scale(before: f32, ours: f32, theirs: f32) -> f64 {
 #[test]
 fn one_step_updates_equal_pytorchs() {
     let json = optim_json();
-    let t = tensors("optim-updates.safetensors");
+    let t = torch_fixture_tensors("optim-updates.safetensors");
     let layout = Mlp::new(&[784, 16, 10], Activation::Relu).tensors();
     let flat = |prefix: &str| {
         let mut out = vec![0.0f32; layout.last().unwrap().2.end];
@@ -208,7 +198,7 @@ fn worst_ulps(ours: &[f32], theirs: &[f32]) -> f64 {
 /// of the tensor's scale (measured: at most 2.125).
 #[test]
 fn activations_match_pytorch() {
-    let t = tensors("layers.safetensors");
+    let t = torch_fixture_tensors("layers.safetensors");
     let (x, dy) = (&t["act/x"], &t["act/dy"]);
     let cases = [
         ("relu", Activation::Relu, 0.0, 0.0),
@@ -238,7 +228,7 @@ fn activations_match_pytorch() {
 /// each tensor's scale (measured: at most 3, the gamma gradient's sum).
 #[test]
 fn batch_norm_and_cross_entropy_match_pytorch() {
-    let t = tensors("layers.safetensors");
+    let t = torch_fixture_tensors("layers.safetensors");
     let (x, dy) = (&t["bn/x"], &t["bn/dy"]);
     let (batch, width) = (64, 37);
     let bn = BatchNorm { width, offset: 0, running: 0 };

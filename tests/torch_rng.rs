@@ -11,19 +11,14 @@ use initscope::nn::{torch_init, Activation, Init, Mlp};
 use initscope::rng::torch::TorchGenerator;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch")
-}
+use std::path::Path;
 
 fn rng_json() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("rng.json")).unwrap()).unwrap()
+    torch_fixture_json("rng.json")
 }
 
 fn small_tensors() -> BTreeMap<String, Vec<f32>> {
-    let tensors = initscope::tensorfile::load(&fixtures().join("small-init.safetensors")).unwrap();
-    tensors.into_iter().map(|(name, _, values)| (name, values)).collect()
+    torch_fixture_tensors("small-init.safetensors")
 }
 
 fn bytes(values: &[f32]) -> Vec<u8> {

@@ -147,3 +147,16 @@ pub fn short_run(data: &Path, epochs: usize, out: &Path) {
     ]);
     assert!(r.status.success(), "{}", stderr(&r));
 }
+
+/// A JSON file of the PyTorch-made fixtures (tests/fixtures/torch/).
+pub fn torch_fixture_json(file: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch").join(file);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every tensor of a safetensors file of the PyTorch-made fixtures, by name.
+pub fn torch_fixture_tensors(file: &str) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch").join(file);
+    let all = initscope::tensorfile::load(&path).unwrap();
+    all.into_iter().map(|(name, _, values)| (name, values)).collect()
+}
