@@ -13,7 +13,7 @@
 
 pub mod mt19937;
 pub mod torch;
-mod torch_normal;
+pub mod torch_normal;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};

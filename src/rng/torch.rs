@@ -16,8 +16,10 @@
 //! block PyTorch runs on x86 CPUs with AVX2 or AVX-512 (see
 //! [`super::torch_normal`]), reproduced operation for operation in plain
 //! float32, so it matches on every platform too. PyTorch itself differs on
-//! x86 CPUs without AVX2 (its scalar fallback calls the C library's `logf`,
-//! `cosf` and `sinf`, up to 2 ulp away) and on other architectures.
+//! x86 CPUs without AVX2 and on other architectures: its fallback rounds
+//! `uniform_`'s product separately and calls the C library's `logf`,
+//! `cosf` and `sinf`, which changes the last bits of about half the values
+//! (see the README's "PyTorch's random numbers").
 
 use super::mt19937::Mt19937;
 use super::torch_normal::normal_fill_16;
