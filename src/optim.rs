@@ -8,7 +8,7 @@
 //! (checked against PyTorch-made fixtures in `tests/optim_torch.rs`):
 //! - `add(x, alpha=a)` is one fused multiply-add, `x * a + self`
 //!   (`ufunc/add.h` vectorises it as `fmadd`);
-//! - `lerp_` is a fused multiply-add of `end - start` (see [`lerp`]);
+//! - `lerp_` is a fused multiply-add of `end - start` (see `lerp` below);
 //! - `addcmul_(t1, t2, value)` is `fma(value * t1, t2, self)`: GCC fuses
 //!   the final product into the addition in PyTorch's AVX2/AVX-512 builds;
 //! - `addcdiv_(t1, t2, value)` is `self + value * t1 / t2`, unfused;
@@ -47,7 +47,7 @@ fn default_eps() -> f64 {
 
 /// The optimiser's settings; the seed experiment's is `lr = 0.1` alone
 /// (plain SGD). Fields that a kind does not use must keep their defaults.
-/// Read through [`OptimizerFile`], which fills in PyTorch's defaults.
+/// Read through `OptimizerFile`, which fills in PyTorch's defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "OptimizerFile")]
 pub struct OptimizerSettings {

@@ -168,7 +168,7 @@ pub enum Init {
     /// need is a good init", Algorithm 1): orthogonal weights, then each
     /// layer in turn rescaled on one training batch until the variance of
     /// its output is within `tol` of 1, at most `max_iter` times. The
-    /// rescaling needs data, so [`crate::nn::lsuv`] does it after `fill`.
+    /// rescaling needs data, so [`crate::nn::lsuv()`] does it after `fill`.
     Lsuv {
         /// Accepted distance of the output variance from 1.
         #[serde(default = "lsuv_tol")]

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// A 3x5 grid of test images, black digit on white, each titled
-/// "P: <predicted> | T: <true>".
+/// `P: <predicted> | T: <true>`.
 pub struct ExamplesChart {
     /// Title.
     pub title: String,

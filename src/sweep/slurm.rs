@@ -3,7 +3,7 @@
 //! shared filesystem) as the local executor does, writes one batch script,
 //! `slurm/submit.sh`, and submits it as arrays of at most the cluster's
 //! `MaxArraySize` tasks. Each task runs its points through the same code
-//! path as a local point ([`super::local::run_point`]); on Slurm's warning
+//! path as a local point (`local::run_point`); on Slurm's warning
 //! signal before the time limit, or SIGTERM at preemption, a task stops at
 //! the next step with a checkpoint and requeues itself, so the point
 //! resumes bit-identically.

@@ -172,7 +172,7 @@ impl Trainer {
     }
 
     /// Predicted class of each image at `indices`, in order. Chunks of
-    /// [`EVAL_BATCH`] are spread over the threads; each row's result does
+    /// `EVAL_BATCH` are spread over the threads; each row's result does
     /// not depend on which thread computes it.
     pub fn predict(&mut self, data: &LabeledImages, indices: &[u32]) -> Vec<u8> {
         let chunks: Vec<&[u32]> = indices.chunks(EVAL_BATCH).collect();
