@@ -1,7 +1,7 @@
 //! Line charts over steps or epochs: loss, accuracy, gradient flow and
 //! update ratios.
 
-use super::ticks::{log_label, NiceAxis};
+use super::ticks::NiceAxis;
 use super::{colour, finite, legend, log_range, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -58,14 +58,7 @@ impl Figure for LossChart {
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(NiceAxis::new(0.0, n, 10), NiceAxis::new(0.0, y_max, 10))?;
-        chart
-            .configure_mesh()
-            .x_desc("Iterations")
-            .y_desc("Loss")
-            .x_label_formatter(&NiceAxis::new(0.0, n, 10).labels())
-            .y_label_formatter(&NiceAxis::new(0.0, y_max, 10).labels())
-            .label_style((FAMILY, 14))
-            .draw()?;
+        chart.configure_mesh().x_desc("Iterations").y_desc("Loss").label_style((FAMILY, 14)).draw()?;
         let single = self.series.len() == 1;
         for (i, (label, losses)) in self.series.iter().enumerate() {
             let points = finite(losses.iter().enumerate().map(|(i, &l)| (i as f64, l.min(y_max))));
@@ -102,7 +95,6 @@ impl Figure for LossChart {
             .disable_mesh()
             .x_desc("Epochs")
             .x_labels(epochs.ceil() as usize + 1)
-            .x_label_formatter(&NiceAxis::new(0.0, epochs, epochs.ceil() as usize + 1).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         Ok(())
@@ -149,8 +141,6 @@ impl Figure for AccuracyChart {
             .x_desc("Epoch")
             .y_desc("Accuracy (%)")
             .x_labels((epochs as usize + 1).max(3))
-            .x_label_formatter(&NiceAxis::new(0.5, epochs + 0.5, (epochs as usize).max(3)).labels())
-            .y_label_formatter(&NiceAxis::new(lo.max(0.0), hi.min(100.5), 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         let single = self.series.len() == 1;
@@ -209,14 +199,7 @@ impl Figure for LogLinesChart {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d(NiceAxis::new(0.0, x_max, 10), NiceAxis::log(lo, hi))?;
-        chart
-            .configure_mesh()
-            .x_desc("Step")
-            .x_label_formatter(&NiceAxis::new(0.0, x_max, 10).labels())
-            .y_desc(self.y_desc.as_str())
-            .y_label_formatter(&|v| log_label(*v))
-            .label_style((FAMILY, 14))
-            .draw()?;
+        chart.configure_mesh().x_desc("Step").y_desc(self.y_desc.as_str()).label_style((FAMILY, 14)).draw()?;
         // Thousands of steps per layer drawn raw overlap into one band:
         // the raw values faint, a running median over them in full colour
         // (as TensorBoard smooths), so layers can be told apart.
@@ -309,8 +292,6 @@ impl Figure for BandChart {
             .configure_mesh()
             .x_desc(self.x_desc.as_str())
             .y_desc(self.y_desc.as_str())
-            .x_label_formatter(&NiceAxis::new(x_lo, x_hi, 10).labels())
-            .y_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
             .label_style((FAMILY, 14))
             .draw()?;
         draw_bands(&mut chart, &self.series, " (mean +- sd)")?;
@@ -378,14 +359,7 @@ impl Figure for LayerProfileChart {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d(NiceAxis::new(0.5, layers + 0.5, layers as usize), NiceAxis::log(lo, hi))?;
-        chart
-            .configure_mesh()
-            .x_desc("Layer")
-            .x_label_formatter(&NiceAxis::new(0.5, layers + 0.5, layers as usize).labels())
-            .y_desc(self.y_desc.as_str())
-            .y_label_formatter(&|v| log_label(*v))
-            .label_style((FAMILY, 14))
-            .draw()?;
+        chart.configure_mesh().x_desc("Layer").y_desc(self.y_desc.as_str()).label_style((FAMILY, 14)).draw()?;
         for (i, (label, points, predicted)) in self.series.iter().enumerate() {
             let c = colour(i);
             let points: Vec<(f64, f64)> = finite(points.iter().copied()).into_iter().filter(|p| p.1 > 0.0).collect();

@@ -136,14 +136,7 @@ impl Figure for WeightDistributionChart {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d(NiceAxis::new(lo, hi, 10), NiceAxis::new(0.0, y_max * 1.08, 10))?;
-        chart
-            .configure_mesh()
-            .x_desc("Weight value")
-            .y_desc("Density")
-            .x_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
-            .y_label_formatter(&NiceAxis::new(0.0, y_max * 1.08, 10).labels())
-            .label_style((FAMILY, 14))
-            .draw()?;
+        chart.configure_mesh().x_desc("Weight value").y_desc("Density").label_style((FAMILY, 14)).draw()?;
         for (l, (density, curve)) in bars.iter().zip(&curves).enumerate() {
             let c = colour(l);
             chart.draw_series(density.iter().enumerate().map(|(b, &d)| {
@@ -259,7 +252,6 @@ impl Figure for StartEndChart {
                 chart
                     .configure_mesh()
                     .y_labels(0)
-                    .x_label_formatter(&NiceAxis::new(lo, hi, 4).labels())
                     .x_desc(if r == 1 { self.x_desc.as_str() } else { "" })
                     .label_style((FAMILY, 12))
                     .disable_mesh()
@@ -309,8 +301,6 @@ impl Figure for WeightsOverTimeChart {
                 .build_cartesian_2d(NiceAxis::new(lo, hi, 4), NiceAxis::new(0.0, last_step + height * 1.1, 8))?;
             chart
                 .configure_mesh()
-                .x_label_formatter(&NiceAxis::new(lo, hi, 4).labels())
-                .y_label_formatter(&NiceAxis::new(0.0, last_step + height * 1.1, 8).labels())
                 .y_desc(if l == 0 { "Step" } else { "" })
                 .label_style((FAMILY, 12))
                 .disable_x_mesh()

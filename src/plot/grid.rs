@@ -2,7 +2,7 @@
 //! over seeds), and a phase diagram (heatmap) of a metric over two.
 
 use super::curves::{draw_bands, BandSeries};
-use super::ticks::{log_label, significant, NiceAxis};
+use super::ticks::{significant, NiceAxis};
 use super::{legend, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::ranged1d::AsRangedCoord;
@@ -53,11 +53,11 @@ impl Figure for AxisChart {
                 let lo = positive.clone().fold(f64::INFINITY, f64::min);
                 let hi = positive.fold(0.0, f64::max);
                 let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (1e-3, 1.0) };
-                self.draw_on(root, NiceAxis::log(lo, hi), &|x: &f64| log_label(*x))
+                self.draw_on(root, NiceAxis::log(lo, hi), None)
             }
             XScale::Linear => {
                 let (lo, hi) = padded_range(xs);
-                self.draw_on(root, NiceAxis::new(lo, hi, 10), &NiceAxis::new(lo, hi, 10).labels())
+                self.draw_on(root, NiceAxis::new(lo, hi, 10), None)
             }
             XScale::Categories(labels) => {
                 let n = labels.len().max(1) as f64;
@@ -66,7 +66,7 @@ impl Figure for AxisChart {
                     let on_place = (x - i).abs() < 1e-6 && i >= 0.0;
                     labels.get(i as usize).filter(|_| on_place).cloned().unwrap_or_default()
                 };
-                self.draw_on(root, (-0.5..n - 0.5).step(1.0), &label)
+                self.draw_on(root, (-0.5..n - 0.5).step(1.0), Some(&label))
             }
         }
     }
@@ -77,7 +77,7 @@ impl AxisChart {
         &self,
         root: &DrawingArea<DB, Shift>,
         x_range: X,
-        x_label: &dyn Fn(&f64) -> String,
+        x_label: Option<&dyn Fn(&f64) -> String>,
     ) -> Result<()>
     where
         DB::ErrorType: 'static,
@@ -92,14 +92,12 @@ impl AxisChart {
             .x_label_area_size(45)
             .y_label_area_size(70)
             .build_cartesian_2d(x_range, NiceAxis::new(lo, hi, 10))?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_desc.as_str())
-            .y_desc(self.y_desc.as_str())
-            .x_label_formatter(x_label)
-            .y_label_formatter(&NiceAxis::new(lo, hi, 10).labels())
-            .label_style((FAMILY, 14))
-            .draw()?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(self.x_desc.as_str()).y_desc(self.y_desc.as_str()).label_style((FAMILY, 14));
+        if let Some(label) = x_label {
+            mesh.x_label_formatter(label);
+        }
+        mesh.draw()?;
         draw_bands(&mut chart, &self.series, "")?;
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
@@ -352,23 +350,13 @@ impl HeatmapChart {
         DB::ErrorType: 'static,
     {
         let (lo, hi) = (self.scale.lo, self.scale.hi);
-        if self.scale.log {
-            self.draw_bar(area, NiceAxis::log(lo, hi), &|v: &f64| log_label(*v))
-        } else {
-            self.draw_bar(area, NiceAxis::new(lo, hi, 6), &NiceAxis::new(lo, hi, 6).labels())
-        }
+        self.draw_bar(area, if self.scale.log { NiceAxis::log(lo, hi) } else { NiceAxis::new(lo, hi, 6) })
     }
 
-    /// The colour bar on the value axis `y`, ticks labelled by `label`.
-    fn draw_bar<DB: DrawingBackend, Y>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        y: Y,
-        label: &dyn Fn(&f64) -> String,
-    ) -> Result<()>
+    /// The colour bar on the value axis `y`.
+    fn draw_bar<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, y: NiceAxis) -> Result<()>
     where
         DB::ErrorType: 'static,
-        Y: Ranged<ValueType = f64, FormatOption = plotters::coord::ranged1d::DefaultFormatting>,
     {
         let (lo, hi) = (self.scale.lo, self.scale.hi);
         let steps = 100;
@@ -385,7 +373,6 @@ impl HeatmapChart {
             .disable_mesh()
             .disable_x_axis()
             .y_desc(self.value_desc.as_str())
-            .y_label_formatter(label)
             .label_style((FAMILY, 12))
             .draw()?;
         chart.draw_series((0..steps).map(|i| {

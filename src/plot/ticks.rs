@@ -3,7 +3,7 @@
 //! to differ, no trailing `.0` on whole numbers, plain decimals from 1e-3 to
 //! 1e4 and `1e-5` style beyond.
 
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 
 /// A "nice" step (1, 2 or 5 times a power of ten) not above `span / count`,
 /// about what plotters picks when asked for `count` labels.
@@ -102,16 +102,22 @@ impl NiceAxis {
         }
         NiceAxis { lo, hi, ticks, step: 0.0, log: true }
     }
+}
 
-    /// The tick formatter of this axis.
-    pub fn labels(&self) -> impl Fn(&f64) -> String {
-        let (step, log) = (self.step, self.log);
-        move |v: &f64| if log { log_label(*v) } else { tick_label(*v, step) }
+/// Every mesh labels a `NiceAxis` with its own formatter: the digits its
+/// step needs ([`tick_label`]), or [`log_label`] on a log axis.
+impl ValueFormatter<f64> for NiceAxis {
+    fn format_ext(&self, value: &f64) -> String {
+        if self.log {
+            log_label(*value)
+        } else {
+            tick_label(*value, self.step)
+        }
     }
 }
 
 impl Ranged for NiceAxis {
-    type FormatOption = DefaultFormatting;
+    type FormatOption = NoDefaultFormatting;
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
@@ -177,7 +183,7 @@ mod tests {
             let axis = NiceAxis::new(lo, hi, 6);
             assert!(axis.ticks.len() >= 3, "{lo}..{hi}: {:?}", axis.ticks);
             assert!(axis.ticks.len() <= 15, "{lo}..{hi}: {:?}", axis.ticks);
-            let labels: Vec<String> = axis.ticks.iter().map(axis.labels()).collect();
+            let labels: Vec<String> = axis.ticks.iter().map(|t| axis.format_ext(t)).collect();
             assert!(labels.windows(2).all(|w| w[0] != w[1]), "{labels:?}");
         }
     }
