@@ -2,7 +2,7 @@
 //! update ratios.
 
 use super::ticks::NiceAxis;
-use super::{colour, finite, legend, log_range, padded_range, Figure, FAMILY};
+use super::{colour, finite, legend, log_range, nice_chart, padded_range, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -193,13 +193,8 @@ impl Figure for LogLinesChart {
         root.fill(&WHITE)?;
         let x_max = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
         let (lo, hi) = log_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
-            .build_cartesian_2d(NiceAxis::new(0.0, x_max, 10), NiceAxis::log(lo, hi))?;
-        chart.configure_mesh().x_desc("Step").y_desc(self.y_desc.as_str()).label_style((FAMILY, 14)).draw()?;
+        let x = (NiceAxis::new(0.0, x_max, 10), "Step");
+        let mut chart = nice_chart(root, &self.title, x, (NiceAxis::log(lo, hi), &self.y_desc), 80)?;
         // Thousands of steps per layer drawn raw overlap into one band:
         // the raw values faint, a running median over them in full colour
         // (as TensorBoard smooths), so layers can be told apart.
@@ -282,18 +277,8 @@ impl Figure for BandChart {
         let xs = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
         let (x_lo, x_hi) = padded_range(xs);
         let (lo, hi) = padded_range(self.series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2])));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
-            .build_cartesian_2d(NiceAxis::new(x_lo, x_hi, 10), NiceAxis::new(lo, hi, 10))?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_desc.as_str())
-            .y_desc(self.y_desc.as_str())
-            .label_style((FAMILY, 14))
-            .draw()?;
+        let (x, y) = ((NiceAxis::new(x_lo, x_hi, 10), &*self.x_desc), (NiceAxis::new(lo, hi, 10), &*self.y_desc));
+        let mut chart = nice_chart(root, &self.title, x, y, 70)?;
         draw_bands(&mut chart, &self.series, " (mean +- sd)")?;
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
@@ -353,13 +338,8 @@ impl Figure for LayerProfileChart {
         root.fill(&WHITE)?;
         let layers = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
         let (lo, hi) = log_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
-            .build_cartesian_2d(NiceAxis::new(0.5, layers + 0.5, layers as usize), NiceAxis::log(lo, hi))?;
-        chart.configure_mesh().x_desc("Layer").y_desc(self.y_desc.as_str()).label_style((FAMILY, 14)).draw()?;
+        let x = (NiceAxis::new(0.5, layers + 0.5, layers as usize), "Layer");
+        let mut chart = nice_chart(root, &self.title, x, (NiceAxis::log(lo, hi), &self.y_desc), 80)?;
         for (i, (label, points, predicted)) in self.series.iter().enumerate() {
             let c = colour(i);
             let points: Vec<(f64, f64)> = finite(points.iter().copied()).into_iter().filter(|p| p.1 > 0.0).collect();

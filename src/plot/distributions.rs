@@ -4,7 +4,7 @@
 //! histogram dashboard stacks them).
 
 use super::ticks::{significant, NiceAxis};
-use super::{colour, legend, padded_range, Figure, FAMILY};
+use super::{colour, legend, nice_chart, padded_range, Figure, FAMILY};
 use crate::record::rows::HistogramRow;
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -130,13 +130,8 @@ impl Figure for WeightDistributionChart {
             bars.push(density);
             curves.push(curve);
         }
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
-            .build_cartesian_2d(NiceAxis::new(lo, hi, 10), NiceAxis::new(0.0, y_max * 1.08, 10))?;
-        chart.configure_mesh().x_desc("Weight value").y_desc("Density").label_style((FAMILY, 14)).draw()?;
+        let (x, y) = ((NiceAxis::new(lo, hi, 10), "Weight value"), (NiceAxis::new(0.0, y_max * 1.08, 10), "Density"));
+        let mut chart = nice_chart(root, &self.title, x, y, 80)?;
         for (l, (density, curve)) in bars.iter().zip(&curves).enumerate() {
             let c = colour(l);
             chart.draw_series(density.iter().enumerate().map(|(b, &d)| {

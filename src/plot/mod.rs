@@ -126,6 +126,32 @@ pub fn log_range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     (lo / 2.0, hi * 2.0)
 }
 
+/// An axis and what it shows.
+pub type Axis<'a> = (ticks::NiceAxis, &'a str);
+
+/// A titled chart on `root` in the style the full-size charts share: `x`
+/// and `y` as [`ticks::NiceAxis`] (each labelling its own ticks) with their
+/// descriptions, `y_label_area` pixels for the y labels, the mesh drawn.
+pub fn nice_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x, x_desc): Axis,
+    (y, y_desc): Axis,
+    y_label_area: u32,
+) -> Result<ChartContext<'a, DB, plotters::coord::cartesian::Cartesian2d<ticks::NiceAxis, ticks::NiceAxis>>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FAMILY, 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x, y)?;
+    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style((FAMILY, 14)).draw()?;
+    Ok(chart)
+}
+
 /// The legend style every chart shares.
 pub fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
