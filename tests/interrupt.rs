@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Enough work that a signal lands in the middle: 4 epochs of 84 steps of
 /// the seed network on 28x28 images; `experiment` is a file or `None` for
@@ -26,14 +26,6 @@ fn start_run(experiment: Option<&Path>, data: &Path, out: &Path) -> std::process
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts")
-}
-
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(120), "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn signal(child: &std::process::Child, name: &str) {
@@ -108,7 +100,7 @@ fn sigint_mid_epoch_then_resume_is_bit_identical() {
     let run = tmp.path().join("interrupted");
     let child = start_run(Some(&file), &data, &run);
     // After the first epoch's records exist, stop somewhere in the second.
-    wait_for(&run.join("kaiming/epochs.csv"));
+    wait_for(&run.join("kaiming/epochs.csv"), Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(150));
     signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
@@ -133,7 +125,7 @@ fn sigkill_leaves_records_that_report_and_resume_read() {
     std::fs::write(&file, initscope::presets::text("seed-batchnorm").unwrap()).unwrap();
     let run = tmp.path().join("killed");
     let mut child = start_run(Some(&file), &data, &run);
-    wait_for(&run.join("kaiming/epochs.csv"));
+    wait_for(&run.join("kaiming/epochs.csv"), Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

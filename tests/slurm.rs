@@ -21,13 +21,6 @@ fn slurm_sweep(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output 
     initscope(&args)
 }
 
-fn weights(out: &Path) -> Vec<Vec<u8>> {
-    (1..=4)
-        .flat_map(|p| ["kaiming", "xavier"].map(|v| out.join(format!("runs/p{p:04}/{v}/final.safetensors"))))
-        .map(|f| std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
-        .collect()
-}
-
 #[test]
 #[ignore = "needs a running Slurm; .ci/run starts one with scripts/local-slurm.sh and runs this with --ignored"]
 fn a_sweep_on_slurm_gives_the_local_executors_results_and_survives_a_requeue() {
@@ -44,7 +37,7 @@ fn a_sweep_on_slurm_gives_the_local_executors_results_and_survives_a_requeue() {
     let r = slurm_sweep(&file, &out, &[]);
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(table_without_seconds(&out), table_without_seconds(&local), "Slurm's table differs from the local one");
-    assert!(weights(&out) == weights(&local));
+    assert!(sweep_final_weights(&out) == sweep_final_weights(&local));
     let script = std::fs::read_to_string(out.join("slurm/submit.sh")).unwrap();
     assert!(script.contains("#SBATCH --signal=B:USR2@90") && script.contains("sweep task"), "{script}");
 
@@ -99,7 +92,7 @@ fn a_sweep_on_slurm_gives_the_local_executors_results_and_survives_a_requeue() {
     let log = std::fs::read_to_string(requeued.join(format!("slurm/{job}_1.out"))).unwrap_or_default();
     assert!(log.contains("requeueing"), "task 1 was not requeued:\n{log}");
     assert_eq!(table_without_seconds(&requeued), table_without_seconds(&local));
-    assert!(weights(&requeued) == weights(&local), "the requeued point's weights differ");
+    assert!(sweep_final_weights(&requeued) == sweep_final_weights(&local), "the requeued point's weights differ");
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn sweep(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["sweep", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()];
@@ -71,21 +71,6 @@ fn start_sweep(file: &Path, out: &Path) -> std::process::Child {
         .expect("the binary starts")
 }
 
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(180), "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn final_weights(out: &Path) -> Vec<Vec<u8>> {
-    (1..=4)
-        .flat_map(|p| ["kaiming", "xavier"].map(|v| out.join(format!("runs/p{p:04}/{v}/final.safetensors"))))
-        .map(|f| std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
-        .collect()
-}
-
 #[test]
 fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
@@ -101,7 +86,7 @@ fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
         let child = start_sweep(&file, &out);
         // Stop inside the second point, once its first variant has a
         // checkpoint (6 epochs leave time to spare on a loaded machine).
-        wait_for(&out.join("runs/p0002/kaiming/checkpoint.json"));
+        wait_for(&out.join("runs/p0002/kaiming/checkpoint.json"), Duration::from_secs(180));
         let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let stopped = child.wait_with_output().unwrap();
@@ -119,7 +104,7 @@ fn a_sweep_stopped_by_sigint_or_sigkill_continues_to_the_same_results() {
         let r = sweep(&file, &out, &["--threads", "2"]);
         assert!(r.status.success(), "{signal}: continuing: {}", stderr(&r));
         assert_eq!(table_without_seconds(&out), expected, "{signal}: the table differs from the uninterrupted sweep's");
-        assert!(final_weights(&out) == final_weights(&reference), "{signal}: weights differ");
+        assert!(sweep_final_weights(&out) == sweep_final_weights(&reference), "{signal}: weights differ");
     }
 }
 

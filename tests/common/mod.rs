@@ -160,3 +160,21 @@ pub fn torch_fixture_tensors(file: &str) -> std::collections::BTreeMap<String, V
     let all = initscope::tensorfile::load(&path).unwrap();
     all.into_iter().map(|(name, _, values)| (name, values)).collect()
 }
+
+/// The final weights of every run of a [`sweep_file`] sweep in `out`
+/// (4 points x the kaiming and xavier variants), in order.
+pub fn sweep_final_weights(out: &Path) -> Vec<Vec<u8>> {
+    (1..=4)
+        .flat_map(|p| ["kaiming", "xavier"].map(|v| out.join(format!("runs/p{p:04}/{v}/final.safetensors"))))
+        .map(|f| std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+        .collect()
+}
+
+/// Waits until `path` exists, failing after `limit` (a process that hangs).
+pub fn wait_for(path: &Path, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < limit, "{} never appeared", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
