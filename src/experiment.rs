@@ -247,24 +247,6 @@ pub(crate) fn line_of(text: &str, key: &str) -> Option<usize> {
     lines.iter().enumerate().skip(start).find(|(_, l)| assigns(l)).map(|(i, _)| i + 1)
 }
 
-/// With `rng = "torch"`, every scheme of variant `i` must be one whose
-/// PyTorch draws initscope reproduces.
-fn check_torch_schemes(v: &Variant, i: usize) -> Result<()> {
-    let check = |key: String, scheme: &Init| {
-        crate::nn::torch_init::check_scheme(scheme).map_err(|e| input(format!("{key}: {e}")))
-    };
-    check(format!("variants[{i}].weight_init"), &v.weight_init)?;
-    check(format!("variants[{i}].bias_init"), &v.bias_init)?;
-    for (j, o) in v.layers.iter().enumerate() {
-        for (part, scheme) in [("weight_init", &o.weight_init), ("bias_init", &o.bias_init)] {
-            if let Some(scheme) = scheme {
-                check(format!("variants[{i}].layers[{j}].{part}"), scheme)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
     if model.hidden.is_empty() {
         bail!("{key}.hidden: the model needs at least one hidden layer");
@@ -388,8 +370,8 @@ impl Experiment {
             if self.variants[..i].iter().any(|o| o.name == v.name) {
                 bail!("variants[{i}].name: {:?} appears twice", v.name);
             }
-            v.weight_init.validate().map_err(|e| input(format!("variants[{i}].weight_init: {e}")))?;
-            v.bias_init.validate().map_err(|e| input(format!("variants[{i}].bias_init: {e}")))?;
+            self.check_scheme(&format!("variants[{i}].weight_init"), &v.weight_init)?;
+            self.check_scheme(&format!("variants[{i}].bias_init"), &v.bias_init)?;
             if let Some(model) = &v.model {
                 validate_model(model, &format!("variants[{i}].model"))?;
             }
@@ -419,7 +401,7 @@ impl Experiment {
                         if part == "bias_init" && matches!(scheme, Init::Orthogonal { .. }) {
                             bail!("{key}.bias_init: orthogonal needs a matrix; a bias is a vector");
                         }
-                        scheme.validate().map_err(|e| input(format!("{key}.{part}: {e}")))?;
+                        self.check_scheme(&format!("{key}.{part}"), scheme)?;
                     }
                 }
             }
@@ -429,9 +411,16 @@ impl Experiment {
             if matches!(v.bias_init, Init::Orthogonal { .. }) {
                 bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
             }
-            if self.rng == RngKind::Torch {
-                check_torch_schemes(v, i)?;
-            }
+        }
+        Ok(())
+    }
+
+    /// A scheme's numbers, and with `rng = "torch"` whether initscope
+    /// reproduces PyTorch's draws of it; `key` names it in the error.
+    fn check_scheme(&self, key: &str, scheme: &Init) -> Result<()> {
+        scheme.validate().map_err(|e| input(format!("{key}: {e}")))?;
+        if self.rng == RngKind::Torch {
+            crate::nn::torch_init::check_scheme(scheme).map_err(|e| input(format!("{key}: {e}")))?;
         }
         Ok(())
     }
