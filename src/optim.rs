@@ -48,7 +48,7 @@ fn default_eps() -> f64 {
 /// The optimiser's settings; the seed experiment's is `lr = 0.1` alone
 /// (plain SGD). Fields that a kind does not use must keep their defaults.
 /// Read through `OptimizerFile`, which fills in PyTorch's defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "OptimizerFile")]
 pub struct OptimizerSettings {
     /// `sgd` (default), `adam` or `adamw`.
@@ -220,7 +220,7 @@ impl Optimizer {
     /// where a kernel takes them.
     #[inline(always)]
     fn update(&mut self, params: &mut [f32], grads: &[f32]) {
-        let s = self.settings.clone();
+        let s = self.settings;
         let wd = s.weight_decay as f32;
         match s.kind {
             OptimizerKind::Sgd => self.sgd(&s, params, grads),

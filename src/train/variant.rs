@@ -197,7 +197,7 @@ pub fn train_variant(
     let Some((model, mut orders)) = initial_model(exp, unit, data, &split, stop)? else {
         return Ok(VariantOutcome::NotStarted);
     };
-    let mut trainer = Trainer::new(model, exp.optimizer_of(variant).clone(), exp.batch_size, threads);
+    let mut trainer = Trainer::new(model, *exp.optimizer_of(variant), exp.batch_size, threads);
     let mut at = start_or_resume(&mut trainer, &variant.name, split.steps_per_epoch, exp.epochs, resume, observer)?;
     // Seconds trained before this process, plus this process's: a checkpoint
     // may hold more seconds than the machine has been up, so no Instant is
