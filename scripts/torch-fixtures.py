@@ -313,6 +313,40 @@ def optimizer_losses(data_dir):
     return out
 
 
+def permute_inputs(model, images, order):
+    """The same network and images with the 784 inputs in another order:
+    the first Linear's columns follow the pixels, so the function is the
+    same and only the order of layer 1's sums changes."""
+    with torch.no_grad():
+        first = model.my_network[1]
+        first.weight.copy_(first.weight[:, order])
+    return model, images.reshape(len(images), -1)[:, order]
+
+
+def reorder_sensitivity(data_dir):
+    """PyTorch's own sensitivity to the order of a sum: every float32 run of
+    `optimizer_losses` made again on this machine as it is and with layer
+    1's inputs permuted (eight fixed random orders, and reversed). A change of
+    summation order moves every later loss by about this much in PyTorch
+    too (Adam most: it divides gradients below eps by their square root),
+    so the tests bound initscope's distance from PyTorch by it."""
+    images, labels = mnist_train(data_dir)
+    weight, bias = SMALL_VARIANTS["kaiming"]
+    orders = {f"permuted{seed}": torch.randperm(784, generator=torch.Generator().manual_seed(seed)) for seed in range(1, 9)}
+    orders["reversed"] = torch.arange(783, -1, -1)
+    out = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "settings": {}}
+    for name, settings in {**OPTIMIZERS, "batch_norm_sgd": OPTIMIZERS["sgd"]}.items():
+        batch_norm = name == "batch_norm_sgd"
+        fresh = (lambda: build_batch_norm(SEED_SIZES, 123)) if batch_norm else (lambda: build(SEED_SIZES, weight, bias, 123))
+        runs = {}
+        runs["f32"], runs["eval_f32"] = train_steps(fresh(), settings, images, labels, torch.float32, batch_norm)
+        for key, order in orders.items():
+            model, permuted = permute_inputs(fresh(), images, order)
+            runs[key], runs[f"eval_{key}"] = train_steps(model, settings, permuted, labels, torch.float32, batch_norm)
+        out["settings"][name] = {k: v for k, v in runs.items() if v}
+    return out
+
+
 def optimizer_updates(data_dir):
     """Three updates of every optimiser setting from the same parameters
     and the same three gradients (784-16-10 network, real MNIST batches, so
@@ -396,9 +430,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
     parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
+    parser.add_argument(
+        "--reorder-only",
+        action="store_true",
+        help="only (re)write optim.json's reorder_sensitivity, keeping every other fixture as it was made",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.reorder_only:
+        with open(OUT / "optim.json") as f:
+            optim = json.load(f)
+        optim["reorder_sensitivity"] = reorder_sensitivity(args.data)
+        with open(OUT / "optim.json", "w") as f:
+            json.dump(optim, f, indent=1)
+        print(f"wrote {OUT / 'optim.json'}")
+        return
     fixtures = {
         "torch_version": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -414,6 +461,7 @@ def main():
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "losses": optimizer_losses(args.data),
         "updates": optimizer_updates(args.data),
+        "reorder_sensitivity": reorder_sensitivity(args.data),
     }
     with open(OUT / "optim.json", "w") as f:
         json.dump(optim, f, indent=1)

@@ -1,10 +1,64 @@
-//! Single-precision matrix products through the `gemm` crate.
+//! Single-precision matrix products through the `gemm` crate, in a
+//! summation order that depends on the shapes alone.
 //!
 //! A [`MatRef`] is a strided view (row and column strides), so a transpose
 //! is a view with its strides swapped and costs nothing. [`matmul`] checks
 //! every view against its slice before handing raw pointers to `gemm`.
+//!
+//! **Why the k-blocks.** `gemm` splits the inner (k) dimension into blocks
+//! whose length it derives from the L1 cache's size and associativity, read
+//! from `/sys/devices/system/cpu` at run time (gemm-common 0.18,
+//! `cache::kernel_params`): 784-long sums are one block on a 48 KiB 12-way
+//! L1d and two blocks of 392 on a 32 KiB 8-way one. Each block's partial
+//! sums are added to the destination, so the blocking is part of the
+//! rounding, and the same file gave other bits on another machine. The
+//! crate never splits a k of 512 or less (its block is at least 512, or
+//! the whole k for small products), so [`matmul`] hands it blocks of
+//! [`K_BLOCK`] and accumulates them itself, in order: every sum is
+//! `((a[0..512] + a[512..1024]) + ...)`, on every machine. What remains
+//! machine-dependent is the instruction set `gemm` picks (see
+//! [`numerics_fingerprint`]).
 
 use gemm::{gemm, Parallelism};
+
+/// The length of the k-blocks every product is summed in: the longest
+/// block `gemm` never splits further, whatever the caches.
+pub const K_BLOCK: usize = 512;
+
+/// What the bits of a product depend on beyond the shapes: the
+/// architecture, the kernel family `gemm` dispatches to on this CPU (FMA
+/// kernels and the scalar fallback round differently) and the k-block.
+/// Runs whose fingerprints differ are not bit-identical; checkpoints and
+/// summaries record it so that a resume can tell.
+pub fn numerics_fingerprint() -> String {
+    format!("{}-{}/k{K_BLOCK}", std::env::consts::ARCH, kernel_family())
+}
+
+/// The kernel family `gemm` 0.18 dispatches f32 products to (its
+/// `init_gemm_fn`; the AVX-512 kernels need its `nightly` feature, which
+/// initscope does not enable).
+fn kernel_family() -> &'static str {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        if std::arch::is_x86_feature_detected!("fma") {
+            "fma"
+        } else {
+            "scalar"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            "neon"
+        } else {
+            "scalar"
+        }
+    }
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "generic"
+    }
+}
 
 /// A read-only strided view of a `rows x cols` f32 matrix inside a slice.
 #[derive(Clone, Copy)]
@@ -35,8 +89,9 @@ impl<'a> MatRef<'a> {
 }
 
 /// `dst[m x n] (row-major) = lhs[m x k] * rhs[k x n]`, or `dst += ...` when
-/// `accumulate` is true. Runs on the calling thread only, so the result
-/// depends on the shapes alone, never on the thread count.
+/// `accumulate` is true. Runs on the calling thread only, and sums over k
+/// in blocks of [`K_BLOCK`] in order, so the result depends on the shapes
+/// alone: never on the thread count or the caches.
 pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
@@ -45,31 +100,49 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: every index gemm touches is inside the slices, checked above;
-    // dst is borrowed mutably, so it cannot alias lhs or rhs.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
-            rhs.data.as_ptr(),
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
     }
+    for start in (0..k).step_by(K_BLOCK) {
+        let depth = K_BLOCK.min(k - start);
+        // SAFETY: the block's views lie inside the checked views (columns
+        // start..start+depth of lhs, rows start..start+depth of rhs).
+        unsafe { gemm_block(dst, accumulate || start > 0, lhs, rhs, start, depth) };
+    }
+}
+
+/// One k-block of [`matmul`]: `dst (+)= lhs[:, start..start+depth] *
+/// rhs[start..start+depth, :]`, with `depth <= K_BLOCK` so that `gemm`
+/// sums it in one pass.
+///
+/// # Safety
+/// The views must have been checked with `fits`, `start + depth <= k`.
+unsafe fn gemm_block(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef, start: usize, depth: usize) {
+    let (m, n) = (lhs.rows, rhs.cols);
+    gemm(
+        m,
+        n,
+        depth,
+        dst.as_mut_ptr(),
+        1,
+        n as isize,
+        accumulate,
+        lhs.data.as_ptr().add(start * lhs.col_stride),
+        lhs.col_stride as isize,
+        lhs.row_stride as isize,
+        rhs.data.as_ptr().add(start * rhs.row_stride),
+        rhs.col_stride as isize,
+        rhs.row_stride as isize,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
 }
 
 #[cfg(test)]
