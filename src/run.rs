@@ -30,6 +30,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Raised (by a signal handler) to stop at the next step boundary.
     pub stop: Arc<AtomicBool>,
+    /// Continue a checkpoint made under other numerics (another
+    /// instruction-set path: the result is no longer bit-identical, and
+    /// the summary says so) instead of refusing.
+    pub allow_other_numerics: bool,
 }
 
 /// A finished run.
@@ -284,6 +288,32 @@ struct SharedRun<'a> {
 }
 
 impl SharedRun<'_> {
+    /// Refuses to continue `checkpoint` under numerics other than those it
+    /// was made with (one line naming its file), unless the options allow
+    /// it: then says so on the console and in the summary.
+    fn check_numerics(&self, checkpoint: &crate::train::Checkpoint, console: &mut Console) -> Result<()> {
+        let here = crate::nn::matmul::numerics_fingerprint();
+        if checkpoint.numerics == here {
+            return Ok(());
+        }
+        let made =
+            if checkpoint.numerics.is_empty() { "unrecorded (an earlier initscope)" } else { &checkpoint.numerics };
+        let path = self.dir.join(&checkpoint.variant).join("checkpoint.json");
+        if !self.opts.allow_other_numerics {
+            return Err(crate::error::input(format!(
+                "{}: made under numerics {made}, this machine computes {here}; continuing would not be bit-identical to an uninterrupted run (resume --allow-other-numerics continues anyway)",
+                path.display()
+            )));
+        }
+        console.line(&format!(
+            "Warning: {} continues under numerics {here} from a checkpoint made under {made}: no longer bit-identical to an uninterrupted run",
+            checkpoint.variant
+        ))?;
+        let mut summary = self.summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        summary.environment.numerics_changed.push(format!("{}: {made} -> {here}", checkpoint.variant));
+        Ok(())
+    }
+
     /// Trains unit `u` with its own console, probe and recorder; on
     /// finishing, adds its result to the summary (kept in the experiment's
     /// order) and writes it. Returns whether it stopped on request instead
@@ -295,6 +325,9 @@ impl SharedRun<'_> {
         let mut recorder = Recorder::new(dir);
         let mut probe = Probe::new(dir, exp.probe.clone(), threads);
         let resume = load_checkpoint(&dir.join(&variant.name))?;
+        if let Some((checkpoint, ..)) = &resume {
+            self.check_numerics(checkpoint, &mut console)?;
+        }
         let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
         // The recorder comes last: its checkpoint.json is the commit point
         // of everything the others wrote for the same event.

@@ -28,6 +28,27 @@ fn start_run(experiment: Option<&Path>, data: &Path, out: &Path) -> std::process
         .expect("the binary starts")
 }
 
+/// Training steps per epoch of the runs here: 12,000 images less 10 % for
+/// validation, in batches of 128.
+const STEPS_PER_EPOCH: u64 = 10_800usize.div_ceil(128) as u64;
+
+/// The step within its epoch at which `run`'s kaiming variant stopped.
+fn stopped_step(run: &Path) -> u64 {
+    let text = std::fs::read_to_string(run.join("kaiming/checkpoint.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["checkpoint"]["step"].as_u64().unwrap()
+}
+
+/// SIGINT to a run of the seed experiment once its first epoch is recorded.
+fn interrupted_seed_run(data: &Path, run: &Path) {
+    let child = start_run(None, data, run);
+    wait_for(&run.join("kaiming/epochs.csv"), Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(150));
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn signal(child: &std::process::Child, name: &str) {
     let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -109,9 +130,16 @@ fn sigint_mid_epoch_then_resume_is_bit_identical() {
     assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
     let checkpoint = std::fs::read_to_string(run.join("kaiming/checkpoint.json")).unwrap();
     assert!(checkpoint.contains("\"optimizer_file\": \"checkpoint-"), "{checkpoint}");
+    // It stopped inside an epoch (not at a boundary), and the probe saved
+    // the epoch's starting weights for its mid-epoch resume.
+    let step = stopped_step(&run);
+    assert!(step > 0 && step < STEPS_PER_EPOCH, "stopped at step {step} of {STEPS_PER_EPOCH}: not mid-epoch");
+    assert!(run.join("kaiming/probe/epoch-start.safetensors").is_file(), "the probe's mid-epoch snapshot is missing");
 
     let r = initscope(&["resume", "--quiet", run.to_str().unwrap()]);
     assert!(r.status.success(), "{}", stderr(&r));
+    let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+    assert!(log.contains(&format!("== kaiming (resumed after step {step} of epoch ")), "{log}");
     assert_same_records(&reference, &run);
     assert!(!run.join("kaiming/checkpoint.json").exists(), "a finished variant keeps no checkpoint");
 }
@@ -139,4 +167,41 @@ fn sigkill_leaves_records_that_report_and_resume_read() {
     let reference = tmp.path().join("reference");
     run_uninterrupted(&file, &data, &reference);
     assert_same_records(&reference, &run);
+}
+
+/// A checkpoint made under other numerics (another instruction-set path)
+/// is refused with one line naming it; `--allow-other-numerics` continues
+/// it and the summary records that the run is no longer bit-identical.
+#[test]
+fn resume_under_other_numerics_refuses_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 12_000, 300, 28);
+    let run = tmp.path().join("run");
+    interrupted_seed_run(&data, &run);
+    let path = run.join("kaiming/checkpoint.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let here = json["checkpoint"]["numerics"].as_str().unwrap().to_string();
+    assert_eq!(here, initscope::nn::matmul::numerics_fingerprint());
+    json["checkpoint"]["numerics"] = "x86_64-scalar/k512".into();
+    std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+
+    let r = initscope(&["resume", "--quiet", run.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains("kaiming/checkpoint.json: made under numerics x86_64-scalar/k512"), "{err}");
+    assert!(err.contains("--allow-other-numerics"), "{err}");
+
+    let r = initscope(&["resume", "--quiet", "--allow-other-numerics", run.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(summary["environment"]["numerics"], here.as_str());
+    assert_eq!(
+        summary["environment"]["numerics_changed"],
+        serde_json::json!([format!("kaiming: x86_64-scalar/k512 -> {here}")])
+    );
+    let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+    assert!(log.contains("no longer bit-identical"), "{log}");
 }

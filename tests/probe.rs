@@ -22,6 +22,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
         threads: 2,
         quiet: true,
         stop: Default::default(),
+        allow_other_numerics: false,
     }
 }
 

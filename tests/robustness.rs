@@ -337,6 +337,7 @@ fn the_library_validates_what_it_is_given() {
         threads: 1,
         quiet: true,
         stop: Default::default(),
+        allow_other_numerics: false,
     };
     type Edit = fn(&mut Experiment);
     let cases: [(&str, Edit); 4] = [

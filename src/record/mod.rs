@@ -67,6 +67,17 @@ pub struct Environment {
     pub cpu: String,
     /// Worker threads used.
     pub threads: usize,
+    /// What the bits depend on beyond the inputs and shapes
+    /// ([`crate::nn::matmul::numerics_fingerprint`]): runs with the same
+    /// fingerprint are bit-identical on any machine. Empty in records made
+    /// before it was recorded.
+    #[serde(default)]
+    pub numerics: String,
+    /// Variants continued from a checkpoint made under other numerics
+    /// (`initscope resume --allow-other-numerics`), as `variant: made ->
+    /// continued`: those are no longer bit-identical to an uninterrupted run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numerics_changed: Vec<String>,
 }
 
 impl Environment {
@@ -81,7 +92,13 @@ impl Environment {
                     .map(|s| s.trim().to_string())
             })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-        Environment { initscope_version: env!("CARGO_PKG_VERSION").into(), cpu, threads }
+        Environment {
+            initscope_version: env!("CARGO_PKG_VERSION").into(),
+            cpu,
+            threads,
+            numerics: crate::nn::matmul::numerics_fingerprint(),
+            numerics_changed: Vec::new(),
+        }
     }
 }
 

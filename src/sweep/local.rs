@@ -208,6 +208,9 @@ pub(crate) fn run_point(
         threads,
         quiet: true,
         stop: opts.stop.clone(),
+        // A point continued on another node under other numerics would no
+        // longer equal the uninterrupted point: it fails with the reason.
+        allow_other_numerics: false,
     };
     let attempt = || -> Result<bool> {
         let outcome = if run_dir.join("experiment.toml").exists() {

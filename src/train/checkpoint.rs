@@ -37,6 +37,12 @@ pub struct Checkpoint {
     pub elapsed_s: f64,
     /// The last finished epoch's metrics.
     pub last_epoch: Option<EpochMetrics>,
+    /// The numerics the parameters were computed under
+    /// ([`crate::nn::matmul::numerics_fingerprint`]; empty in checkpoints
+    /// made before it was recorded): continuing under others is not
+    /// bit-identical, so `resume` refuses unless told otherwise.
+    #[serde(default)]
+    pub numerics: String,
 }
 
 /// The optimiser's state saved with a checkpoint.

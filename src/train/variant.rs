@@ -351,12 +351,14 @@ fn start_or_resume(
             initial_loss: f64::NAN,
             elapsed_s: 0.0,
             last_epoch: None,
+            numerics: crate::nn::matmul::numerics_fingerprint(),
         });
     };
     trainer.restore_model(tensors, &format!("the checkpoint of {variant}"), checkpoint.steps_taken)?;
     trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
     observer.on_event(variant, &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint })?;
-    Ok(checkpoint.clone())
+    // From here on the parameters are computed under this machine's numerics.
+    Ok(Checkpoint { numerics: crate::nn::matmul::numerics_fingerprint(), ..checkpoint.clone() })
 }
 
 /// Stops at a step boundary: the observers save a checkpoint of `at`.

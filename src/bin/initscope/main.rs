@@ -39,6 +39,10 @@ enum Command {
         /// Print nothing but errors and the run directory.
         #[arg(long, short)]
         quiet: bool,
+        /// Continue a checkpoint made under other numerics (another
+        /// instruction-set path); the result is then no longer bit-identical.
+        #[arg(long)]
+        allow_other_numerics: bool,
         #[command(flatten)]
         data: DataDir,
     },
@@ -254,6 +258,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads,
         quiet: args.quiet,
         stop: stop_on_signals()?,
+        allow_other_numerics: false,
     };
     finish(run_experiment(&exp, &opts)?)
 }
@@ -277,7 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| input(format!("{}: cannot write: {e:#}", file.display())))?;
             println!("Wrote {}; run it with: initscope run {}", file.display(), file.display());
         }
-        Command::Resume { run, threads, quiet, data } => {
+        Command::Resume { run, threads, quiet, allow_other_numerics, data } => {
             let opts = RunOptions {
                 run_dir: Some(run.clone()),
                 runs_root: PathBuf::from("runs"),
@@ -285,6 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: threads.max(1),
                 quiet,
                 stop: stop_on_signals()?,
+                allow_other_numerics,
             };
             return finish(resume_experiment(&run, &opts)?);
         }
