@@ -309,6 +309,7 @@ fn probe_overheads(
             let loss = trainer.compute_gradients(data, b);
             probe.on_event("bench", &Event::Step { epoch: 1, step: i + 1, loss, trainer })?;
             trainer.apply_update();
+            probe.on_event("bench", &Event::Updated { model: trainer.model() })?;
         }
         ratios.push(start.elapsed().as_secs_f64() / plain);
     }
@@ -331,6 +332,9 @@ fn probe_overheads(
                     p.on_event("bench", &Event::Step { epoch: 1, step: i, loss, trainer })?;
                 }
                 trainer.apply_update();
+                if let Some(p) = probe.as_deref_mut() {
+                    p.on_event("bench", &Event::Updated { model: trainer.model() })?;
+                }
             }
             trainer.predict(data, &order);
             trainer.predict(data, &order[..6_000]);

@@ -176,6 +176,7 @@ impl Observer for Console {
                 ))?;
                 self.line(&format!("Time elapsed: {:.2} min", m.elapsed_s / 60.0))?;
             }
+            Event::Updated { .. } => {}
             Event::Interrupted { .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();

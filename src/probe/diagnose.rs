@@ -26,7 +26,8 @@ pub const EXPLODING_NORM: f64 = 1e3;
 /// Fig. 3) and N(0, 0.001) does at once.
 pub const VANISHING_SIGNAL_RATIO: f64 = 1e-2;
 
-/// Updates stall when a layer's median update ratio `lr |dW| / |W|` over
+/// Updates stall when a layer's median update ratio `|W_after - W_before| / |W_before|` (the update
+/// applied, under any optimiser) over
 /// training is below this: healthy training moves weights by about 1e-3 of
 /// their norm per step (the CS231n rule of thumb), so below 1e-6 a layer
 /// would need a million steps to change noticeably.
@@ -73,7 +74,7 @@ pub struct RowScalars {
     pub dead_units: usize,
     /// Standard deviation of the pre-activations on the batch.
     pub pre_std: f64,
-    /// `lr * |dW| / |W|`.
+    /// `|W_after - W_before| / |W_before|`, the update applied.
     pub update_ratio: f64,
 }
 
@@ -281,7 +282,7 @@ fn stalled_updates(e: &Evidence) -> Vec<Verdict> {
         return Vec::new();
     }
     let message = format!(
-        "stalled updates: median lr*|dW|/|W| per step {} (healthy training is near 1e-3)",
+        "stalled updates: median |dW_applied|/|W| per step {} (healthy training is near 1e-3)",
         first_four(&stalled)
     );
     vec![Verdict::new(VerdictKind::StalledUpdates, message)]

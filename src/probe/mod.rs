@@ -46,7 +46,9 @@ pub struct LayerRow {
     pub weight_grad: Moments,
     /// Bias gradient.
     pub bias_grad: Moments,
-    /// `lr * |dW| / |W|`: the relative size of this step's update.
+    /// `|W_after - W_before| / |W_before|`: the relative size of the update
+    /// this step applied, measured around the optimiser's step (so under
+    /// momentum and Adam too, not `lr * |dW| / |W|`).
     pub update_ratio: f64,
     /// Pre-activation `z`.
     pub pre: Moments,
@@ -73,6 +75,10 @@ pub struct Probe {
     losses: Vec<f32>,
     changes: Vec<(usize, usize, usize, usize)>,
     snapshot: Vec<f32>,
+    /// The rows of the step being recorded, until its update is measured.
+    pending: Vec<LayerRow>,
+    /// The parameters that step used (before its update).
+    before_update: Vec<f32>,
     alive: Vec<bool>,
     verdicts: Vec<Verdict>,
 }
@@ -93,6 +99,8 @@ impl Probe {
             losses: Vec::new(),
             changes: Vec::new(),
             snapshot: Vec::new(),
+            pending: Vec::new(),
+            before_update: Vec::new(),
             alive: Vec::new(),
             verdicts: Vec::new(),
         }
@@ -167,15 +175,38 @@ impl Probe {
             (self.layer_rows_without_weights(trainer, histograms), weights, grads)
         };
         for ((mut row, weight), weight_grad) in rows.into_iter().zip(weights).zip(weight_grads) {
-            row.update_ratio = if weight.norm() > 0.0 {
-                trainer.learning_rate() * weight_grad.norm() / weight.norm()
-            } else {
-                f64::NAN
-            };
             row.weight = weight;
             row.weight_grad = weight_grad;
-            self.push_row(&row);
+            self.pending.push(row);
         }
+        self.before_update.clear();
+        self.before_update.extend_from_slice(&model.params);
+    }
+
+    /// Completes the pending rows with the update just applied (`model`
+    /// after it; NaN for a layer whose weights were all zero) and records
+    /// them.
+    fn record_update(&mut self, model: &Mlp) {
+        for (row, layer) in self.pending.iter_mut().zip(&model.layers) {
+            let range = layer.weight_range();
+            let after = &model.params[range.clone()];
+            let before = &self.before_update[range];
+            let moved: f64 = after.iter().zip(before).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum();
+            let norm = row.weight.norm();
+            row.update_ratio = if norm > 0.0 { moved.sqrt() / norm } else { f64::NAN };
+        }
+        self.flush_pending();
+    }
+
+    /// Records the pending rows as they are (a step whose update was not
+    /// applied keeps NaN update ratios).
+    fn flush_pending(&mut self) {
+        let mut rows = std::mem::take(&mut self.pending);
+        for row in &rows {
+            self.push_row(row);
+        }
+        rows.clear();
+        self.pending = rows;
     }
 
     /// Every statistic of every layer but the weights' and the weight
@@ -376,7 +407,13 @@ impl Observer for Probe {
                 self.reset(steps_per_epoch * epochs, checkpoint.steps_taken);
                 self.restore(variant, model, checkpoint)?;
             }
+            Event::Updated { model } => {
+                if !self.pending.is_empty() {
+                    self.record_update(model);
+                }
+            }
             Event::Interrupted { checkpoint, .. } => {
+                self.flush_pending();
                 self.write_files(variant)?;
                 if checkpoint.step > 0 {
                     let path = self.run_dir.join(variant).join("probe").join("epoch-start.safetensors");
@@ -392,10 +429,12 @@ impl Observer for Probe {
                 self.step += 1;
             }
             Event::Epoch { metrics, model, .. } => {
+                self.flush_pending();
                 self.record_changes(metrics.epoch, model);
                 self.write_files(variant)?;
             }
             Event::End { model, .. } => {
+                self.flush_pending();
                 // The final weights, after the last update.
                 self.step = self.total_steps;
                 self.record_weight_histograms(model);

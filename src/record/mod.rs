@@ -200,6 +200,7 @@ impl Observer for Recorder {
             Event::Step { epoch, step, loss, .. } => {
                 self.steps.push(&StepRow { step: self.steps.rows(), epoch: *epoch, batch: *step, loss: *loss });
             }
+            Event::Updated { .. } => {}
             Event::Epoch { metrics, model, optimizer, checkpoint } => {
                 self.epoch_row(metrics);
                 self.write_csvs(&dir)?;

@@ -107,7 +107,8 @@ pub struct LayerStatsRow {
     pub gb_mean_abs: f64,
     /// See `gb_norm`.
     pub gb_std: f64,
-    /// `lr * |dW| / |W|`.
+    /// `|W_after - W_before| / |W_before|`: the update this step applied,
+    /// relative to the weights (measured around the optimiser's step).
     pub update_ratio: f64,
     /// Pre-activations `z = x W^T + b`: mean and standard deviation.
     pub pre_mean: f64,

@@ -62,7 +62,7 @@ pub fn run_curves(records: &RunRecords) -> Vec<CurveChart> {
             v,
             i,
             "update-ratio",
-            "update ratio lr*||dW||/||W|| per layer",
+            "update ratio ||W_after - W_before|| / ||W|| per layer",
             "update ratio",
             |r| r.update_ratio,
         ));

@@ -146,7 +146,7 @@ fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String,
         }
         out.push(save(
             &LogLinesChart {
-                title: format!("{name}: update ratio lr*||dW||/||W|| per layer"),
+                title: format!("{name}: update ratio ||W_after - W_before|| / ||W|| per layer"),
                 y_desc: "update ratio (log)".into(),
                 series: per_layer(|r| r.update_ratio),
             },

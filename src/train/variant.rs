@@ -138,6 +138,12 @@ pub enum Event<'a> {
         /// [`Trainer::batch_activations`]).
         trainer: &'a Trainer,
     },
+    /// After each step's update (not after a step whose loss diverged,
+    /// which is not applied): observers can measure the update itself.
+    Updated {
+        /// The model after the update.
+        model: &'a Mlp,
+    },
     /// After each epoch's evaluation.
     Epoch {
         /// What the epoch achieved.
@@ -228,6 +234,7 @@ pub fn train_variant(
                 break;
             }
             trainer.apply_update();
+            observer.on_event(&variant.name, &Event::Updated { model: trainer.model() })?;
             at.steps_taken += 1;
             if stop() {
                 return interrupt(&trainer, &variant.name, at, elapsed(), observer);
