@@ -121,11 +121,14 @@ fn report_loads_in_a_browser_with_every_image_and_no_error() {
 fn the_reports_curves_are_interactive() {
     let browser = chromium().expect("Chromium is not installed (apt-get install chromium, as .ci/run does)");
     let tmp = tempfile::tempdir().unwrap();
-    let data = synthetic_dir(tmp.path(), 1500, 200, 10);
+    // 3 epochs of 84 steps: more than 200 recorded steps, so the probe's
+    // curves are drawn smoothed as the static charts are.
+    let data = synthetic_dir(tmp.path(), 12_000, 200, 10);
     let out = tmp.path().join("run");
-    short_run(&data, 2, &out);
-    // With #selftest the page hovers over, hides a series of and switches
-    // to log scale the first chart, and writes what it saw on <body>.
+    short_run(&data, 3, &out);
+    // With #selftest the page dumps every axis's drawn labels in both
+    // scales, then hovers over, hides a series of and switches to log
+    // scale the first chart, and writes what it saw on <body>.
     let page = format!("{}#selftest", out.join("report.html").display());
     let dom = headless(&browser, &tmp.path().join("profile"), &["--dump-dom"], Path::new(&page));
     let text = String::from_utf8_lossy(&dom.stdout);
@@ -136,9 +139,45 @@ fn the_reports_curves_are_interactive() {
     assert_eq!(attr("data-errors").as_deref(), Some("0"), "script errors");
     // Loss and accuracy, then gradient flow and update ratio per variant.
     assert_eq!(attr("data-curves").as_deref(), Some("6"), "charts drawn");
+    // Each of the 4 probe charts: 5 layers, raw and running median.
+    assert_eq!(attr("data-median-series").as_deref(), Some("20"), "smoothed probe series");
     let hover = attr("data-hover-value").expect("the hover read-out");
     assert!(hover.parse::<f64>().is_ok_and(|v| v > 0.0), "hovering shows {hover:?}, not a loss");
     assert_eq!(attr("data-hidden-show").as_deref(), Some("false"), "the clicked series is still shown");
     assert_eq!(attr("data-other-show").as_deref(), Some("true"), "another series was hidden too");
     assert_eq!(attr("data-log-distr").as_deref(), Some("3"), "the log switch did not switch");
+    let dump = text.split("<pre id=\"tick-dump\">").nth(1).and_then(|t| t.split("</pre>").next());
+    let axes: serde_json::Value = serde_json::from_str(dump.expect("the tick dump")).unwrap();
+    check_drawn_ticks(axes.as_array().unwrap());
+}
+
+/// The labels drawn on every interactive axis follow the rules that
+/// `tests/charts.rs` holds the SVGs to (at least three, numbers, distinct
+/// neighbours), and each is exactly what initscope's formatter writes for
+/// its value: `log_label` on a log axis, `tick_label` at the ticks' step
+/// on a linear one (so no tick below 1e-3 reads "0").
+fn check_drawn_ticks(axes: &[serde_json::Value]) {
+    use initscope::plot::ticks::{log_label, tick_label};
+    assert_eq!(axes.len(), 6 * 2 * 2, "6 charts x 2 axes x 2 scales");
+    for axis in axes {
+        let name = format!("{} {} (log {})", axis["chart"], axis["axis"], axis["log"]);
+        let ticks: Vec<(f64, String)> = axis["ticks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t[0].as_f64().unwrap(), t[1].as_str().unwrap().to_string()))
+            .collect();
+        assert!(ticks.len() >= 3, "{name}: only the ticks {ticks:?}");
+        let log = axis["log"].as_bool().unwrap();
+        let step = ticks.windows(2).map(|w| w[1].0 - w[0].0).fold(f64::INFINITY, f64::min);
+        for (value, label) in &ticks {
+            let number: f64 = label.parse().unwrap_or_else(|_| panic!("{name}: {label:?} is not a number"));
+            assert!(number.is_finite() && (!log || number > 0.0), "{name}: {label:?} at {value}");
+            let expected = if log { log_label(*value) } else { tick_label(*value, step) };
+            assert_eq!(label, &expected, "{name}: the tick at {value} reads {label:?}, initscope writes {expected:?}");
+        }
+        for pair in ticks.windows(2) {
+            assert_ne!(pair[0].1, pair[1].1, "{name}: neighbouring ticks are equal: {ticks:?}");
+        }
+    }
 }

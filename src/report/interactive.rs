@@ -6,7 +6,7 @@
 //! charts stay in `plots/`, for papers.
 
 use super::records::{RunRecords, VariantRecords};
-use crate::plot::curves::running_mean;
+use crate::plot::curves::{running_mean, running_median, smoothing_window};
 use serde::Serialize;
 
 /// uPlot's script, inlined in the page.
@@ -30,8 +30,21 @@ pub struct CurveChart {
     pub log_y: bool,
     /// The x values.
     pub x: Vec<f64>,
-    /// `(label, values)` per series.
-    pub series: Vec<(String, Vec<Option<f32>>)>,
+    /// The series, aligned to `x`.
+    pub series: Vec<CurveSeries>,
+}
+
+/// One series of a [`CurveChart`].
+#[derive(Clone, Debug, Serialize)]
+pub struct CurveSeries {
+    /// Legend label.
+    pub label: String,
+    /// One value per x (`null` where there is none).
+    pub values: Vec<Option<f32>>,
+    /// Palette index: a raw series and its smoothed line share a colour.
+    pub colour: usize,
+    /// Drawn faint and thin: the raw values under a smoothed line.
+    pub faint: bool,
 }
 
 /// The window of the loss's running average (the original's).
@@ -80,8 +93,14 @@ fn loss_chart(variants: &[VariantRecords]) -> CurveChart {
         for (x, y) in running_mean(&v.losses, LOSS_WINDOW.min(v.losses.len() / 4).max(1)) {
             average[x as usize] = value(y);
         }
-        series.push((format!("{} (minibatch)", v.name), raw));
-        series.push((format!("{} (running average)", v.name), average));
+        let colour = series.len() / 2;
+        series.push(CurveSeries { label: format!("{} (minibatch)", v.name), values: raw, colour, faint: true });
+        series.push(CurveSeries {
+            label: format!("{} (running average)", v.name),
+            values: average,
+            colour,
+            faint: false,
+        });
     }
     CurveChart {
         id: "curve-loss".into(),
@@ -103,8 +122,10 @@ fn accuracy_chart(variants: &[VariantRecords]) -> CurveChart {
             values.resize(epochs, None);
             values
         };
-        series.push((format!("{} training", v.name), column(|e| e.2)));
-        series.push((format!("{} validation", v.name), column(|e| e.3)));
+        for (label, values) in [("training", column(|e| e.2)), ("validation", column(|e| e.3))] {
+            let colour = series.len();
+            series.push(CurveSeries { label: format!("{} {label}", v.name), values, colour, faint: false });
+        }
     }
     CurveChart {
         id: "curve-accuracy".into(),
@@ -130,11 +151,38 @@ fn probe_chart(
     let mut steps: Vec<usize> = rows.iter().map(|r| r.step).collect();
     steps.dedup();
     let position = |step: usize| steps.binary_search(&step).ok();
-    let mut series: Vec<(String, Vec<Option<f32>>)> =
-        (1..=layers).map(|l| (format!("Layer {l}"), vec![None; steps.len()])).collect();
+    // Per layer, the positive finite values (a log axis shows no others).
+    let mut points: Vec<Vec<(f64, f64)>> = vec![Vec::new(); layers];
     for r in rows {
-        if let Some(p) = position(r.step) {
-            series[r.layer - 1].1[p] = value(pick(r)).filter(|v| *v > 0.0);
+        let y = pick(r);
+        if y.is_finite() && y > 0.0 {
+            points[r.layer - 1].push((r.step as f64, y));
+        }
+    }
+    // As the static chart (plot::curves::LogLinesChart): thousands of raw
+    // steps per layer overlap into one band, so above 200 recorded steps
+    // each layer is its raw values faint under their running median.
+    let window = smoothing_window(steps.len());
+    let aligned = |values: &[(f64, f64)]| {
+        let mut out = vec![None; steps.len()];
+        for &(x, y) in values {
+            if let Some(p) = position(x as usize) {
+                out[p] = value(y);
+            }
+        }
+        out
+    };
+    let mut series = Vec::new();
+    for (l, layer_points) in points.iter().enumerate() {
+        let label = format!("Layer {}", l + 1);
+        if window > 1 {
+            let raw = aligned(layer_points);
+            series.push(CurveSeries { label: format!("{label} (every step)"), values: raw, colour: l, faint: true });
+            let median = aligned(&running_median(layer_points, window));
+            let label = format!("{label} (running median of {window})");
+            series.push(CurveSeries { label, values: median, colour: l, faint: false });
+        } else {
+            series.push(CurveSeries { label, values: aligned(layer_points), colour: l, faint: false });
         }
     }
     Some(CurveChart {
