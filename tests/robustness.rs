@@ -222,7 +222,8 @@ fn records_shorter_than_the_checkpoint_are_refused_on_resume() {
     let checkpoint = serde_json::json!({
         "checkpoint": {
             "variant": "kaiming", "epoch": 2, "step": 0, "steps_taken": per_epoch, "loss_sum": 0.0,
-            "initial_loss": 2.3, "elapsed_s": 1.0, "last_epoch": null
+            "initial_loss": 2.3, "elapsed_s": 1.0, "last_epoch": null,
+            "numerics": initscope::nn::matmul::numerics_fingerprint()
         },
         "params_file": "final.safetensors",
         "optimizer_file": null,

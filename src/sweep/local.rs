@@ -63,6 +63,9 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
     }
     let to_run: Vec<usize> =
         (0..points.len()).filter(|&p| matches!(states[p], PointState::Pending | PointState::Interrupted)).collect();
+    if !opts.quiet {
+        println!("{}", plan_line(&states));
+    }
     let data = load_data(&points, &to_run, opts)?;
     let rows: Vec<Vec<ResultRow>> = points.iter().zip(&states).map(|(p, s)| dir.rows(p, s)).collect::<Result<_>>()?;
     dir.write_table(spec, &rows)?;
@@ -94,6 +97,20 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
         failed,
         interrupted: states.iter().any(|s| matches!(s, PointState::Pending | PointState::Interrupted)),
     })
+}
+
+/// What a (continued) sweep is about to do, in one line: "6 points: 2 done
+/// (skipped), 2 resumed from checkpoints, 2 to run".
+pub(crate) fn plan_line(states: &[PointState]) -> String {
+    let count = |f: fn(&PointState) -> bool| states.iter().filter(|s| f(s)).count();
+    let parts = [
+        (count(|s| *s == PointState::Done), "done (skipped)"),
+        (count(|s| *s == PointState::Interrupted), "resumed from checkpoints"),
+        (count(|s| *s == PointState::Pending), "to run"),
+        (count(|s| matches!(s, PointState::Failed(_))), "failed before (kept; --retry-failed runs them again)"),
+    ];
+    let said: Vec<String> = parts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();
+    format!("{} points: {}", states.len(), said.join(", "))
 }
 
 /// Each data set the points to run use, loaded once.
@@ -237,5 +254,25 @@ pub(crate) fn run_point(
                 .unwrap_or_default();
             PointState::Failed(format!("crashed: {message}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_line_counts_every_state_it_holds() {
+        let states = [
+            PointState::Done,
+            PointState::Interrupted,
+            PointState::Pending,
+            PointState::Done,
+            PointState::Pending,
+            PointState::Interrupted,
+        ];
+        assert_eq!(plan_line(&states), "6 points: 2 done (skipped), 2 resumed from checkpoints, 2 to run");
+        let states = [PointState::Pending, PointState::Failed("x".into())];
+        assert_eq!(plan_line(&states), "2 points: 1 to run, 1 failed before (kept; --retry-failed runs them again)");
     }
 }
