@@ -4,7 +4,7 @@
 //! Data flows one way: settings ([`experiment`]) -> data ([`data`]) ->
 //! model ([`nn`], [`optim`]) -> trainer ([`train`]) -> observers
 //! ([`probe`], [`record`], [`console`]) -> [`run`] -> charts and report
-//! ([`plot`], [`report`]). The leaves ([`error`], [`fsutil`], [`rng`],
+//! ([`plot`], [`report`]). The leaves ([`error`], [`fsutil`], [`rng`], [`runlock`],
 //! [`tensorfile`], [`table`], [`verdict`]) use nothing above them;
 //! `scripts/module-graph.sh` checks that the graph has no cycle.
 
@@ -24,6 +24,7 @@ pub mod record;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod runlock;
 pub mod sweep;
 pub mod table;
 pub mod tensorboard;

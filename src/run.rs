@@ -195,6 +195,8 @@ fn run_variants(
     opts: &RunOptions,
     summary: RunSummary,
 ) -> Result<RunOutcome> {
+    // One writer per run directory: a second process gets RunDirBusy.
+    let _lock = crate::runlock::RunLock::acquire(dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -206,3 +206,37 @@ fn the_slurm_executor_without_sbatch_says_what_to_install() {
     assert_eq!(stderr(&r).trim().lines().count(), 1);
     assert!(!out.join("slurm/jobs.txt").exists() && !out.join("slurm/tasks-1.txt").exists());
 }
+
+/// Two sweep processes on one directory: every point is trained by one of
+/// them only (its run directory's lock turns the other away), and the
+/// results equal a sweep run alone.
+#[test]
+fn two_sweep_processes_on_one_directory_never_train_the_same_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 3000, 200, 28);
+    let file = sweep_file(tmp.path(), &data, 3, 256);
+    let reference = tmp.path().join("reference");
+    let r = sweep(&file, &reference, &["--threads", "2"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    let out = tmp.path().join("shared");
+    let first = start_sweep(&file, &out);
+    // The second starts once the first holds a point.
+    wait_for(&out.join("runs/p0001/log.txt"), Duration::from_secs(120));
+    let second = start_sweep(&file, &out);
+    for child in [first, second] {
+        let done = child.wait_with_output().unwrap();
+        assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    }
+    for p in 1..=4 {
+        let run = out.join(format!("runs/p{p:04}"));
+        assert!(!run.join("lock.json").exists(), "point {p} kept its lock");
+        let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+        for variant in ["kaiming", "xavier"] {
+            let starts = log.matches(&format!("== {variant} ==")).count();
+            assert_eq!(starts, 1, "point {p}: {variant} trained {starts} times:\n{log}");
+        }
+    }
+    assert_eq!(table_without_seconds(&out), table_without_seconds(&reference));
+    assert!(sweep_final_weights(&out) == sweep_final_weights(&reference), "weights differ from a sweep run alone");
+}

@@ -94,6 +94,9 @@ impl SweepDir {
             return PointState::Failed(why);
         }
         let run_dir = self.run_dir(point);
+        if let Some(holder) = crate::runlock::live_holder(&run_dir) {
+            return PointState::Running(holder.describe());
+        }
         let status = std::fs::read_to_string(run_dir.join("summary.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<crate::record::RunSummary>(&t).ok())

@@ -39,6 +39,8 @@ pub struct SweepOutcome {
     pub done: usize,
     /// Failed points: (1-based point, its axis values, why).
     pub failed: Vec<(usize, String, String)>,
+    /// Points another live process holds (left to it).
+    pub running: usize,
     /// Stopped on request; the same command continues it.
     pub interrupted: bool,
 }
@@ -95,6 +97,7 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
         total: points.len(),
         done: states.iter().filter(|s| **s == PointState::Done).count(),
         failed,
+        running: states.iter().filter(|s| matches!(s, PointState::Running(_))).count(),
         interrupted: states.iter().any(|s| matches!(s, PointState::Pending | PointState::Interrupted)),
     })
 }
@@ -107,6 +110,7 @@ pub(crate) fn plan_line(states: &[PointState]) -> String {
         (count(|s| *s == PointState::Done), "done (skipped)"),
         (count(|s| *s == PointState::Interrupted), "resumed from checkpoints"),
         (count(|s| *s == PointState::Pending), "to run"),
+        (count(|s| matches!(s, PointState::Running(_))), "being run by another process (skipped)"),
         (count(|s| matches!(s, PointState::Failed(_))), "failed before (kept; --retry-failed runs them again)"),
     ];
     let said: Vec<String> = parts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();
@@ -195,6 +199,9 @@ impl Lanes<'_> {
         let line = match &state {
             PointState::Done => format!("point {} done ({})", p + 1, point.describe()),
             PointState::Failed(why) => format!("point {} FAILED ({}): {why}", p + 1, point.describe()),
+            PointState::Running(holder) => {
+                format!("point {} skipped ({}): being run by {holder}", p + 1, point.describe())
+            }
             _ => format!("point {} interrupted ({})", p + 1, point.describe()),
         };
         if matches!(state, PointState::Done | PointState::Failed(_)) {
@@ -245,7 +252,11 @@ pub(crate) fn run_point(
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt)) {
         Ok(Ok(false)) => PointState::Done,
         Ok(Ok(true)) => PointState::Interrupted,
-        Ok(Err(e)) => PointState::Failed(format!("{e:#}").replace('\n', " ")),
+        Ok(Err(e)) => match e.chain().find_map(|c| c.downcast_ref::<crate::runlock::RunDirBusy>()) {
+            // Another process took the point first: it is theirs, not failed.
+            Some(busy) => PointState::Running(busy.holder.describe()),
+            None => PointState::Failed(format!("{e:#}").replace('\n', " ")),
+        },
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()

@@ -215,6 +215,10 @@ pub fn run_task(opts: &SweepOptions, list: &Path, task: usize, max_requeues: usi
         match run_point(point, &dir, source, opts, opts.threads) {
             PointState::Failed(why) => dir.record_failure(point, &why)?,
             PointState::Interrupted => return requeue(&dir, point, max_requeues),
+            PointState::Running(holder) => {
+                println!("point {} skipped ({}): being run by {holder}", point.index + 1, point.describe());
+                continue;
+            }
             _ => {}
         }
         println!("point {} done ({})", point.index + 1, point.describe());

@@ -16,6 +16,8 @@ pub enum PointState {
     Pending,
     /// Started and stopped (interrupted or killed): it resumes from its checkpoint.
     Interrupted,
+    /// Another live process holds its run directory (its lock names it).
+    Running(String),
     /// Every variant finished (diverged ones too: divergence is a result).
     Done,
     /// It failed (a crash or an I/O error); why, in one line.
@@ -28,6 +30,7 @@ impl PointState {
         match self {
             PointState::Pending => "pending",
             PointState::Interrupted => "interrupted",
+            PointState::Running(_) => "running",
             PointState::Done => "done",
             PointState::Failed(_) => "failed",
         }

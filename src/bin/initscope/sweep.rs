@@ -185,6 +185,13 @@ pub fn sweep_command(args: SweepArgs) -> anyhow::Result<ExitCode> {
     println!("Table: {}", dir.join("sweep.csv").display());
     println!("Report: {}", report.display());
     println!("{} of {} points done", outcome.done, outcome.total);
+    if outcome.running > 0 {
+        println!(
+            "{} points are being run by another process; `initscope sweep status {}` follows them",
+            outcome.running,
+            dir.display()
+        );
+    }
     if outcome.interrupted {
         println!("Interrupted; continue with the same command");
         return Ok(ExitCode::from(130));
