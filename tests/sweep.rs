@@ -240,3 +240,38 @@ fn two_sweep_processes_on_one_directory_never_train_the_same_point() {
     assert_eq!(table_without_seconds(&out), table_without_seconds(&reference));
     assert!(sweep_final_weights(&out) == sweep_final_weights(&reference), "weights differ from a sweep run alone");
 }
+
+/// A point whose summary.json is cut short: `sweep report` warns naming
+/// it, continuing fails the point, and `--retry-failed` moves its run
+/// directory aside (kept) and runs it from scratch, to the same results.
+#[test]
+fn a_corrupt_record_is_mended_by_retry_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let file = sweep_file(tmp.path(), &data, 1, 16);
+    let out = tmp.path().join("sweep");
+    let r = sweep(&file, &out, &["--threads", "2"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let expected = table_without_seconds(&out);
+    let summary = out.join("runs/p0003/summary.json");
+    let text = std::fs::read(&summary).unwrap();
+    std::fs::write(&summary, &text[..text.len() / 2]).unwrap();
+
+    let r = initscope(&["sweep", "report", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("warning: point 3: ") && stderr(&r).contains("p0003/summary.json: corrupt"),
+        "{}",
+        stderr(&r)
+    );
+    let r = sweep(&file, &out, &[]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stderr(&r).contains("point 3 ("), "{}", stderr(&r));
+
+    let r = initscope(&["sweep", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--retry-failed"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let said = String::from_utf8_lossy(&r.stdout);
+    assert!(said.contains("running it from scratch") && said.contains("p0003.corrupt-1"), "{said}");
+    assert!(out.join("runs/p0003.corrupt-1/summary.json").is_file(), "the corrupt records are kept");
+    assert_eq!(table_without_seconds(&out), expected);
+}

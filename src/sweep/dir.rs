@@ -108,6 +108,33 @@ impl SweepDir {
         }
     }
 
+    /// Why `point`'s records cannot be read, if they cannot: a
+    /// `summary.json` that is there but does not parse (cut short, say).
+    /// Such a point cannot continue; `--retry-failed` moves its run
+    /// directory aside and runs it afresh.
+    pub fn corrupt_record(&self, point: &Point) -> Option<String> {
+        let path = self.run_dir(point).join("summary.json");
+        let text = std::fs::read(&path).ok()?;
+        let parsed = std::str::from_utf8(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<crate::record::RunSummary>(t).map_err(|e| e.to_string()));
+        parsed.err().map(|e| format!("{}: corrupt ({e})", path.display()))
+    }
+
+    /// Moves `point`'s run directory aside, to `runs/<name>.corrupt-<n>`
+    /// (kept for inspection, never deleted), so that it runs from scratch;
+    /// returns where it went.
+    pub fn move_aside(&self, point: &Point) -> Result<PathBuf> {
+        let from = self.run_dir(point);
+        let name = self.run_name(point);
+        let to = (1..)
+            .map(|n| self.root.join("runs").join(format!("{name}.corrupt-{n}")))
+            .find(|p| !p.exists())
+            .expect("some name is free");
+        std::fs::rename(&from, &to).map_err(|e| input(format!("{}: cannot move aside: {e}", from.display())))?;
+        Ok(to)
+    }
+
     /// Records that `point` failed, and why.
     pub fn record_failure(&self, point: &Point, why: &str) -> Result<()> {
         std::fs::create_dir_all(self.root.join("status"))?;

@@ -58,7 +58,7 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
     if opts.retry_failed {
         for (point, state) in points.iter().zip(states.iter_mut()) {
             if matches!(state, PointState::Failed(_)) {
-                dir.clear_failure(point)?;
+                retry(&dir, point, opts.quiet)?;
                 *state = dir.state(point);
             }
         }
@@ -100,6 +100,24 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
         running: states.iter().filter(|s| matches!(s, PointState::Running(_))).count(),
         interrupted: states.iter().any(|s| matches!(s, PointState::Pending | PointState::Interrupted)),
     })
+}
+
+/// Makes failed `point` run again: forgets its failure and, when its
+/// records are corrupt (it could only fail the same way again), moves its
+/// run directory aside so that it runs from scratch, saying so.
+pub(crate) fn retry(dir: &SweepDir, point: &Point, quiet: bool) -> Result<()> {
+    dir.clear_failure(point)?;
+    if let Some(why) = dir.corrupt_record(point) {
+        let aside = dir.move_aside(point)?;
+        if !quiet {
+            println!(
+                "point {}: {why}; its run directory is kept as {}; running it from scratch",
+                point.index + 1,
+                aside.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What a (continued) sweep is about to do, in one line: "6 points: 2 done

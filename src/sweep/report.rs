@@ -89,6 +89,11 @@ struct Gathered {
 pub fn build_sweep_report(dir: &Path, metric: Metric) -> Result<PathBuf> {
     let (spec, sweep) = SweepDir::open(dir)?;
     let points = spec.points()?;
+    for point in &points {
+        if let Some(why) = sweep.corrupt_record(point) {
+            eprintln!("warning: point {}: {why}; `--retry-failed` runs it from scratch", point.index + 1);
+        }
+    }
     let rows: Vec<Vec<ResultRow>> = points.iter().map(|p| sweep.rows(p, &sweep.state(p))).collect::<Result<_>>()?;
     sweep.write_table(&spec, &rows)?;
     let flat: Vec<ResultRow> = rows.into_iter().flatten().collect();

@@ -67,7 +67,7 @@ pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Re
     for point in &points {
         let mut state = dir.state(point);
         if opts.retry_failed && matches!(state, PointState::Failed(_)) {
-            dir.clear_failure(point)?;
+            super::local::retry(&dir, point, opts.quiet)?;
             state = dir.state(point);
         }
         if matches!(state, PointState::Pending | PointState::Interrupted) {
