@@ -238,17 +238,34 @@ fn requeue(dir: &SweepDir, point: &super::Point, max_requeues: usize) -> Result<
         (Ok(job), Ok(task)) => format!("{job}_{task}"),
         _ => std::env::var("SLURM_JOB_ID").context("not inside a Slurm job: nothing to requeue")?,
     };
+    if already_requeued(&job, restarts) {
+        println!("point {} stopped with a checkpoint; {job} was requeued from outside, so not again", point.index + 1);
+        return Ok(TaskEnd::Requeued);
+    }
     println!("point {} stopped with a checkpoint; requeueing {job}", point.index + 1);
-    let status = Command::new("scontrol").args(["requeue", &job]).status().context("scontrol requeue")?;
-    if !status.success() {
-        bail!("scontrol requeue {job} failed");
+    let out = Command::new("scontrol").args(["requeue", &job]).output().context("scontrol requeue")?;
+    // A requeue from outside that landed meanwhile makes ours fail: no error.
+    if !out.status.success() && !already_requeued(&job, restarts) {
+        bail!("scontrol requeue {job} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(TaskEnd::Requeued)
 }
 
+/// Whether Slurm has already requeued `job` (this task, started after
+/// `restarts` restarts): `scontrol show job` says it is pending or being
+/// requeued, or counts more restarts than this run began with.
+fn already_requeued(job: &str, restarts: usize) -> bool {
+    let Ok(out) = Command::new("scontrol").args(["show", "job", "-o", job]).output() else { return false };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| text.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
+    let state = field("JobState=").unwrap_or_default();
+    let counted = field("Restarts=").and_then(|r| r.parse::<usize>().ok()).unwrap_or(0);
+    state == "PENDING" || state.starts_with("REQUEUE") || counted > restarts
+}
+
 /// Where a sweep on Slurm stands.
 pub struct Status {
-    /// Points per state (`pending`, `interrupted`, `done`, `failed`).
+    /// Points per state (`pending`, `running`, `interrupted`, `done`, `failed`).
     pub counts: Vec<(&'static str, usize)>,
     /// `squeue` lines (`job_task STATE`) of its tasks Slurm still holds.
     pub queued: Vec<String>,
@@ -259,7 +276,7 @@ pub struct Status {
 pub fn status(dir_path: &Path) -> Result<Status> {
     let (spec, dir) = SweepDir::open(dir_path)?;
     let mut counts: Vec<(&'static str, usize)> =
-        ["pending", "interrupted", "done", "failed"].iter().map(|s| (*s, 0)).collect();
+        ["pending", "running", "interrupted", "done", "failed"].iter().map(|s| (*s, 0)).collect();
     for point in spec.points()? {
         let state = dir.state(&point);
         counts.iter_mut().find(|(s, _)| *s == state.as_str()).expect("every state is counted").1 += 1;
