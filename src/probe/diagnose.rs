@@ -26,10 +26,10 @@ pub const EXPLODING_NORM: f64 = 1e3;
 /// Fig. 3) and N(0, 0.001) does at once.
 pub const VANISHING_SIGNAL_RATIO: f64 = 1e-2;
 
-/// Updates stall when a layer's median update ratio `|W_after - W_before| / |W_before|` (the update
-/// applied, under any optimiser) over
-/// training is below this: healthy training moves weights by about 1e-3 of
-/// their norm per step (the CS231n rule of thumb), so below 1e-6 a layer
+/// Updates stall when a layer's median update ratio `|W_after - W_before|
+/// / |W_before|` (the update applied, under any optimiser) over training
+/// is below this: healthy training moves weights by about 1e-3 of their
+/// norm per step (the CS231n rule of thumb), so below 1e-6 a layer
 /// would need a million steps to change noticeably.
 pub const TINY_UPDATE_RATIO: f64 = 1e-6;
 

@@ -97,10 +97,7 @@ impl SweepDir {
         if let Some(holder) = crate::runlock::live_holder(&run_dir) {
             return PointState::Running(holder.describe());
         }
-        let status = std::fs::read_to_string(run_dir.join("summary.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<crate::record::RunSummary>(&t).ok())
-            .map(|s| s.status);
+        let status = self.summary(point).and_then(Result::ok).map(|s| s.status);
         match status.as_deref() {
             Some("complete") => PointState::Done,
             _ if run_dir.exists() => PointState::Interrupted,
@@ -113,12 +110,18 @@ impl SweepDir {
     /// Such a point cannot continue; `--retry-failed` moves its run
     /// directory aside and runs it afresh.
     pub fn corrupt_record(&self, point: &Point) -> Option<String> {
+        self.summary(point)?.err()
+    }
+
+    /// `point`'s `summary.json`: none when it is not there (or cannot be
+    /// opened), else the summary or why it does not parse.
+    fn summary(&self, point: &Point) -> Option<std::result::Result<crate::record::RunSummary, String>> {
         let path = self.run_dir(point).join("summary.json");
         let text = std::fs::read(&path).ok()?;
         let parsed = std::str::from_utf8(&text)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<crate::record::RunSummary>(t).map_err(|e| e.to_string()));
-        parsed.err().map(|e| format!("{}: corrupt ({e})", path.display()))
+        Some(parsed.map_err(|e| format!("{}: corrupt ({e})", path.display())))
     }
 
     /// Moves `point`'s run directory aside, to `runs/<name>.corrupt-<n>`

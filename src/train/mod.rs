@@ -119,11 +119,6 @@ impl Trainer {
         &self.shards[0].grads
     }
 
-    /// The optimiser's learning rate.
-    pub fn learning_rate(&self) -> f64 {
-        self.optimizer.lr()
-    }
-
     /// The last training batch's activations: each shard's workspace with
     /// the number of rows it held. Together they cover the whole batch.
     pub fn batch_activations(&self) -> impl Iterator<Item = (&Workspace, usize)> {
