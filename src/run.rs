@@ -7,6 +7,7 @@ use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
 use crate::probe::Probe;
 use crate::record::{save_examples, Environment, Recorder, RunSummary};
+use crate::runlock::RunLock;
 use crate::theory::VariantPrediction;
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::{train_variant, Event, Observer, VariantOutcome};
@@ -110,6 +111,18 @@ pub fn start_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
 /// The settings are validated here too, so a library user meets the same
 /// one-line errors as the command line, never a panic.
 pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    run_with_lock(exp, data, dir, opts, RunLock::acquire(dir)?)
+}
+
+/// [`run_on_data`] in a run directory whose lock the caller took (a sweep
+/// point takes it before it looks at what the directory holds).
+pub fn run_with_lock(
+    exp: &Experiment,
+    data: &Dataset,
+    dir: &Path,
+    opts: &RunOptions,
+    lock: RunLock,
+) -> Result<RunOutcome> {
     exp.validate()?;
     if opts.threads == 0 {
         return Err(crate::error::input("threads: must be at least 1"));
@@ -120,7 +133,7 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
         environment: Environment::current(opts.threads),
         variants: Vec::new(),
     };
-    run_variants(exp, data, dir, opts, summary)
+    run_variants(exp, data, dir, opts, summary, lock)
 }
 
 /// Continues an interrupted (or killed) run in `dir` from its records:
@@ -128,18 +141,29 @@ pub fn run_on_data(exp: &Experiment, data: &Dataset, dir: &Path, opts: &RunOptio
 /// checkpoint, the rest run. The finished run is bit-identical to one that
 /// never stopped.
 pub fn resume_experiment(dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    if !dir.join("experiment.toml").is_file() {
+        return Err(crate::error::input(format!("{}: not a run directory (no experiment.toml)", dir.display())));
+    }
+    let lock = RunLock::acquire(dir)?;
     let exp = Experiment::from_file(&dir.join("experiment.toml"))?;
     let summary = summary_to_resume(dir, &exp, opts)?;
     let data = exp.dataset.load(&opts.data_root)?;
-    run_variants(&exp, &data, dir, opts, summary)
+    run_variants(&exp, &data, dir, opts, summary, lock)
 }
 
 /// [`resume_experiment`] on already loaded data (the run's own settings
 /// are read from its `experiment.toml`).
 pub fn resume_on_data(dir: &Path, data: &Dataset, opts: &RunOptions) -> Result<RunOutcome> {
+    resume_with_lock(dir, data, opts, RunLock::acquire(dir)?)
+}
+
+/// [`resume_on_data`] in a run directory whose lock the caller took: the
+/// records it continues from are read under the lock, so no other writer
+/// changes them meanwhile.
+pub fn resume_with_lock(dir: &Path, data: &Dataset, opts: &RunOptions, lock: RunLock) -> Result<RunOutcome> {
     let exp = Experiment::from_file(&dir.join("experiment.toml"))?;
     let summary = summary_to_resume(dir, &exp, opts)?;
-    run_variants(&exp, data, dir, opts, summary)
+    run_variants(&exp, data, dir, opts, summary, lock)
 }
 
 /// The summary an interrupted run continues from; a complete run is an error.
@@ -194,9 +218,9 @@ fn run_variants(
     dir: &Path,
     opts: &RunOptions,
     summary: RunSummary,
+    // One writer per run directory: held until the run ends.
+    _lock: RunLock,
 ) -> Result<RunOutcome> {
-    // One writer per run directory: a second process gets RunDirBusy.
-    let _lock = crate::runlock::RunLock::acquire(dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -7,7 +7,8 @@
 //!
 //! - a holder on this host whose pid no longer runs is gone;
 //! - a holder on another host with a Slurm job id is gone when `squeue`
-//!   answers and no longer lists that job;
+//!   answers and no longer lists that job, or lists it as pending (a
+//!   requeued task waiting to start again);
 //! - a holder with this process's own Slurm job id is this task's earlier
 //!   run, before a requeue (Slurm runs one instance of a task at a time);
 //! - anything else is taken as live (another host without Slurm cannot be
@@ -153,14 +154,17 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Whether Slurm still holds `job` (`None` when `squeue` cannot answer).
+/// Whether `job` still runs under Slurm (`None` when `squeue` cannot
+/// answer): a job squeue has forgotten, or one pending (a requeued task
+/// waiting to start again), holds nothing.
 fn slurm_holds(job: &str) -> Option<bool> {
-    let out = std::process::Command::new("squeue").args(["-h", "-o", "%i", "-j", job]).output().ok()?;
+    let out = std::process::Command::new("squeue").args(["-h", "-o", "%T", "-j", job]).output().ok()?;
     if !out.status.success() {
         // squeue says "Invalid job id specified" for a job it has forgotten.
         return String::from_utf8_lossy(&out.stderr).contains("Invalid job id").then_some(false);
     }
-    Some(!String::from_utf8_lossy(&out.stdout).trim().is_empty())
+    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Some(!state.is_empty() && state != "PENDING" && !state.starts_with("REQUEUE"))
 }
 
 #[cfg(test)]

@@ -97,12 +97,18 @@ impl SweepDir {
         if let Some(holder) = crate::runlock::live_holder(&run_dir) {
             return PointState::Running(holder.describe());
         }
-        let status = self.summary(point).and_then(Result::ok).map(|s| s.status);
-        match status.as_deref() {
-            Some("complete") => PointState::Done,
-            _ if run_dir.exists() => PointState::Interrupted,
-            _ => PointState::Pending,
+        if self.is_complete(point) {
+            PointState::Done
+        } else if run_dir.exists() {
+            PointState::Interrupted
+        } else {
+            PointState::Pending
         }
+    }
+
+    /// Whether `point`'s summary says it is complete (whoever holds it).
+    pub fn is_complete(&self, point: &Point) -> bool {
+        self.summary(point).and_then(Result::ok).is_some_and(|s| s.status == "complete")
     }
 
     /// Why `point`'s records cannot be read, if they cannot: a

@@ -5,7 +5,9 @@ use super::spec::{Point, SweepSpec};
 use super::table::{PointState, ResultRow};
 use super::SweepDir;
 use crate::data::Dataset;
-use crate::run::{resume_on_data, run_on_data, start_run_dir, RunOptions};
+use crate::fsutil::write_atomic;
+use crate::run::{resume_with_lock, run_with_lock, RunOptions};
+use crate::runlock::RunLock;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -254,16 +256,24 @@ pub(crate) fn run_point(
         // longer equal the uninterrupted point: it fails with the reason.
         allow_other_numerics: false,
     };
+    // The lock comes first: what the directory holds is judged under it,
+    // so two processes that found the point fresh never both start it.
     let attempt = || -> Result<bool> {
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| crate::error::input(format!("{}: cannot create: {e}", run_dir.display())))?;
+        let lock = RunLock::acquire(&run_dir)?;
+        if dir.is_complete(point) {
+            // Another process finished it since its state was read.
+            return Ok(false);
+        }
         let outcome = if run_dir.join("experiment.toml").exists() {
-            resume_on_data(&run_dir, data, &run_opts)?
+            resume_with_lock(&run_dir, data, &run_opts, lock)?
         } else {
             // A directory without settings was killed while being made.
-            if run_dir.exists() {
-                std::fs::remove_dir_all(&run_dir)?;
-            }
-            start_run_dir(&point.experiment, &run_opts)?;
-            run_on_data(&point.experiment, data, &run_dir, &run_opts)?
+            clear_all_but_lock(&run_dir)?;
+            point.experiment.validate()?;
+            write_atomic(&run_dir.join("experiment.toml"), point.experiment.to_toml().as_bytes())?;
+            run_with_lock(&point.experiment, data, &run_dir, &run_opts, lock)?
         };
         Ok(outcome.interrupted)
     };
@@ -286,6 +296,23 @@ pub(crate) fn run_point(
     }
 }
 
+/// Empties run directory `dir`, which this process holds, of everything
+/// but its lock.
+fn clear_all_but_lock(dir: &std::path::Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == crate::runlock::LOCK_FILE {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +330,56 @@ mod tests {
         assert_eq!(plan_line(&states), "6 points: 2 done (skipped), 2 resumed from checkpoints, 2 to run");
         let states = [PointState::Pending, PointState::Failed("x".into())];
         assert_eq!(plan_line(&states), "2 points: 1 to run, 1 failed before (kept; --retry-failed runs them again)");
+    }
+
+    /// 200 training and 100 test images of noise, 28x28.
+    fn noise(count: usize) -> crate::data::LabeledImages {
+        let pixels = (0..count * 784).map(|i| ((i * 2_654_435_761usize) >> 7) as u8).collect();
+        crate::data::LabeledImages {
+            count,
+            rows: 28,
+            cols: 28,
+            pixels,
+            labels: (0..count).map(|i| (i % 10) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn two_lanes_that_both_found_a_point_fresh_train_it_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = "name = \"race\"\nepochs = 1\nbatch_size = 50\nlog_every = 0\n[model]\nwidth = 16\ndepth = 1\n\
+                    [probe]\nevery = 0\n[[variants]]\nname = \"kaiming\"\nweight_init = { scheme = \"kaiming_uniform\" }\nbias_init = { scheme = \"constant\", value = 0.0 }\n[sweep]\nseed = [1]\n";
+        let spec = SweepSpec::from_toml(text, "test").unwrap();
+        let point = spec.point(0).unwrap();
+        let data = crate::data::Dataset { train: noise(200), test: noise(100) };
+        for round in 0..4 {
+            let root = tmp.path().join(format!("sweep{round}"));
+            let dir = SweepDir::prepare(&spec, &root).unwrap();
+            let opts = SweepOptions {
+                dir: root.clone(),
+                data_root: tmp.path().into(),
+                threads: 1,
+                quiet: true,
+                stop: Arc::new(AtomicBool::new(false)),
+                retry_failed: false,
+            };
+            let start = std::sync::Barrier::new(2);
+            let ends: Vec<PointState> = std::thread::scope(|s| {
+                let lanes: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            run_point(&point, &dir, &data, &opts, 1)
+                        })
+                    })
+                    .collect();
+                lanes.into_iter().map(|l| l.join().unwrap()).collect()
+            });
+            assert!(ends.iter().all(|e| matches!(e, PointState::Done | PointState::Running(_))), "{ends:?}");
+            assert!(ends.contains(&PointState::Done), "{ends:?}");
+            assert_eq!(dir.state(&point), PointState::Done);
+            let log = std::fs::read_to_string(dir.run_dir(&point).join("log.txt")).unwrap();
+            assert_eq!(log.matches("== kaiming ==").count(), 1, "trained twice:\n{log}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod spec;
 pub use spec::{Point, SweepSpec};
 pub mod dir;
 pub mod local;
+pub mod queue;
 pub mod report;
 pub mod slurm;
 pub mod table;

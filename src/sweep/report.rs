@@ -94,7 +94,9 @@ pub fn build_sweep_report(dir: &Path, metric: Metric) -> Result<PathBuf> {
             eprintln!("warning: point {}: {why}; `--retry-failed` runs it from scratch", point.index + 1);
         }
     }
-    let rows: Vec<Vec<ResultRow>> = points.iter().map(|p| sweep.rows(p, &sweep.state(p))).collect::<Result<_>>()?;
+    let states = super::queue::point_states(&sweep, &points);
+    let rows: Vec<Vec<ResultRow>> =
+        points.iter().zip(&states).map(|(p, state)| sweep.rows(p, state)).collect::<Result<_>>()?;
     sweep.write_table(&spec, &rows)?;
     let flat: Vec<ResultRow> = rows.into_iter().flatten().collect();
     let dimensions = dimensions(&spec);

@@ -11,11 +11,12 @@
 //! ```text
 //! <sweep>/slurm/submit.sh        the batch script (readable, submittable by hand)
 //! <sweep>/slurm/tasks-<n>.txt    submission n: per task, the points it runs
-//! <sweep>/slurm/jobs.txt         the job ids submitted, one per line
+//! <sweep>/slurm/jobs.txt         the arrays submitted: job id, tasks file, offset
 //! <sweep>/slurm/<job>_<task>.out each task's log
 //! ```
 
 use super::local::{load_data, progress_bar, run_point, SweepOptions};
+use super::queue::{self, Queue, SubmittedArray};
 use super::spec::SweepSpec;
 use super::table::PointState;
 use super::SweepDir;
@@ -56,35 +57,63 @@ pub struct Submission {
     pub tasks: usize,
     /// Points they run.
     pub points: usize,
+    /// Points left to the sweep's live tasks (queued, running or requeued
+    /// from an earlier submission): nothing new is submitted for them.
+    pub held: usize,
+    /// The live tasks holding them.
+    pub live_tasks: usize,
 }
 
 /// Prepares `opts.dir` for `spec` and submits every point still to run
-/// (failed ones only with `opts.retry_failed`).
+/// (failed ones only with `opts.retry_failed`) that no live task of an
+/// earlier submission holds.
 pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Result<Submission> {
     let points = spec.points()?;
     let dir = SweepDir::prepare(spec, &opts.dir)?;
+    let queue = Queue::read(&opts.dir);
+    let mut states: Vec<PointState> = points.iter().map(|p| dir.state(p)).collect();
+    queue.overlay(&mut states);
     let mut to_run = Vec::new();
-    for point in &points {
-        let mut state = dir.state(point);
+    for (point, state) in points.iter().zip(states.iter_mut()) {
         if opts.retry_failed && matches!(state, PointState::Failed(_)) {
             super::local::retry(&dir, point, opts.quiet)?;
-            state = dir.state(point);
+            *state = dir.state(point);
         }
         if matches!(state, PointState::Pending | PointState::Interrupted) {
             to_run.push(point.index);
         }
     }
+    let held = states
+        .iter()
+        .filter(|s| matches!(s, PointState::Queued(_) | PointState::Requeued(_) | PointState::Running(_)))
+        .count();
     let slurm_dir = opts.dir.join("slurm");
     std::fs::create_dir_all(&slurm_dir)?;
+    let mut submission = Submission { jobs: Vec::new(), tasks: 0, points: 0, held, live_tasks: queue.tasks.len() };
     if to_run.is_empty() {
-        return Ok(Submission { jobs: Vec::new(), tasks: 0, points: 0 });
+        return Ok(submission);
     }
     let tasks: Vec<Vec<usize>> = to_run.chunks(slurm.points_per_task.max(1)).map(<[usize]>::to_vec).collect();
-    let n = std::fs::read_dir(&slurm_dir)?
+    submission.jobs = submit_arrays(&slurm_dir, opts, slurm, &tasks)?;
+    submission.tasks = tasks.len();
+    submission.points = to_run.len();
+    Ok(submission)
+}
+
+/// Writes the next tasks file and `submit.sh`, submits arrays of `tasks`
+/// (each at most `MaxArraySize` long) and records them in `jobs.txt`.
+fn submit_arrays(
+    slurm_dir: &Path,
+    opts: &SweepOptions,
+    slurm: &SlurmOptions,
+    tasks: &[Vec<usize>],
+) -> Result<Vec<String>> {
+    let n = std::fs::read_dir(slurm_dir)?
         .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("tasks-")))
         .count()
         + 1;
-    let list = slurm_dir.join(format!("tasks-{n}.txt"));
+    let tasks_file = format!("tasks-{n}.txt");
+    let list = slurm_dir.join(&tasks_file);
     let text: String =
         tasks.iter().map(|t| t.iter().map(|p| (p + 1).to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
     crate::fsutil::write_atomic(&list, text.as_bytes())?;
@@ -98,7 +127,7 @@ pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Re
         ));
     }
     let limit = max_array_size()?.saturating_sub(1).max(1);
-    let mut jobs = Vec::new();
+    let mut arrays = Vec::new();
     for (chunk, offset) in tasks.chunks(limit).zip((0..).step_by(limit)) {
         let mut array = format!("--array=0-{}", chunk.len() - 1);
         if let Some(k) = slurm.max_running {
@@ -113,24 +142,17 @@ pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Re
         if !out.status.success() {
             // Nothing of a submission that did not happen stays behind
             // (arrays already submitted are listed in jobs.txt below).
-            if jobs.is_empty() {
+            if arrays.is_empty() {
                 std::fs::remove_file(&list).ok();
             }
-            record_jobs(&slurm_dir, &jobs)?;
+            queue::record(slurm_dir, &arrays)?;
             bail!("sbatch rejected the job: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
-        let id = String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap_or("").to_string();
-        jobs.push(id);
+        let job = String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap_or("").to_string();
+        arrays.push(SubmittedArray { job, tasks_file: tasks_file.clone(), offset });
     }
-    record_jobs(&slurm_dir, &jobs)?;
-    Ok(Submission { jobs, tasks: tasks.len(), points: to_run.len() })
-}
-
-/// Appends `jobs` to `slurm/jobs.txt` (rewritten atomically).
-fn record_jobs(slurm_dir: &Path, jobs: &[String]) -> Result<()> {
-    let mut known = std::fs::read_to_string(slurm_dir.join("jobs.txt")).unwrap_or_default();
-    jobs.iter().for_each(|j| known.push_str(&format!("{j}\n")));
-    crate::fsutil::write_atomic(&slurm_dir.join("jobs.txt"), known.as_bytes())
+    queue::record(slurm_dir, &arrays)?;
+    Ok(arrays.into_iter().map(|a| a.job).collect())
 }
 
 /// The cluster's `MaxArraySize` (`scontrol show config`; 1001 if unsaid).
@@ -265,56 +287,66 @@ fn already_requeued(job: &str, restarts: usize) -> bool {
 
 /// Where a sweep on Slurm stands.
 pub struct Status {
-    /// Points per state (`pending`, `running`, `interrupted`, `done`, `failed`).
+    /// Points per state (`pending`, `queued`, `running`, `requeued`,
+    /// `interrupted`, `done`, `failed`), Slurm's view included.
     pub counts: Vec<(&'static str, usize)>,
-    /// `squeue` lines (`job_task STATE`) of its tasks Slurm still holds.
-    pub queued: Vec<String>,
+    /// The sweep's tasks Slurm still holds.
+    pub tasks: Vec<queue::LiveTask>,
 }
 
-/// Points per state, and the sweep's tasks Slurm still holds (queued or
-/// running), from the status files and `squeue` (no accounting needed).
+/// The state words, in the order `sweep status` prints them.
+const STATES: [&str; 7] = ["pending", "queued", "running", "requeued", "interrupted", "done", "failed"];
+
+/// Points per state, and the sweep's tasks Slurm still holds, from the
+/// status files and `squeue` (no accounting needed).
 pub fn status(dir_path: &Path) -> Result<Status> {
     let (spec, dir) = SweepDir::open(dir_path)?;
-    let mut counts: Vec<(&'static str, usize)> =
-        ["pending", "running", "interrupted", "done", "failed"].iter().map(|s| (*s, 0)).collect();
-    for point in spec.points()? {
-        let state = dir.state(&point);
-        counts.iter_mut().find(|(s, _)| *s == state.as_str()).expect("every state is counted").1 += 1;
-    }
-    Ok(Status { counts, queued: queued(dir_path) })
+    let points = spec.points()?;
+    let tasks = Queue::read(dir_path).tasks;
+    let states = queue::point_states(&dir, &points);
+    Ok(Status { counts: count_states(&states), tasks })
 }
 
-/// `squeue` lines (`job_task state`) of this sweep's jobs still known to Slurm.
-fn queued(dir: &Path) -> Vec<String> {
-    let jobs = std::fs::read_to_string(dir.join("slurm/jobs.txt")).unwrap_or_default();
-    let ids: Vec<&str> = jobs.lines().filter(|l| !l.is_empty()).collect();
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let out = Command::new("squeue").args(["-h", "-r", "-o", "%i %T", "-j", &ids.join(",")]).output();
-    match out {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect(),
-        Err(_) => Vec::new(),
-    }
+/// How many points are in each state, in [`STATES`]'s order.
+fn count_states(states: &[PointState]) -> Vec<(&'static str, usize)> {
+    STATES.iter().map(|w| (*w, states.iter().filter(|s| s.as_str() == *w).count())).collect()
 }
 
-/// Blocks with a progress bar until no task of the sweep is queued or
+/// "2 running, 1 requeued, 3 queued": the states Slurm adds, the ones
+/// that are there.
+fn slurm_message(states: &[PointState]) -> String {
+    let counts = count_states(states);
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(w, n)| *n > 0 && matches!(*w, "running" | "requeued" | "queued"))
+        .map(|(w, n)| format!("{n} {w}"))
+        .collect();
+    parts.join(", ")
+}
+
+/// Blocks with a progress bar (done points; its message the running,
+/// requeued and queued ones) until no task of the sweep is queued or
 /// running, then returns the points still not done.
 pub fn wait(dir_path: &Path, quiet: bool) -> Result<usize> {
     let (spec, dir) = SweepDir::open(dir_path)?;
     let points = spec.points()?;
     let bar = progress_bar(points.len(), 0, quiet);
-    // A finished point stays finished: each poll reads only the others'
-    // files. The queue is read first, so the last poll sees every file its
-    // tasks wrote.
-    let mut open: Vec<&super::Point> = points.iter().collect();
+    // A finished point stays finished: each poll reads only the others' files.
+    let mut states = vec![PointState::Pending; points.len()];
     loop {
-        let still_queued = !queued(dir_path).is_empty();
-        open.retain(|p| !matches!(dir.state(p), PointState::Done | PointState::Failed(_)));
-        bar.set_position((points.len() - open.len()) as u64);
-        if !still_queued {
+        let queue = Queue::read(dir_path);
+        for (point, state) in points.iter().zip(states.iter_mut()) {
+            if !matches!(state, PointState::Done | PointState::Failed(_)) {
+                *state = dir.state(point);
+            }
+        }
+        queue.overlay(&mut states);
+        let open = states.iter().filter(|s| !matches!(s, PointState::Done | PointState::Failed(_))).count();
+        bar.set_position((points.len() - open) as u64);
+        bar.set_message(slurm_message(&states));
+        if queue.is_empty() {
             bar.finish_and_clear();
-            return Ok(open.len());
+            return Ok(open);
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

@@ -16,8 +16,13 @@ pub enum PointState {
     Pending,
     /// Started and stopped (interrupted or killed): it resumes from its checkpoint.
     Interrupted,
-    /// Another live process holds its run directory (its lock names it).
+    /// Another live process holds its run directory (its lock names it),
+    /// or a running Slurm task is on it.
     Running(String),
+    /// A Slurm task (named) that has not started will run it.
+    Queued(String),
+    /// Its Slurm task (named) was requeued and waits to start again.
+    Requeued(String),
     /// Every variant finished (diverged ones too: divergence is a result).
     Done,
     /// It failed (a crash or an I/O error); why, in one line.
@@ -31,6 +36,8 @@ impl PointState {
             PointState::Pending => "pending",
             PointState::Interrupted => "interrupted",
             PointState::Running(_) => "running",
+            PointState::Queued(_) => "queued",
+            PointState::Requeued(_) => "requeued",
             PointState::Done => "done",
             PointState::Failed(_) => "failed",
         }
@@ -50,7 +57,8 @@ pub struct ResultRow {
     pub group: String,
     /// The value of each axis, in the sweep's key order.
     pub axes: Vec<toml::Value>,
-    /// `done`, `pending`, `interrupted` or `failed`.
+    /// The point's state's name ([`PointState::as_str`]), or `done` for a
+    /// variant that finished in a point still running.
     pub status: &'static str,
     /// The results, once the variant finished.
     pub result: Option<VariantResult>,

@@ -266,6 +266,12 @@ fn slurm_command(spec: &SweepSpec, opts: &SweepOptions, args: &SweepArgs) -> any
         ..opts.clone()
     };
     let submitted = initscope::sweep::slurm::submit(spec, &opts, &slurm)?;
+    if submitted.held > 0 {
+        println!(
+            "{} points are held by {} live Slurm tasks of an earlier submission: nothing new submitted for them",
+            submitted.held, submitted.live_tasks
+        );
+    }
     println!(
         "Submitted {} points as {} tasks (jobs {}); script: {}",
         submitted.points,
@@ -292,12 +298,11 @@ fn status_command(dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn status_lines(dir: &Path) -> anyhow::Result<()> {
-    let initscope::sweep::slurm::Status { counts, queued } = initscope::sweep::slurm::status(dir)?;
+    let initscope::sweep::slurm::Status { counts, tasks } = initscope::sweep::slurm::status(dir)?;
     let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     println!("Points: {}", parts.join(", "));
-    let running = queued.iter().filter(|l| l.ends_with("RUNNING")).count();
-    let requeued = queued.iter().filter(|l| l.ends_with("REQUEUED") || l.contains("REQUEUE")).count();
-    println!("Slurm tasks: {running} running, {requeued} requeued, {} queued", queued.len() - running - requeued);
+    let count = |word: &str| tasks.iter().filter(|t| t.word() == word).count();
+    println!("Slurm tasks: {} running, {} requeued, {} queued", count("running"), count("requeued"), count("queued"));
     Ok(())
 }
 
