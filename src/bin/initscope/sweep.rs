@@ -272,13 +272,20 @@ fn slurm_command(spec: &SweepSpec, opts: &SweepOptions, args: &SweepArgs) -> any
             submitted.held, submitted.live_tasks
         );
     }
-    println!(
-        "Submitted {} points as {} tasks (jobs {}); script: {}",
-        submitted.points,
-        submitted.tasks,
-        if submitted.jobs.is_empty() { "none".into() } else { submitted.jobs.join(", ") },
-        opts.dir.join("slurm/submit.sh").display()
-    );
+    if submitted.points > 0 {
+        println!(
+            "Submitted {} points as {} tasks (jobs {}); script: {}",
+            submitted.points,
+            submitted.tasks,
+            submitted.jobs.join(", "),
+            opts.dir.join("slurm/submit.sh").display()
+        );
+    } else if submitted.held == 0 {
+        println!("Nothing to submit: no point is left to run (failed ones run again with --retry-failed)");
+    }
+    if !a.wait && submitted.points + submitted.held == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
     if !a.wait {
         println!("Follow it with: initscope sweep status {}", opts.dir.display());
         return Ok(ExitCode::SUCCESS);
