@@ -1,12 +1,16 @@
 //! initscope: weight-initialisation and training-dynamics experiments on
 //! neural networks.
 //!
-//! Data flows one way: settings ([`experiment`]) -> data ([`data`]) ->
-//! model ([`nn`], [`optim`]) -> trainer ([`train`]) -> observers
-//! ([`probe`], [`record`], [`console`]) -> [`run`] -> charts and report
-//! ([`plot`], [`report`]). The leaves ([`error`], [`fsutil`], [`rng`], [`runlock`],
-//! [`tensorfile`], [`table`], [`verdict`]) use nothing above them;
-//! `scripts/module-graph.sh` checks that the graph has no cycle.
+//! Data flows one way: settings ([`experiment`], [`presets`]) -> data
+//! ([`data`]) -> model ([`nn`], [`optim`]) and theory's prediction
+//! ([`theory`]) -> trainer ([`train`], on the lanes of [`parallel`]) ->
+//! observers ([`probe`], [`record`], [`console`]) -> [`run`] -> charts and
+//! report ([`plot`], [`report`], [`tensorboard`]). [`record`] owns the run
+//! directory: its file names, `summary.json`, and the readers the report,
+//! the sweeps and the TensorBoard export use. [`sweep`] and [`bench`] sit
+//! above runs and use them. The leaves ([`error`], [`fsutil`], [`rng`],
+//! [`runlock`], [`tensorfile`], [`table`], [`verdict`]) use nothing above
+//! them; `scripts/module-graph.sh` checks that the graph has no cycle.
 
 pub mod bench;
 pub mod console;

@@ -6,7 +6,8 @@ use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
 use crate::probe::Probe;
-use crate::record::{save_examples, Environment, Recorder, RunSummary};
+use crate::record::dir::{LOG, SETTINGS, THEORY};
+use crate::record::{save_examples, Recorder, RunDir, RunStatus, RunSummary};
 use crate::runlock::RunLock;
 use crate::theory::VariantPrediction;
 use crate::train::checkpoint::load_checkpoint;
@@ -103,7 +104,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome>
 pub fn start_run_dir(exp: &Experiment, opts: &RunOptions) -> Result<PathBuf> {
     exp.validate()?;
     let dir = create_run_dir(exp, opts)?;
-    write_atomic(&dir.join("experiment.toml"), exp.to_toml().as_bytes())?;
+    write_atomic(&dir.join(SETTINGS), exp.to_toml().as_bytes())?;
     Ok(dir)
 }
 
@@ -127,13 +128,7 @@ pub fn run_with_lock(
     if opts.threads == 0 {
         return Err(crate::error::input("threads: must be at least 1"));
     }
-    let summary = RunSummary {
-        experiment: exp.name.clone(),
-        status: "running".into(),
-        environment: Environment::current(opts.threads),
-        variants: Vec::new(),
-    };
-    run_variants(exp, data, dir, opts, summary, lock)
+    run_variants(exp, data, dir, opts, RunSummary::started(&exp.name, opts.threads), lock)
 }
 
 /// Continues an interrupted (or killed) run in `dir` from its records:
@@ -141,11 +136,11 @@ pub fn run_with_lock(
 /// checkpoint, the rest run. The finished run is bit-identical to one that
 /// never stopped.
 pub fn resume_experiment(dir: &Path, opts: &RunOptions) -> Result<RunOutcome> {
-    if !dir.join("experiment.toml").is_file() {
+    if !dir.join(SETTINGS).is_file() {
         return Err(crate::error::input(format!("{}: not a run directory (no experiment.toml)", dir.display())));
     }
     let lock = RunLock::acquire(dir)?;
-    let exp = Experiment::from_file(&dir.join("experiment.toml"))?;
+    let exp = Experiment::from_file(&dir.join(SETTINGS))?;
     let summary = summary_to_resume(dir, &exp, opts)?;
     let data = exp.dataset.load(&opts.data_root)?;
     run_variants(&exp, &data, dir, opts, summary, lock)
@@ -161,31 +156,19 @@ pub fn resume_on_data(dir: &Path, data: &Dataset, opts: &RunOptions) -> Result<R
 /// records it continues from are read under the lock, so no other writer
 /// changes them meanwhile.
 pub fn resume_with_lock(dir: &Path, data: &Dataset, opts: &RunOptions, lock: RunLock) -> Result<RunOutcome> {
-    let exp = Experiment::from_file(&dir.join("experiment.toml"))?;
+    let exp = Experiment::from_file(&dir.join(SETTINGS))?;
     let summary = summary_to_resume(dir, &exp, opts)?;
     run_variants(&exp, data, dir, opts, summary, lock)
 }
 
 /// The summary an interrupted run continues from; a complete run is an error.
 fn summary_to_resume(dir: &Path, exp: &Experiment, opts: &RunOptions) -> Result<RunSummary> {
-    let summary_path = dir.join("summary.json");
-    let mut summary = match std::fs::read_to_string(&summary_path) {
-        Ok(text) => serde_json::from_str::<RunSummary>(&text)
-            .map_err(|e| crate::error::input(format!("{}: {e}", summary_path.display())))?,
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(crate::error::input(format!("{}: cannot read ({e})", summary_path.display())))
-        }
-        Err(_) => RunSummary {
-            experiment: exp.name.clone(),
-            status: "running".into(),
-            environment: Environment::current(opts.threads),
-            variants: Vec::new(),
-        },
-    };
-    if summary.status == "complete" {
+    let found = RunDir::new(dir).read_summary()?;
+    let mut summary = found.unwrap_or_else(|| RunSummary::started(&exp.name, opts.threads));
+    if summary.status == RunStatus::Complete {
         return Err(crate::error::input(format!("{}: the run is complete; there is nothing to resume", dir.display())));
     }
-    summary.status = "running".into();
+    summary.status = RunStatus::Running;
     Ok(summary)
 }
 
@@ -195,7 +178,7 @@ fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<Vec<Vari
     let predictions = crate::theory::predict_all(exp, data);
     for unit in exp.runs() {
         let Some(p) = predictions.iter().find(|p| p.name == unit.group) else { continue };
-        let path = dir.join(&unit.variant.name).join("theory.json");
+        let path = dir.join(&unit.variant.name).join(THEORY);
         if path.exists() {
             continue;
         }
@@ -208,8 +191,7 @@ fn write_theory(exp: &Experiment, data: &Dataset, dir: &Path) -> Result<Vec<Vari
 }
 
 fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
-    let json = serde_json::to_string_pretty(summary).expect("summary always serialises");
-    write_atomic(&dir.join("summary.json"), json.as_bytes())
+    RunDir::new(dir).write_summary(summary)
 }
 
 fn run_variants(
@@ -224,7 +206,7 @@ fn run_variants(
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("log.txt"))
+        .open(dir.join(LOG))
         .with_context(|| format!("{}: cannot open log.txt", dir.display()))?;
     save_examples(&data.test, dir)?;
     let theory = write_theory(exp, data, dir)?;
@@ -285,14 +267,14 @@ fn run_variants(
     // A stop requested before a pending variant started leaves it for resume.
     let all_done = units.iter().all(|u| summary.variants.iter().any(|v| v.name == u.variant.name));
     if interrupted || !all_done {
-        summary.status = "interrupted".into();
+        summary.status = RunStatus::Interrupted;
         write_summary(dir, &summary)?;
         if !interrupted {
             log.line(None, &format!("Interrupted; continue with: initscope resume {}", dir.display()))?;
         }
         return Ok(RunOutcome { dir: dir.into(), summary, interrupted: true });
     }
-    summary.status = "complete".into();
+    summary.status = RunStatus::Complete;
     write_summary(dir, &summary)?;
     Ok(RunOutcome { dir: dir.into(), summary, interrupted: false })
 }

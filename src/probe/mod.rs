@@ -18,6 +18,7 @@ pub mod stats;
 
 use crate::experiment::ProbeSettings;
 use crate::nn::{Activation, Mlp};
+use crate::record::dir::{PROBE, STEPS};
 use crate::record::rows::{
     histogram_columns, ChangeRow, HistogramRow, LayerStatsRow, StepRow, CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
 };
@@ -321,7 +322,7 @@ impl Probe {
     /// Restores what was recorded before the checkpoint from the files.
     fn restore(&mut self, variant: &str, model: &Mlp, checkpoint: &Checkpoint) -> Result<()> {
         let vdir = self.run_dir.join(variant);
-        let dir = vdir.join("probe");
+        let dir = vdir.join(PROBE);
         let before = checkpoint.steps_taken;
         for row in read_if_written::<LayerStatsRow>(&dir.join("layers.csv"))?.iter().filter(|r| r.step < before) {
             self.scalars.push(RowScalars::from(row));
@@ -332,7 +333,7 @@ impl Probe {
         }
         self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
         self.changes.retain(|c| c.0 < checkpoint.epoch);
-        let steps = read_if_written::<StepRow>(&vdir.join("steps.csv"))?;
+        let steps = read_if_written::<StepRow>(&vdir.join(STEPS))?;
         self.losses = steps.iter().take(before).map(|r| r.loss).collect();
         self.snapshot = if checkpoint.step > 0 {
             crate::tensorfile::load_vector(&dir.join("epoch-start.safetensors"))?
@@ -343,7 +344,7 @@ impl Probe {
     }
 
     fn write_files(&mut self, variant: &str) -> Result<()> {
-        let dir = self.run_dir.join(variant).join("probe");
+        let dir = self.run_dir.join(variant).join(PROBE);
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
         self.layers_csv.write(&dir.join("layers.csv"))?;
         self.histograms_csv.write(&dir.join("histograms.csv"))?;
@@ -416,7 +417,7 @@ impl Observer for Probe {
                 self.flush_pending();
                 self.write_files(variant)?;
                 if checkpoint.step > 0 {
-                    let path = self.run_dir.join(variant).join("probe").join("epoch-start.safetensors");
+                    let path = self.run_dir.join(variant).join(PROBE).join("epoch-start.safetensors");
                     crate::tensorfile::save_vector("params", &self.snapshot, &path)?;
                 }
             }

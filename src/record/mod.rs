@@ -15,7 +15,11 @@
 //! byte-identical metrics. Every file is written whole and renamed into
 //! place ([`write_atomic`]).
 
+pub mod dir;
+pub mod read;
 pub mod rows;
+
+pub use dir::{RunDir, RunStatus};
 
 use crate::fsutil::write_atomic;
 use crate::nn::state_dict;
@@ -23,6 +27,7 @@ use crate::table::{write_rows, CsvBuffer};
 use crate::train::checkpoint::{remove_checkpoints, save_checkpoint, Checkpoint};
 use crate::train::{EpochMetrics, Event, Observer, VariantSummary};
 use anyhow::{Context, Result};
+use dir::{EPOCHS, EXAMPLES, FINAL_WEIGHTS, INITIAL_WEIGHTS, PREDICTIONS, STEPS, TIMINGS};
 use rows::{
     rounded, EpochRow, PredictionRow, StepRow, TimingRow, EPOCHS_COLUMNS, PREDICTIONS_COLUMNS, STEPS_COLUMNS,
     TIMINGS_COLUMNS,
@@ -41,7 +46,7 @@ pub fn save_examples(test: &crate::data::LabeledImages, dir: &Path) -> Result<()
         dims: vec![n, test.rows, test.cols],
         data: test.pixels[..n * test.pixels_per_image()].to_vec(),
     };
-    write_atomic(&dir.join("examples-images-idx3-ubyte"), &crate::data::idx::encode(&array))
+    write_atomic(&dir.join(EXAMPLES), &crate::data::idx::encode(&array))
 }
 
 /// `summary.json`: everything a report needs without the CSVs.
@@ -49,13 +54,26 @@ pub fn save_examples(test: &crate::data::LabeledImages, dir: &Path) -> Result<()
 pub struct RunSummary {
     /// The experiment's name.
     pub experiment: String,
-    /// `running`, `interrupted` (continue with `initscope resume`) or `complete`.
+    /// Where the run stands.
     #[serde(default)]
-    pub status: String,
+    pub status: RunStatus,
     /// Where and with what it ran.
     pub environment: Environment,
     /// One entry per finished variant, in order.
     pub variants: Vec<VariantSummary>,
+}
+
+impl RunSummary {
+    /// The summary of run `experiment` starting now on `threads` threads:
+    /// running, no variant finished.
+    pub fn started(experiment: &str, threads: usize) -> Self {
+        RunSummary {
+            experiment: experiment.into(),
+            status: RunStatus::Running,
+            environment: Environment::current(threads),
+            variants: Vec::new(),
+        }
+    }
 }
 
 /// The software and machine a run used.
@@ -148,9 +166,9 @@ impl Recorder {
     }
 
     fn write_csvs(&mut self, dir: &Path) -> Result<()> {
-        self.steps.write(&dir.join("steps.csv"))?;
-        write_rows(&dir.join("epochs.csv"), &EPOCHS_COLUMNS, &self.epochs)?;
-        write_rows(&dir.join("timings.csv"), &TIMINGS_COLUMNS, &self.timings)
+        self.steps.write(&dir.join(STEPS))?;
+        write_rows(&dir.join(EPOCHS), &EPOCHS_COLUMNS, &self.epochs)?;
+        write_rows(&dir.join(TIMINGS), &TIMINGS_COLUMNS, &self.timings)
     }
 
     fn epoch_row(&mut self, m: &EpochMetrics) {
@@ -170,12 +188,12 @@ impl Recorder {
     /// Takes up the records of a run stopped at `checkpoint`.
     fn resume(&mut self, dir: &Path, checkpoint: &Checkpoint) -> Result<()> {
         let epochs_done = checkpoint.epoch.saturating_sub(1);
-        let steps: Vec<StepRow> = read_for_resume(&dir.join("steps.csv"), checkpoint.steps_taken)?;
+        let steps: Vec<StepRow> = read_for_resume(&dir.join(STEPS), checkpoint.steps_taken)?;
         self.steps = CsvBuffer::new(&STEPS_COLUMNS);
         steps.iter().take(checkpoint.steps_taken).for_each(|row| self.steps.push(row));
-        self.epochs = read_for_resume(&dir.join("epochs.csv"), epochs_done)?;
+        self.epochs = read_for_resume(&dir.join(EPOCHS), epochs_done)?;
         self.epochs.retain(|r| r.epoch < checkpoint.epoch);
-        self.timings = read_for_resume(&dir.join("timings.csv"), epochs_done)?;
+        self.timings = read_for_resume(&dir.join(TIMINGS), epochs_done)?;
         self.timings.retain(|r| r.epoch < checkpoint.epoch);
         Ok(())
     }
@@ -190,7 +208,7 @@ impl Observer for Recorder {
                 self.steps = CsvBuffer::new(&STEPS_COLUMNS);
                 (self.epochs, self.timings) = (Vec::new(), Vec::new());
                 remove_checkpoints(&dir, None, None)?;
-                state_dict::save(model, &dir.join("initial.safetensors"))?;
+                state_dict::save(model, &dir.join(INITIAL_WEIGHTS))?;
             }
             Event::Resume { checkpoint, .. } => self.resume(&dir, checkpoint)?,
             Event::Interrupted { model, optimizer, checkpoint } => {
@@ -207,14 +225,14 @@ impl Observer for Recorder {
                 save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
             Event::End { model, test_predictions, test_labels, .. } => {
-                state_dict::save(model, &dir.join("final.safetensors"))?;
+                state_dict::save(model, &dir.join(FINAL_WEIGHTS))?;
                 let predictions: Vec<PredictionRow> = test_labels
                     .iter()
                     .zip(test_predictions.iter())
                     .enumerate()
                     .map(|(index, (&label, &predicted))| PredictionRow { index, label, predicted })
                     .collect();
-                write_rows(&dir.join("test_predictions.csv"), &PREDICTIONS_COLUMNS, &predictions)?;
+                write_rows(&dir.join(PREDICTIONS), &PREDICTIONS_COLUMNS, &predictions)?;
                 remove_checkpoints(&dir, None, None)?;
             }
         }

@@ -5,8 +5,8 @@
 //! the legend, and a linear/log switch. The static PNG and SVG of the same
 //! charts stay in `plots/`, for papers.
 
-use super::records::{RunRecords, VariantRecords};
 use crate::plot::curves::{running_mean, running_median, smoothing_window};
+use crate::record::read::{RunRecords, VariantRecords};
 use serde::Serialize;
 
 /// uPlot's script, inlined in the page.

@@ -4,7 +4,6 @@
 
 pub mod interactive;
 pub mod page;
-pub mod records;
 
 use crate::plot::curves::{
     mean_sd, running_mean, AccuracyChart, BandChart, LayerProfileChart, LogLinesChart, LossChart, Series,
@@ -14,11 +13,11 @@ use crate::plot::distributions::{
 };
 use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
 use crate::plot::{save, Written};
+use crate::record::read::{RunRecords, VariantRecords};
 use crate::record::rows::LayerStatsRow;
 use anyhow::Result;
 use askama::Template as _;
 use page::{seed_rows, summary_rows, verdict_lines, Figure, ReportPage, Section};
-use records::{RunRecords, VariantRecords};
 use std::path::{Path, PathBuf};
 
 /// The original's running-average window.

@@ -2,9 +2,9 @@
 //! values, and rendered by the askama template `templates/report.html`
 //! (which escapes every value it inserts).
 
-use super::records::RunRecords;
 use crate::plot::curves::mean_sd;
 use crate::plot::Written;
+use crate::record::read::RunRecords;
 use crate::record::Environment;
 use crate::train::VariantSummary;
 use askama::Template;

@@ -5,6 +5,7 @@ use super::spec::{Point, SweepSpec};
 use super::table::{point_rows, write_table, PointState, ResultRow};
 use crate::error::input;
 use crate::fsutil::write_atomic;
+use crate::record::{RunDir, RunStatus, RunSummary};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -108,7 +109,7 @@ impl SweepDir {
 
     /// Whether `point`'s summary says it is complete (whoever holds it).
     pub fn is_complete(&self, point: &Point) -> bool {
-        self.summary(point).and_then(Result::ok).is_some_and(|s| s.status == "complete")
+        self.summary(point).ok().flatten().is_some_and(|s| s.status == RunStatus::Complete)
     }
 
     /// Why `point`'s records cannot be read, if they cannot: a
@@ -116,18 +117,12 @@ impl SweepDir {
     /// Such a point cannot continue; `--retry-failed` moves its run
     /// directory aside and runs it afresh.
     pub fn corrupt_record(&self, point: &Point) -> Option<String> {
-        self.summary(point)?.err()
+        self.summary(point).err().map(|e| e.to_string())
     }
 
-    /// `point`'s `summary.json`: none when it is not there (or cannot be
-    /// opened), else the summary or why it does not parse.
-    fn summary(&self, point: &Point) -> Option<std::result::Result<crate::record::RunSummary, String>> {
-        let path = self.run_dir(point).join("summary.json");
-        let text = std::fs::read(&path).ok()?;
-        let parsed = std::str::from_utf8(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<crate::record::RunSummary>(t).map_err(|e| e.to_string()));
-        Some(parsed.map_err(|e| format!("{}: corrupt ({e})", path.display())))
+    /// `point`'s `summary.json` ([`RunDir::read_summary`]).
+    pub fn summary(&self, point: &Point) -> Result<Option<RunSummary>> {
+        RunDir::new(&self.run_dir(point)).read_summary()
     }
 
     /// Moves `point`'s run directory aside, to `runs/<name>.corrupt-<n>`
@@ -160,9 +155,11 @@ impl SweepDir {
         }
     }
 
-    /// The table rows of `point` in state `state`.
+    /// The table rows of `point` in state `state`: a point whose summary
+    /// is corrupt has no results yet (`sweep report` warns about it).
     pub fn rows(&self, point: &Point, state: &PointState) -> Result<Vec<ResultRow>> {
-        point_rows(point, &format!("runs/{}", self.run_name(point)), &self.run_dir(point), state)
+        let summary = self.summary(point).ok().flatten();
+        point_rows(point, &format!("runs/{}", self.run_name(point)), &self.run_dir(point), summary, state)
     }
 
     /// Rewrites `sweep.csv` atomically from every point's rows.

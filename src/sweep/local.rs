@@ -6,6 +6,7 @@ use super::table::{PointState, ResultRow};
 use super::SweepDir;
 use crate::data::Dataset;
 use crate::fsutil::write_atomic;
+use crate::record::dir::SETTINGS;
 use crate::run::{resume_with_lock, run_with_lock, RunOptions};
 use crate::runlock::RunLock;
 use anyhow::Result;
@@ -266,13 +267,13 @@ pub(crate) fn run_point(
             // Another process finished it since its state was read.
             return Ok(false);
         }
-        let outcome = if run_dir.join("experiment.toml").exists() {
+        let outcome = if run_dir.join(SETTINGS).exists() {
             resume_with_lock(&run_dir, data, &run_opts, lock)?
         } else {
             // A directory without settings was killed while being made.
             clear_all_but_lock(&run_dir)?;
             point.experiment.validate()?;
-            write_atomic(&run_dir.join("experiment.toml"), point.experiment.to_toml().as_bytes())?;
+            write_atomic(&run_dir.join(SETTINGS), point.experiment.to_toml().as_bytes())?;
             run_with_lock(&point.experiment, data, &run_dir, &run_opts, lock)?
         };
         Ok(outcome.interrupted)

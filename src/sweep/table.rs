@@ -2,6 +2,7 @@
 //! directories, so that the table of a partial sweep is always at hand.
 
 use super::spec::{value_text, Point};
+use crate::record::dir::EPOCHS;
 use crate::record::rows::EpochRow;
 use crate::record::RunSummary;
 use crate::table::{read_rows, CsvBuffer};
@@ -107,12 +108,15 @@ pub const RESULT_COLUMNS: [&str; 13] = [
 ];
 
 /// The rows of `point`, whose run directory is `run_dir` (named `run` in
-/// the table), in state `state`: one per variant and seed.
-pub fn point_rows(point: &Point, run: &str, run_dir: &Path, state: &PointState) -> Result<Vec<ResultRow>> {
-    let summary: Option<RunSummary> = match std::fs::read_to_string(run_dir.join("summary.json")) {
-        Ok(text) => serde_json::from_str(&text).ok(),
-        Err(_) => None,
-    };
+/// the table) and whose summary is `summary`, in state `state`: one per
+/// variant and seed.
+pub fn point_rows(
+    point: &Point,
+    run: &str,
+    run_dir: &Path,
+    summary: Option<RunSummary>,
+    state: &PointState,
+) -> Result<Vec<ResultRow>> {
     let finished = summary.map(|s| s.variants).unwrap_or_default();
     point
         .experiment
@@ -135,7 +139,7 @@ pub fn point_rows(point: &Point, run: &str, run_dir: &Path, state: &PointState) 
 }
 
 fn variant_result(v: &VariantSummary, dir: &Path) -> Result<VariantResult> {
-    let epochs_path = dir.join("epochs.csv");
+    let epochs_path = dir.join(EPOCHS);
     let epochs: Vec<EpochRow> = if epochs_path.exists() { read_rows(&epochs_path)? } else { Vec::new() };
     // The first epoch of the highest accuracy.
     let best_valid =

@@ -11,8 +11,9 @@
 
 pub mod events;
 
+use crate::record::dir::SETTINGS;
+use crate::record::read::{RunRecords, VariantRecords};
 use crate::record::rows::{HistogramRow, LayerStatsRow};
-use crate::report::records::{RunRecords, VariantRecords};
 use anyhow::Result;
 use events::{EventFile, HistogramProto};
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ pub fn export(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let mut points: Vec<PathBuf> = std::fs::read_dir(dir.join("runs"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("experiment.toml").exists())
+        .filter(|p| p.join(SETTINGS).exists())
         .collect();
     points.sort();
     let mut written = Vec::new();

@@ -1,14 +1,10 @@
 //! The order-to-chaos phase diagram of an activation (Poole et al. 2016,
 //! Fig. 2; Schoenholz et al. 2017, Fig. 1): chi_1 at the fixed point over a
-//! grid of weight variance sigma_w^2 and bias variance sigma_b^2.
+//! grid of weight variance sigma_w^2 and bias variance sigma_b^2. Computed
+//! here; `plot::phase` draws it.
 
 use super::meanfield::MeanField;
 use crate::nn::Activation;
-use crate::plot::grid::{grid_position, Cell, ColourScale, HeatmapChart};
-use crate::plot::ticks::significant;
-use crate::plot::{save, Written};
-use anyhow::Result;
-use std::path::Path;
 
 /// The sigma_w^2 across the diagram.
 pub fn weight_variances() -> Vec<f64> {
@@ -21,41 +17,27 @@ pub const BIAS_VARIANCES: [f64; 8] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0];
 /// Per sigma_b^2, the critical sigma_w^2 (none when there is none in range).
 pub type CriticalLine = Vec<(f64, Option<f64>)>;
 
-/// Draws the diagram of `activation` as `<dir>/<name>.svg` and `.png`, and
-/// returns it with the critical sigma_w^2 of each sigma_b^2.
-pub fn phase_diagram(activation: Activation, dir: &Path, name: &str) -> Result<(Written, CriticalLine)> {
+/// chi_1 over the grid of one activation, with its edge of chaos.
+#[derive(Clone, Debug)]
+pub struct PhaseDiagram {
+    /// The activation.
+    pub activation: Activation,
+    /// sigma_w^2 across ([`weight_variances`]).
+    pub weight_variances: Vec<f64>,
+    /// sigma_b^2 up ([`BIAS_VARIANCES`]).
+    pub bias_variances: Vec<f64>,
+    /// chi_1 per (sigma_b^2 row, sigma_w^2 column); infinite where the
+    /// variance has no fixed point (it explodes).
+    pub chi1: Vec<Vec<f64>>,
+    /// The critical sigma_w^2 of each sigma_b^2 (chi_1 = 1).
+    pub critical: CriticalLine,
+}
+
+/// The phase diagram of `activation`.
+pub fn phase_diagram(activation: Activation) -> PhaseDiagram {
     let field = MeanField::new(activation);
     let weights = weight_variances();
-    let cells: Vec<Vec<Cell>> = BIAS_VARIANCES
-        .iter()
-        .map(|&b| {
-            weights
-                .iter()
-                .map(|&w| {
-                    let chi1 = field.chi1_at(w, b);
-                    // No fixed point: the variance explodes, marked like a divergence.
-                    Cell::Value { value: chi1.min(1e3), diverged: !chi1.is_finite() }
-                })
-                .collect()
-        })
-        .collect();
-    let critical: CriticalLine = BIAS_VARIANCES.iter().map(|&b| (b, field.critical_weight_variance(b))).collect();
-    // The edge of chaos through the rows (row y centred at y + 0.5).
-    let edge = critical
-        .iter()
-        .enumerate()
-        .filter_map(|(y, (_, w))| w.and_then(|w| grid_position(&weights, w)).map(|x| (x, y as f64 + 0.5)))
-        .collect();
-    let chart = HeatmapChart {
-        title: format!("chi_1 of {activation:?}: ordered (< 1) and chaotic (> 1)"),
-        x_desc: "weight variance sigma_w^2".into(),
-        y_desc: "bias variance sigma_b^2".into(),
-        value_desc: "chi_1 at the fixed point (log scale)".into(),
-        x_labels: weights.iter().map(|&w| significant(w, 4)).collect(),
-        y_labels: BIAS_VARIANCES.iter().map(|&b| significant(b, 4)).collect(),
-        cells,
-        scale: ColourScale { lo: 0.1, hi: 10.0, log: true },
-        curves: vec![("chi_1 = 1".into(), edge)],
-    };
-    Ok((save(&chart, dir, name)?, critical))
+    let chi1 = BIAS_VARIANCES.iter().map(|&b| weights.iter().map(|&w| field.chi1_at(w, b)).collect()).collect();
+    let critical = BIAS_VARIANCES.iter().map(|&b| (b, field.critical_weight_variance(b))).collect();
+    PhaseDiagram { activation, weight_variances: weights, bias_variances: BIAS_VARIANCES.to_vec(), chi1, critical }
 }

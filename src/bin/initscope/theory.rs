@@ -39,9 +39,10 @@ pub fn theory_command(args: TheoryArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.phase_diagram {
         let activation = parse_activation(name)?;
         let stem = format!("phase-diagram-{}", name.replace(':', "-"));
-        let (chart, critical) = initscope::theory::diagram::phase_diagram(activation, &args.out, &stem)?;
+        let diagram = initscope::theory::diagram::phase_diagram(activation);
+        let chart = initscope::plot::phase::draw_phase_diagram(&diagram, &args.out, &stem)?;
         println!("critical weight variance (the edge of chaos, chi_1 = 1):");
-        for (bias, weight) in critical {
+        for (bias, weight) in diagram.critical {
             let weight = weight.map_or("none in [0.01, 1000]".into(), |w| format!("{w:.4}"));
             println!("  sigma_b^2 = {bias:<5} sigma_w^2 = {weight}");
         }

@@ -1,9 +1,12 @@
-//! Reading a run directory back: everything the charts and the report
-//! need, from the files alone.
+//! Reading a run directory back: everything the charts, the report and
+//! the TensorBoard export need, from the files alone (through [`RunDir`]).
 
+use super::dir::{
+    RunDir, EPOCHS, EXAMPLES, FINAL_WEIGHTS, INITIAL_WEIGHTS, PREDICTIONS, PROBE, SETTINGS, STEPS, THEORY,
+};
+use super::RunSummary;
 use crate::data::idx;
 use crate::record::rows::{EpochRow, HistogramRow, LayerStatsRow, PredictionRow, StepRow};
-use crate::record::RunSummary;
 use crate::table::read_rows;
 use crate::tensorfile;
 use anyhow::{anyhow, Context, Result};
@@ -66,15 +69,14 @@ fn weights(path: &Path) -> Result<Vec<Vec<f32>>> {
 }
 
 impl VariantRecords {
-    fn load(dir: &Path, name: &str) -> Result<Self> {
-        let vdir = dir.join(name);
-        let steps: Vec<StepRow> = read_rows(&vdir.join("steps.csv"))?;
+    fn load(run: &RunDir, name: &str) -> Result<Self> {
+        let file = |f: &str| run.variant_file(name, f);
+        let steps: Vec<StepRow> = read_rows(&file(STEPS))?;
         let losses = steps.iter().map(|r| f64::from(r.loss)).collect();
         let steps_per_epoch = steps.iter().map(|r| r.batch).max().unwrap_or(0) + 1;
-        let epochs: Vec<EpochRow> = read_rows_if_written(&vdir.join("epochs.csv"))?.unwrap_or_default();
+        let epochs: Vec<EpochRow> = read_rows_if_written(&file(EPOCHS))?.unwrap_or_default();
         let epochs = epochs.iter().map(|r| (r.epoch as f64, r.mean_loss, r.train_accuracy, r.valid_accuracy)).collect();
-        let predictions: Vec<PredictionRow> =
-            read_rows_if_written(&vdir.join("test_predictions.csv"))?.unwrap_or_default();
+        let predictions: Vec<PredictionRow> = read_rows_if_written(&file(PREDICTIONS))?.unwrap_or_default();
         let test_predictions = predictions.iter().map(|r| (r.label, r.predicted)).collect();
         Ok(VariantRecords {
             name: name.into(),
@@ -82,12 +84,12 @@ impl VariantRecords {
             losses,
             steps_per_epoch,
             epochs,
-            initial_weights: weights(&vdir.join("initial.safetensors"))?,
-            final_weights: weights(&vdir.join("final.safetensors"))?,
+            initial_weights: weights(&file(INITIAL_WEIGHTS))?,
+            final_weights: weights(&file(FINAL_WEIGHTS))?,
             test_predictions,
-            layers: read_rows_if_written(&vdir.join("probe/layers.csv"))?,
-            histograms: read_rows_if_written(&vdir.join("probe/histograms.csv"))?,
-            theory: read_theory(&vdir.join("theory.json"))?,
+            layers: read_rows_if_written(&file(PROBE).join("layers.csv"))?,
+            histograms: read_rows_if_written(&file(PROBE).join("histograms.csv"))?,
+            theory: read_theory(&file(THEORY))?,
         })
     }
 }
@@ -98,33 +100,23 @@ impl RunRecords {
         if !dir.is_dir() {
             return Err(crate::error::input(format!("{}: not a run directory (it does not exist)", dir.display())));
         }
-        let settings_path = dir.join("experiment.toml");
+        let run = RunDir::new(dir);
+        let settings_path = run.file(SETTINGS);
         let settings = std::fs::read_to_string(&settings_path)
             .with_context(|| format!("{}: cannot read (is this a run directory?)", settings_path.display()))?;
         let experiment: crate::experiment::Experiment =
             toml::from_str(&settings).map_err(|e| anyhow!("{}: {}", settings_path.display(), e.message()))?;
-        let summary_path = dir.join("summary.json");
-        let summary: RunSummary = if summary_path.exists() {
-            serde_json::from_str(&std::fs::read_to_string(&summary_path)?)
-                .with_context(|| format!("{}: not a valid summary", summary_path.display()))?
-        } else {
-            RunSummary {
-                experiment: experiment.name.clone(),
-                status: "running".into(),
-                environment: crate::record::Environment::current(0),
-                variants: Vec::new(),
-            }
-        };
+        let summary = run.read_summary()?.unwrap_or_else(|| RunSummary::started(&experiment.name, 0));
         let mut variants = Vec::new();
         for unit in experiment.runs() {
             let name = &unit.variant.name;
-            if dir.join(name).join("steps.csv").exists() {
-                let mut records = VariantRecords::load(dir, name)?;
+            if run.variant_file(name, STEPS).exists() {
+                let mut records = VariantRecords::load(&run, name)?;
                 records.group = unit.group.clone();
                 variants.push(records);
             }
         }
-        let examples_path = dir.join("examples-images-idx3-ubyte");
+        let examples_path = run.file(EXAMPLES);
         let examples = if examples_path.exists() {
             let a = idx::read(&examples_path)?;
             let per = a.dims[1] * a.dims[2];
