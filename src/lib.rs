@@ -7,7 +7,7 @@
 //! observers ([`probe`], [`record`], [`console`]) -> [`run`] -> charts and
 //! report ([`plot`], [`report`], [`tensorboard`]). [`record`] owns the run
 //! directory: its file names, `summary.json`, and the readers the report,
-//! the sweeps and the TensorBoard export use. [`sweep`] and [`bench`] sit
+//! the sweeps and the TensorBoard export use. [`sweep`] and [`bench`](mod@bench) sit
 //! above runs and use them. The leaves ([`error`], [`fsutil`], [`rng`],
 //! [`runlock`], [`tensorfile`], [`table`], [`verdict`]) use nothing above
 //! them; `scripts/module-graph.sh` checks that the graph has no cycle.
