@@ -8,7 +8,7 @@ use crate::data::batch::epoch_order;
 use crate::data::LabeledImages;
 use crate::experiment::ProbeSettings;
 use crate::nn::matmul::{matmul, MatRef};
-use crate::nn::{Activation, Init, Mlp, Workspace};
+use crate::nn::{Activation, Init, Model, Workspace};
 use crate::optim::OptimizerSettings;
 use crate::parallel::{for_each_split, part};
 use crate::probe::Probe;
@@ -54,8 +54,8 @@ fn synthetic(count: usize) -> LabeledImages {
     LabeledImages { count, rows: 28, cols: 28, pixels, labels: (0..count).map(|i| (i * 7 % 10) as u8).collect() }
 }
 
-fn model() -> Mlp {
-    let mut m = Mlp::new(&SIZES, Activation::Relu);
+fn model() -> Model {
+    let mut m = Model::mlp(&SIZES, Activation::Relu);
     m.initialise(&Init::kaiming_relu(), &Init::zeros(), 1);
     m
 }
@@ -235,15 +235,17 @@ fn step_gemm_floor(threads: usize, step_flops: f64, say: &mut dyn FnMut(&str)) -
     let products = |floors: &mut Vec<(Workspace, Vec<f32>)>| {
         for_each_split(floors, threads, |s, (ws, grads)| {
             let rows = part(BATCH, SHARDS, s).len();
-            for (l, layer) in m.layers.iter().enumerate() {
-                let x: &[f32] = if l == 0 { &ws.input } else { &ws.post[l - 1] };
+            for (l, layer) in m.linears().enumerate() {
+                let p = m.linear_position(l);
+                let (before, after) = ws.outputs.split_at_mut(p);
+                let x: &[f32] = if p == 0 { &ws.input } else { &before[p - 1] };
                 let w = MatRef::row_major(&m.params[layer.weight_range()], layer.fan_out, layer.fan_in);
                 let xm = MatRef::row_major(&x[..rows * layer.fan_in], rows, layer.fan_in);
-                matmul(&mut ws.pre[l], false, xm, w.t());
-                let dz = MatRef::row_major(&ws.grad_pre[..rows * layer.fan_out], rows, layer.fan_out);
+                matmul(&mut after[0], false, xm, w.t());
+                let dz = MatRef::row_major(&ws.grad[..rows * layer.fan_out], rows, layer.fan_out);
                 matmul(&mut grads[layer.weight_range()], false, dz.t(), xm);
                 if l > 0 {
-                    matmul(&mut ws.grad_post, false, dz, w);
+                    matmul(&mut ws.grad_below, false, dz, w);
                 }
             }
         })

@@ -9,7 +9,7 @@ use initscope::data::batch::fill_batch;
 use initscope::data::{Dataset, DatasetName, LabeledImages};
 use initscope::nn::batchnorm::BatchNorm;
 use initscope::nn::loss::softmax_cross_entropy;
-use initscope::nn::{torch_init, Activation, Init, Mlp, Workspace};
+use initscope::nn::{torch_init, Activation, Init, Model, Workspace};
 use initscope::optim::{Optimizer, OptimizerSettings};
 use initscope::train::Trainer;
 use serde_json::Value;
@@ -33,8 +33,8 @@ fn kaiming() -> (Init, Init) {
 
 /// The seed network (with batch norm when asked) as PyTorch draws it from
 /// seed 123 with Kaiming weights and zero biases.
-fn seed_model(batch_norm: bool) -> Mlp {
-    let mut model = Mlp::with_batch_norm(&SEED_SIZES, Activation::Relu, batch_norm);
+fn seed_model(batch_norm: bool) -> Model {
+    let mut model = Model::mlp_with_batch_norm(&SEED_SIZES, Activation::Relu, batch_norm);
     torch_init::initialise(&mut model, &vec![kaiming(); SEED_SIZES.len() - 1], 123);
     model
 }
@@ -48,7 +48,7 @@ fn mnist() -> Dataset {
 }
 
 /// Mean cross-entropy of `model` in evaluation mode on `rows` images from `first`.
-fn eval_loss(model: &Mlp, data: &LabeledImages, first: usize, rows: usize) -> f64 {
+fn eval_loss(model: &Model, data: &LabeledImages, first: usize, rows: usize) -> f64 {
     let mut ws = Workspace::new(model, rows);
     let indices: Vec<u32> = (first as u32..(first + rows) as u32).collect();
     let mut labels = Vec::new();
@@ -179,7 +179,7 @@ fn ulps_at_scale(before: f32, ours: f32, theirs: f32) -> f64 {
 fn one_step_updates_equal_pytorchs() {
     let json = optim_json();
     let t = torch_fixture_tensors("optim-updates.safetensors");
-    let layout = Mlp::new(&[784, 16, 10], Activation::Relu).tensors();
+    let layout = Model::mlp(&[784, 16, 10], Activation::Relu).tensors();
     let flat = |prefix: &str| {
         let mut out = vec![0.0f32; layout.last().unwrap().2.end];
         for (name, _, range) in &layout {

@@ -7,7 +7,7 @@ use common::*;
 
 use initscope::data::fetch::md5_hex;
 use initscope::data::order::TorchLoaders;
-use initscope::nn::{torch_init, Activation, Init, Mlp};
+use initscope::nn::{torch_init, Activation, Init, Model};
 use initscope::rng::torch::TorchGenerator;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,8 +42,8 @@ fn scheme(value: &Value) -> Init {
 
 /// The model a fixture variant describes, initialised as PyTorch would,
 /// and the generator after it.
-fn torch_model(sizes: &[usize], variant: &Value, seed: u64) -> (Mlp, TorchGenerator) {
-    let mut model = Mlp::new(sizes, Activation::Relu);
+fn torch_model(sizes: &[usize], variant: &Value, seed: u64) -> (Model, TorchGenerator) {
+    let mut model = Model::mlp(sizes, Activation::Relu);
     let schemes = vec![(scheme(&variant["weight_init"]), scheme(&variant["bias_init"])); sizes.len() - 1];
     let generator = torch_init::initialise(&mut model, &schemes, seed);
     (model, generator)

@@ -7,7 +7,7 @@ use super::activation::Activation;
 use super::init::Init;
 use super::linear::Linear;
 use super::loss::softmax_cross_entropy;
-use super::mlp::{Mlp, Workspace};
+use super::model::{Model, Workspace};
 use crate::rng::Stream;
 
 fn random(n: usize, scale: f32, stream: &mut Stream) -> Vec<f32> {
@@ -123,7 +123,7 @@ fn softmax_cross_entropy_matches_finite_differences_and_closed_form() {
 /// batch in `ws` with central differences of the loss (f32 losses: an
 /// absolute tolerance of a few 1e-4).
 #[allow(clippy::needless_range_loop)] // i indexes params and grads alike
-fn check_model_gradient(model: &mut Mlp, ws: &mut Workspace, labels: &[u8], what: &str) {
+fn check_model_gradient(model: &mut Model, ws: &mut Workspace, labels: &[u8], what: &str) {
     let mut grads = vec![0.0; model.params.len()];
     model.forward_backward(ws, labels, &mut grads);
     let mut scratch = vec![0.0; grads.len()];
@@ -144,7 +144,7 @@ fn check_model_gradient(model: &mut Mlp, ws: &mut Workspace, labels: &[u8], what
 #[test]
 fn whole_model_gradient_matches_finite_differences() {
     for act in [Activation::Relu, Activation::Tanh, Activation::Gelu, Activation::Selu] {
-        let mut model = Mlp::new(&[6, 5, 4, 3], act);
+        let mut model = Model::mlp(&[6, 5, 4, 3], act);
         model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 11);
         let batch = 5;
         let mut ws = Workspace::new(&model, batch);
@@ -158,10 +158,10 @@ fn whole_model_gradient_matches_finite_differences() {
 /// biases, and the norms' scales and shifts) through the batch statistics.
 #[test]
 fn batch_norm_model_gradient_matches_finite_differences() {
-    let mut model = Mlp::with_batch_norm(&[6, 5, 4, 3], Activation::Tanh, true);
+    let mut model = Model::mlp_with_batch_norm(&[6, 5, 4, 3], Activation::Tanh, true);
     model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 5);
     // Scales and shifts away from 1 and 0, so their gradients are generic.
-    let norms = model.norms.clone();
+    let norms: Vec<crate::nn::batchnorm::BatchNorm> = model.batch_norms().copied().collect();
     let mut s = Stream::new(2, "gradcheck/bn", 0);
     for bn in &norms {
         for i in bn.gamma_range().chain(bn.beta_range()) {

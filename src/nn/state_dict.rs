@@ -3,7 +3,7 @@
 //! `num_batches_tracked`), to and from safetensors files: the notebook loads
 //! what initscope saves, and initscope starts from what the notebook saved.
 
-use super::mlp::Mlp;
+use super::model::Model;
 use crate::error::input;
 use crate::tensorfile::{self, NamedTensor, Values};
 use anyhow::Result;
@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// Saves `model` as safetensors under the original PyTorch module's names,
 /// loadable by `load_state_dict`.
-pub fn save(model: &Mlp, path: &Path) -> Result<()> {
+pub fn save(model: &Model, path: &Path) -> Result<()> {
     let counter = [model.batches_tracked as i64];
     let mut tensors = Vec::new();
     for (name, shape, range) in model.tensors() {
@@ -28,13 +28,13 @@ pub fn save(model: &Mlp, path: &Path) -> Result<()> {
 
 /// Copies every weight and bias from a safetensors file with the PyTorch
 /// names into `model`, checking each tensor's shape.
-pub fn load_into(model: &mut Mlp, path: &Path) -> Result<()> {
+pub fn load_into(model: &mut Model, path: &Path) -> Result<()> {
     set_tensors(model, &tensorfile::load(path)?, &path.display().to_string())
 }
 
 /// Copies named tensors (parameters and batch-norm running statistics)
 /// into `model`, checking each shape; `source` names them in errors.
-pub fn set_tensors(model: &mut Mlp, tensors: &[NamedTensor], source: &str) -> Result<()> {
+pub fn set_tensors(model: &mut Model, tensors: &[NamedTensor], source: &str) -> Result<()> {
     let find = |name: &str, shape: &[usize]| -> Result<&[f32]> {
         let (_, found_shape, values) =
             tensors.iter().find(|t| t.0 == name).ok_or_else(|| input(format!("{source}: no tensor {name}")))?;

@@ -10,7 +10,7 @@
 
 use super::init::{FanMode, Gain, Init};
 use super::linear::Linear;
-use super::mlp::Mlp;
+use super::model::Model;
 use crate::rng::torch::TorchGenerator;
 
 /// Why a scheme cannot be drawn as PyTorch draws it, or `Ok` for those that
@@ -33,10 +33,10 @@ pub fn check_scheme(init: &Init) -> Result<(), String> {
 /// returns the generator after the last draw (the data loaders draw on
 /// from there). Batch-norm layers draw nothing in PyTorch and keep their
 /// ones and zeros. Schemes must have passed [`check_scheme`].
-pub fn initialise(model: &mut Mlp, schemes: &[(Init, Init)], seed: u64) -> TorchGenerator {
-    assert_eq!(schemes.len(), model.layers.len(), "one scheme pair per layer");
+pub fn initialise(model: &mut Model, schemes: &[(Init, Init)], seed: u64) -> TorchGenerator {
+    assert_eq!(schemes.len(), model.linear_count(), "one scheme pair per Linear");
     let mut generator = TorchGenerator::manual_seed(seed);
-    let layers = model.layers.clone();
+    let layers: Vec<Linear> = model.linears().copied().collect();
     for layer in &layers {
         reset_parameters(model, layer, &mut generator);
     }
@@ -49,7 +49,7 @@ pub fn initialise(model: &mut Mlp, schemes: &[(Init, Init)], seed: u64) -> Torch
 
 /// `nn.Linear.reset_parameters`: `kaiming_uniform_(weight, a=sqrt(5))`,
 /// then `uniform_(bias, -1/sqrt(fan_in), 1/sqrt(fan_in))`.
-fn reset_parameters(model: &mut Mlp, layer: &Linear, generator: &mut TorchGenerator) {
+fn reset_parameters(model: &mut Model, layer: &Linear, generator: &mut TorchGenerator) {
     let a = 5f64.sqrt();
     let gain = (2.0 / (1.0 + a * a)).sqrt(); // calculate_gain("leaky_relu", sqrt(5))
     let bound = kaiming_std(gain, layer.fan_in) * 3f64.sqrt();

@@ -3,7 +3,7 @@
 //! thresholds are constants below, each with its reason; those that count
 //! steps scale with the length of the run, so a short run is judged too.
 
-use crate::nn::{Activation, Mlp};
+use crate::nn::{Activation, Model};
 use crate::record::rows::LayerStatsRow;
 use crate::verdict::{Verdict, VerdictKind};
 
@@ -115,7 +115,7 @@ struct Evidence<'a> {
     rows: &'a [RowScalars],
     losses: &'a [f32],
     changes: &'a [(usize, usize, usize, usize)],
-    model: &'a Mlp,
+    model: &'a Model,
     layers: usize,
     /// Per layer (0-based), the median weight-gradient norm over the finite rows.
     grad_medians: Vec<f64>,
@@ -131,9 +131,9 @@ impl<'a> Evidence<'a> {
         rows: &'a [RowScalars],
         losses: &'a [f32],
         changes: &'a [(usize, usize, usize, usize)],
-        model: &'a Mlp,
+        model: &'a Model,
     ) -> Self {
-        let layers = model.layers.len();
+        let layers = model.linear_count();
         let finite = |r: &&RowScalars| r.nonfinite == 0 && r.grad_norm.is_finite();
         let grad_medians = (1..=layers)
             .map(|l| median(rows.iter().filter(finite).filter(|r| r.layer == l).map(|r| r.grad_norm).collect()))
@@ -145,16 +145,16 @@ impl<'a> Evidence<'a> {
 
     /// Per hidden layer of a ReLU network, the mean share of dead units over
     /// the last tenth of the recorded steps.
-    fn dead_shares(rows: &[RowScalars], model: &Mlp) -> Vec<Option<f64>> {
-        let hidden = model.layers.len() - 1;
-        if model.activation != Activation::Relu {
+    fn dead_shares(rows: &[RowScalars], model: &Model) -> Vec<Option<f64>> {
+        let hidden = model.linear_count() - 1;
+        if model.activation() != Some(Activation::Relu) {
             return vec![None; hidden];
         }
         let mut recorded: Vec<usize> = rows.iter().map(|r| r.step).collect();
         recorded.dedup();
         let tail_start = recorded.get(recorded.len() * 9 / 10).copied().unwrap_or(0);
         let share = |l: usize| {
-            let width = model.layers[l - 1].fan_out as f64;
+            let width = model.linear(l - 1).fan_out as f64;
             let tail = rows.iter().filter(|r| r.layer == l && r.step >= tail_start);
             let shares: Vec<f64> = tail.map(|r| r.dead_units as f64 / width).collect();
             (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
@@ -175,7 +175,7 @@ pub fn diagnose(
     rows: &[RowScalars],
     losses: &[f32],
     changes: &[(usize, usize, usize, usize)],
-    model: &Mlp,
+    model: &Model,
 ) -> Vec<Verdict> {
     let e = Evidence::new(rows, losses, changes, model);
     let checks: [fn(&Evidence) -> Vec<Verdict>; 9] = [
@@ -336,7 +336,7 @@ fn dead_relu(e: &Evidence) -> Vec<Verdict> {
         let message = format!(
             "dead ReLU units: {:.0}% of layer {l}'s {} units output zero for every sample of the batch over the last tenth of training",
             100.0 * share,
-            e.model.layers[l - 1].fan_out
+            e.model.linear(l - 1).fan_out
         );
         out.push(Verdict::new(VerdictKind::DeadRelu, message));
     }

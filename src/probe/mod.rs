@@ -17,7 +17,7 @@ pub mod diagnose;
 pub mod stats;
 
 use crate::experiment::ProbeSettings;
-use crate::nn::{Activation, Mlp};
+use crate::nn::{Activation, Model};
 use crate::record::dir::{PROBE, STEPS};
 use crate::record::rows::{
     histogram_columns, ChangeRow, HistogramRow, LayerStatsRow, StepRow, CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
@@ -138,8 +138,8 @@ impl Probe {
         self.histograms_csv.push(&row);
     }
 
-    fn record_weight_histograms(&mut self, model: &Mlp) {
-        for (l, layer) in model.layers.iter().enumerate() {
+    fn record_weight_histograms(&mut self, model: &Model) {
+        for (l, layer) in model.linears().enumerate() {
             let w = &model.params[layer.weight_range()];
             self.push_histogram("weight", l + 1, &[w], &Moments::of(w));
         }
@@ -157,7 +157,7 @@ impl Probe {
         // other computes the first layer's gradient and the activations:
         // about equal halves for the seed network.
         let grads = trainer.grads();
-        let layers = &model.layers;
+        let layers: Vec<crate::nn::Linear> = model.linears().copied().collect();
         let tensors = |from: usize| -> (Vec<Moments>, Vec<Moments>) {
             let weights = layers.iter().map(|layer| Moments::of(&model.params[layer.weight_range()])).collect();
             let grads = layers[from..].iter().map(|layer| Moments::of(&grads[layer.weight_range()])).collect();
@@ -187,8 +187,8 @@ impl Probe {
     /// Completes the pending rows with the update just applied (`model`
     /// after it; NaN for a layer whose weights were all zero) and records
     /// them.
-    fn record_update(&mut self, model: &Mlp) {
-        for (row, layer) in self.pending.iter_mut().zip(&model.layers) {
+    fn record_update(&mut self, model: &Model) {
+        for (row, layer) in self.pending.iter_mut().zip(model.linears()) {
             let range = layer.weight_range();
             let after = &model.params[range.clone()];
             let before = &self.before_update[range];
@@ -215,20 +215,25 @@ impl Probe {
     fn layer_rows_without_weights(&mut self, trainer: &Trainer, histograms: bool) -> Vec<LayerRow> {
         let model = trainer.model();
         let grads = trainer.grads();
-        let last = model.layers.len() - 1;
-        let mut out = Vec::with_capacity(model.layers.len());
-        for (l, layer) in model.layers.iter().enumerate() {
+        let last = model.linear_count() - 1;
+        let mut out = Vec::with_capacity(model.linear_count());
+        for (l, layer) in model.linears().enumerate() {
             let weight = Moments::new();
             let weight_grad = Moments::new();
             let bias_grad = Moments::of(&grads[layer.bias_range()]);
             let n = layer.fan_out;
-            let pre_parts: Vec<&[f32]> = trainer.batch_activations().map(|(ws, rows)| &ws.pre[l][..rows * n]).collect();
+            let pre_parts: Vec<&[f32]> =
+                trainer.batch_activations().map(|(ws, rows)| &model.pre(ws, l)[..rows * n]).collect();
             let pre = moments_of_parts(&pre_parts);
             let (post, saturated, dead_units) = if l < last {
                 let post_parts: Vec<&[f32]> =
-                    trainer.batch_activations().map(|(ws, rows)| &ws.post[l][..rows * n]).collect();
+                    trainer.batch_activations().map(|(ws, rows)| &model.post(ws, l)[..rows * n]).collect();
                 let m = moments_of_parts(&post_parts);
-                let saturated = saturated_fraction(model.activation, &post_parts, m.count + m.nonfinite);
+                let saturated = saturated_fraction(
+                    model.activation().expect("a hidden layer has an activation"),
+                    &post_parts,
+                    m.count + m.nonfinite,
+                );
                 let dead = self.dead_units(&post_parts, n);
                 if histograms {
                     self.push_histogram("post", l + 1, &post_parts, &m);
@@ -320,7 +325,7 @@ impl Probe {
     }
 
     /// Restores what was recorded before the checkpoint from the files.
-    fn restore(&mut self, variant: &str, model: &Mlp, checkpoint: &Checkpoint) -> Result<()> {
+    fn restore(&mut self, variant: &str, model: &Model, checkpoint: &Checkpoint) -> Result<()> {
         let vdir = self.run_dir.join(variant);
         let dir = vdir.join(PROBE);
         let before = checkpoint.steps_taken;
@@ -352,8 +357,8 @@ impl Probe {
     }
 
     /// Counts, per layer, the parameters that differ from the snapshot.
-    fn record_changes(&mut self, epoch: usize, model: &Mlp) {
-        for (l, layer) in model.layers.iter().enumerate() {
+    fn record_changes(&mut self, epoch: usize, model: &Model) {
+        for (l, layer) in model.linears().enumerate() {
             let range = layer.offset..layer.offset + layer.num_params();
             let changed = model.params[range.clone()]
                 .iter()

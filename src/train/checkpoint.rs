@@ -4,7 +4,7 @@
 //! bit-identically. The one home of writing, reading and pruning them.
 
 use crate::fsutil::write_atomic;
-use crate::nn::{state_dict, Mlp};
+use crate::nn::{state_dict, Model};
 use crate::optim::Optimizer;
 use crate::tensorfile::{self, NamedTensor, Values};
 use crate::train::EpochMetrics;
@@ -75,7 +75,12 @@ pub struct CheckpointFile {
 
 /// Saves a checkpoint of `model` into `variant_dir`, then removes older
 /// parameter files.
-pub fn save_checkpoint(variant_dir: &Path, checkpoint: &Checkpoint, model: &Mlp, optimizer: &Optimizer) -> Result<()> {
+pub fn save_checkpoint(
+    variant_dir: &Path,
+    checkpoint: &Checkpoint,
+    model: &Model,
+    optimizer: &Optimizer,
+) -> Result<()> {
     let params_file = format!("checkpoint-{}.safetensors", checkpoint.steps_taken);
     state_dict::save(model, &variant_dir.join(&params_file))?;
     let optimizer_file = if optimizer.first.is_empty() {

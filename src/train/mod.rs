@@ -13,7 +13,7 @@ pub use variant::{train_variant, Accuracy, EpochMetrics, Event, Observer, Varian
 use crate::data::batch::fill_batch;
 use crate::data::LabeledImages;
 use crate::nn::loss::argmax_rows;
-use crate::nn::{Mlp, Workspace};
+use crate::nn::{Model, Workspace};
 use crate::optim::{Optimizer, OptimizerSettings};
 use crate::parallel::{for_each_split, part};
 
@@ -51,7 +51,7 @@ struct EvalJob<'a> {
 
 /// A model, its optimiser, its gradient buffers and its workspaces.
 pub struct Trainer {
-    model: Mlp,
+    model: Model,
     optimizer: Optimizer,
     shards: Vec<Shard>,
     eval: Vec<EvalWorker>,
@@ -62,11 +62,10 @@ impl Trainer {
     /// Takes ownership of `model` and `optimizer`; `batch_size` is the
     /// largest training batch [`Trainer::step`] will see; `threads` the
     /// worker threads (results do not depend on it).
-    pub fn new(model: Mlp, optimizer: OptimizerSettings, batch_size: usize, threads: usize) -> Self {
+    pub fn new(model: Model, optimizer: OptimizerSettings, batch_size: usize, threads: usize) -> Self {
         let optimizer = Optimizer::new(optimizer);
         let threads = threads.max(1);
-        // Batch norm needs the whole batch's statistics in one pass.
-        let count = if model.norms.is_empty() { SHARDS } else { 1 };
+        let count = model.shards_per_batch(SHARDS);
         let shard_rows = batch_size.div_ceil(count);
         let shards = (0..count)
             .map(|_| Shard {
@@ -83,7 +82,7 @@ impl Trainer {
     }
 
     /// The model being trained.
-    pub fn model(&self) -> &Mlp {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
@@ -108,9 +107,7 @@ impl Trainer {
         steps: usize,
     ) -> anyhow::Result<()> {
         crate::nn::set_tensors(&mut self.model, tensors, source)?;
-        if !self.model.norms.is_empty() {
-            self.model.batches_tracked = steps as u64;
-        }
+        self.model.set_batches_tracked(steps);
         Ok(())
     }
 
@@ -160,10 +157,8 @@ impl Trainer {
     /// [`Trainer::compute_gradients`].
     pub fn apply_update(&mut self) {
         self.optimizer.step(&mut self.model.params, &self.shards[0].grads);
-        if !self.model.norms.is_empty() {
-            let rows = self.shards[0].labels.len();
-            self.model.update_running(&self.shards[0].ws, rows);
-        }
+        let rows = self.shards[0].labels.len();
+        self.model.update_running(&self.shards[0].ws, rows);
     }
 
     /// Predicted class of each image at `indices`, in order. Chunks of

@@ -7,7 +7,7 @@ use crate::data::batch::{epoch_order, fill_batch, validation_split};
 use crate::data::order::{EpochOrders, Orders, TorchLoaders};
 use crate::data::Dataset;
 use crate::experiment::{Experiment, RunUnit};
-use crate::nn::{load_into, lsuv, Init, Mlp, Workspace};
+use crate::nn::{load_into, lsuv, Init, Model, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::RngKind;
 use anyhow::Result;
@@ -107,7 +107,7 @@ pub enum Event<'a> {
     /// Before the first step; `model` holds the initial parameters.
     Start {
         /// The model.
-        model: &'a Mlp,
+        model: &'a Model,
         /// Steps per epoch.
         steps_per_epoch: usize,
         /// Epochs to run.
@@ -117,7 +117,7 @@ pub enum Event<'a> {
     /// restore what they had recorded up to it.
     Resume {
         /// The model with the checkpoint's parameters.
-        model: &'a Mlp,
+        model: &'a Model,
         /// Steps per epoch.
         steps_per_epoch: usize,
         /// Epochs to run.
@@ -142,14 +142,14 @@ pub enum Event<'a> {
     /// which is not applied): observers can measure the update itself.
     Updated {
         /// The model after the update.
-        model: &'a Mlp,
+        model: &'a Model,
     },
     /// After each epoch's evaluation.
     Epoch {
         /// What the epoch achieved.
         metrics: &'a EpochMetrics,
         /// The model at the end of the epoch.
-        model: &'a Mlp,
+        model: &'a Model,
         /// Its optimiser, with the state a checkpoint needs.
         optimizer: &'a Optimizer,
         /// Where the next epoch starts.
@@ -158,7 +158,7 @@ pub enum Event<'a> {
     /// Training stopped at a step boundary on request.
     Interrupted {
         /// The model after the last update.
-        model: &'a Mlp,
+        model: &'a Model,
         /// Its optimiser, with the state a checkpoint needs.
         optimizer: &'a Optimizer,
         /// Where to continue.
@@ -167,7 +167,7 @@ pub enum Event<'a> {
     /// After the test evaluation; `model` holds the final parameters.
     End {
         /// The model.
-        model: &'a Mlp,
+        model: &'a Model,
         /// The results.
         summary: &'a VariantSummary,
         /// The final model's prediction for each test image, in file order.
@@ -271,7 +271,7 @@ fn initial_model(
     data: &Dataset,
     split: &Split,
     stop: &(dyn Fn() -> bool + Sync),
-) -> Result<Option<(Mlp, Orders)>> {
+) -> Result<Option<(Model, Orders)>> {
     let (variant, seed) = (&unit.variant, unit.seed);
     let pixels = data.train.pixels_per_image();
     if data.test.pixels_per_image() != pixels {
@@ -284,8 +284,8 @@ fn initial_model(
     let mut sizes = vec![pixels];
     sizes.extend(&model_settings.hidden);
     sizes.push(crate::data::CLASSES);
-    let mut model = Mlp::with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
-    let schemes = variant.layer_schemes(model.layers.len());
+    let mut model = Model::mlp_with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
+    let schemes = variant.layer_schemes(model.linear_count());
     let (train, valid) = (split.train.clone(), split.valid.clone());
     let orders = match unit.rng {
         RngKind::Chacha => {

@@ -7,8 +7,8 @@ use super::*;
 const STEPS: usize = 400;
 
 /// A small ReLU network: two hidden layers of 6 and 5 units, 10 classes.
-fn model() -> Mlp {
-    Mlp::new(&[8, 6, 5, 10], Activation::Relu)
+fn model() -> Model {
+    Model::mlp(&[8, 6, 5, 10], Activation::Relu)
 }
 
 /// What a healthy run records: gradients of one size in every layer,

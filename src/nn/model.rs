@@ -1,0 +1,300 @@
+//! The model: a sequence of typed layers ([`Layer`]), every parameter in
+//! one contiguous buffer and the batch norms' running statistics in
+//! another, with the workspace one pass needs. Forward runs the layers in
+//! order, each reading the output of the one before; backward runs them in
+//! reverse, each turning dL/d(its output) into dL/d(its input).
+
+use super::activation::Activation;
+use super::batchnorm::BatchNorm;
+use super::init::Init;
+use super::layer::{Layer, LayerInfo, LayerKind};
+use super::linear::Linear;
+use crate::rng::Stream;
+
+/// A model `input_width -> ... -> classes`: [`Layer`]s in order, the last
+/// a Linear giving the logits.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The layers, in order.
+    pub layers: Vec<Layer>,
+    /// Features per input sample.
+    pub input_width: usize,
+    /// Every layer's parameters, layer after layer (see [`Linear`] and
+    /// [`BatchNorm`] for their layout).
+    pub params: Vec<f32>,
+    /// The batch norms' running means and variances (state, not parameters).
+    pub running: Vec<f32>,
+    /// Training batches the running statistics have seen.
+    pub batches_tracked: u64,
+    /// The position in `layers` of each Linear.
+    linear_positions: Vec<usize>,
+}
+
+impl Model {
+    /// The MLP `sizes[0] -> sizes[1] -> ... -> sizes[last]`, `activation`
+    /// after every Linear but the last, all parameters zero; see
+    /// [`Model::initialise`].
+    pub fn mlp(sizes: &[usize], activation: Activation) -> Self {
+        Self::mlp_with_batch_norm(sizes, activation, false)
+    }
+
+    /// [`Model::mlp`], with batch normalisation between each hidden Linear
+    /// and its activation when `batch_norm` (scale 1, shift 0, running mean
+    /// 0 and variance 1), as the original `nn.Sequential` orders them.
+    pub fn mlp_with_batch_norm(sizes: &[usize], activation: Activation, batch_norm: bool) -> Self {
+        assert!(sizes.len() >= 2 && sizes.iter().all(|&s| s > 0), "bad sizes {sizes:?}");
+        let (mut offset, mut running) = (0, 0);
+        let mut layers = Vec::new();
+        let last = sizes.len() - 2;
+        for (l, w) in sizes.windows(2).enumerate() {
+            let linear = Linear { fan_in: w[0], fan_out: w[1], offset };
+            offset += linear.num_params();
+            layers.push(Layer::Linear(linear));
+            if l == last {
+                break;
+            }
+            if batch_norm {
+                layers.push(Layer::BatchNorm(BatchNorm { width: w[1], offset, running }));
+                offset += 2 * w[1];
+                running += 2 * w[1];
+            }
+            layers.push(Layer::Activation(activation));
+        }
+        let mut model = Model {
+            linear_positions: layers
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| matches!(l, Layer::Linear(_)))
+                .map(|p| p.0)
+                .collect(),
+            layers,
+            input_width: sizes[0],
+            params: vec![0.0; offset],
+            running: vec![0.0; running],
+            batches_tracked: 0,
+        };
+        let norms: Vec<BatchNorm> = model.batch_norms().copied().collect();
+        for bn in norms {
+            model.params[bn.gamma_range()].fill(1.0);
+            model.running[bn.running + bn.width..bn.running + 2 * bn.width].fill(1.0);
+        }
+        model
+    }
+
+    /// Linear layer `l` (from 0).
+    pub fn linear(&self, l: usize) -> &Linear {
+        match &self.layers[self.linear_positions[l]] {
+            Layer::Linear(linear) => linear,
+            _ => unreachable!("linear_positions holds Linear layers only"),
+        }
+    }
+
+    /// The position in [`Model::layers`] of Linear `l`.
+    pub fn linear_position(&self, l: usize) -> usize {
+        self.linear_positions[l]
+    }
+
+    /// The Linear layers, in order.
+    pub fn linears(&self) -> impl ExactSizeIterator<Item = &Linear> + '_ {
+        (0..self.linear_positions.len()).map(|l| self.linear(l))
+    }
+
+    /// The number of Linear layers.
+    pub fn linear_count(&self) -> usize {
+        self.linear_positions.len()
+    }
+
+    /// The batch-norm layers, in order.
+    pub fn batch_norms(&self) -> impl Iterator<Item = &BatchNorm> + '_ {
+        self.layers.iter().filter_map(|l| match l {
+            Layer::BatchNorm(bn) => Some(bn),
+            _ => None,
+        })
+    }
+
+    /// Whether any layer normalises over the batch: such a model needs the
+    /// whole batch in one pass (its statistics are the batch's), and keeps
+    /// running statistics.
+    pub fn has_batch_norm(&self) -> bool {
+        self.batch_norms().next().is_some()
+    }
+
+    /// Passes one batch may be split into, at most `wanted`: 1 with batch
+    /// norm, whose statistics are the whole batch's.
+    pub fn shards_per_batch(&self, wanted: usize) -> usize {
+        if self.has_batch_norm() {
+            1
+        } else {
+            wanted
+        }
+    }
+
+    /// The first activation's kind (every hidden activation of an MLP).
+    pub fn activation(&self) -> Option<Activation> {
+        self.layers.iter().find_map(|l| match l {
+            Layer::Activation(a) => Some(*a),
+            _ => None,
+        })
+    }
+
+    /// Every layer described ([`LayerInfo`]), in order.
+    pub fn info(&self) -> Vec<LayerInfo> {
+        let mut fan_in = self.input_width;
+        let mut linear = 0;
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (position, layer) in self.layers.iter().enumerate() {
+            if matches!(layer, Layer::Linear(_)) && position > 0 {
+                linear += 1;
+            }
+            let fan_out = layer.fan_out(fan_in);
+            let torch_name = format!("my_network.{}", position + 1);
+            out.push(LayerInfo { kind: layer.kind(), position, linear, fan_in, fan_out, torch_name });
+            fan_in = fan_out;
+        }
+        out
+    }
+
+    /// Number of classes (width of the output).
+    pub fn classes(&self) -> usize {
+        self.linear(self.linear_count() - 1).fan_out
+    }
+
+    /// Draws every Linear's weights from `weight` and biases from `bias`.
+    /// Linear `l`'s weights use stream `(seed, "init/weight", l)` and its
+    /// biases `(seed, "init/bias", l)`, so the draws do not depend on the
+    /// scheme of any other layer.
+    pub fn initialise(&mut self, weight: &Init, bias: &Init, seed: u64) {
+        let schemes = vec![(weight.clone(), bias.clone()); self.linear_count()];
+        self.initialise_layers(&schemes, seed);
+    }
+
+    /// [`Model::initialise`] with a (weight, bias) scheme per Linear.
+    pub fn initialise_layers(&mut self, schemes: &[(Init, Init)], seed: u64) {
+        self.initialise_layers_until(schemes, seed, &|| false);
+    }
+
+    /// As [`Model::initialise_layers`], asking `stop` as it goes (a wide
+    /// orthogonal layer takes seconds): false, with the model only partly
+    /// initialised, when `stop` said so.
+    pub fn initialise_layers_until(&mut self, schemes: &[(Init, Init)], seed: u64, stop: &dyn Fn() -> bool) -> bool {
+        assert_eq!(schemes.len(), self.linear_count(), "one scheme pair per Linear");
+        for (l, (weight, bias)) in schemes.iter().enumerate() {
+            let layer = *self.linear(l);
+            let (fi, fo) = (layer.fan_in, layer.fan_out);
+            let mut stream = Stream::new(seed, "init/weight", l as u64);
+            if !weight.fill_until(&mut self.params[layer.weight_range()], fi, fo, &mut stream, stop) {
+                return false;
+            }
+            let mut stream = Stream::new(seed, "init/bias", l as u64);
+            bias.fill(&mut self.params[layer.bias_range()], fi, fo, &mut stream);
+        }
+        true
+    }
+
+    /// PyTorch-style names and shapes of every parameter tensor, in buffer
+    /// order: `(name, shape, range in params)`.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        for (layer, info) in self.layers.iter().zip(self.info()) {
+            let name = info.torch_name;
+            match layer {
+                Layer::Linear(l) => {
+                    out.push((format!("{name}.weight"), vec![l.fan_out, l.fan_in], l.weight_range()));
+                    out.push((format!("{name}.bias"), vec![l.fan_out], l.bias_range()));
+                }
+                Layer::BatchNorm(bn) => {
+                    out.push((format!("{name}.weight"), vec![bn.width], bn.gamma_range()));
+                    out.push((format!("{name}.bias"), vec![bn.width], bn.beta_range()));
+                }
+                Layer::Activation(_) => {}
+            }
+        }
+        out
+    }
+
+    /// PyTorch-style names of the batch norms' running statistics:
+    /// `(name, shape, range in running)`.
+    pub fn buffers(&self) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        for (layer, info) in self.layers.iter().zip(self.info()) {
+            if let Layer::BatchNorm(bn) = layer {
+                let (r, n, name) = (bn.running, bn.width, info.torch_name);
+                out.push((format!("{name}.running_mean"), vec![n], r..r + n));
+                out.push((format!("{name}.running_var"), vec![n], r + n..r + 2 * n));
+            }
+        }
+        out
+    }
+
+    /// Name of each batch norm's `num_batches_tracked` counter.
+    pub fn counters(&self) -> Vec<String> {
+        let infos = self.info().into_iter().filter(|i| i.kind == LayerKind::BatchNorm);
+        infos.map(|i| format!("{}.num_batches_tracked", i.torch_name)).collect()
+    }
+
+    /// Moves the running statistics towards those of the last training
+    /// forward pass in `ws` (`batch` rows), and counts the batch.
+    pub fn update_running(&mut self, ws: &Workspace, batch: usize) {
+        for (p, layer) in self.layers.iter().enumerate() {
+            if let Layer::BatchNorm(bn) = layer {
+                bn.update_running(&mut self.running, &ws.bn_mean[p], &ws.bn_var[p], batch);
+            }
+        }
+        if self.has_batch_norm() {
+            self.batches_tracked += 1;
+        }
+    }
+
+    /// Sets the batches the running statistics have seen to `steps` (a
+    /// model without batch norm keeps 0).
+    pub fn set_batches_tracked(&mut self, steps: usize) {
+        if self.has_batch_norm() {
+            self.batches_tracked = steps as u64;
+        }
+    }
+
+    /// The output of Linear `l` in the last pass: `z = x W^T + b`
+    /// `[batch, fan_out]` (the buffer, `capacity` rows).
+    pub fn pre<'a>(&self, ws: &'a Workspace, l: usize) -> &'a [f32] {
+        &ws.outputs[self.linear_positions[l]]
+    }
+
+    /// The output of the activation after Linear `l` (a hidden one) in the
+    /// last pass, `[batch, fan_out]` (the buffer, `capacity` rows).
+    pub fn post<'a>(&self, ws: &'a Workspace, l: usize) -> &'a [f32] {
+        let start = self.linear_positions[l];
+        let p = (start..self.layers.len())
+            .find(|&p| matches!(self.layers[p], Layer::Activation(_)))
+            .expect("a hidden Linear is followed by an activation");
+        &ws.outputs[p]
+    }
+}
+
+mod pass;
+pub use pass::Workspace;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layers_of_an_mlp_are_described_with_the_original_modules_names() {
+        let model = Model::mlp_with_batch_norm(&[784, 512, 256, 10], Activation::Relu, true);
+        let info = model.info();
+        let kinds: Vec<LayerKind> = info.iter().map(|i| i.kind).collect();
+        use LayerKind::{Activation as A, BatchNorm as B, Linear as L};
+        assert_eq!(kinds, [L, B, A, L, B, A, L]);
+        // nn.Sequential(Flatten, Linear, BatchNorm1d, ReLU, ...): index 0 is Flatten.
+        let names: Vec<&str> = info.iter().map(|i| i.torch_name.as_str()).collect();
+        assert_eq!(names[0], "my_network.1");
+        assert_eq!(names[4], "my_network.5");
+        assert_eq!(info.iter().map(|i| i.linear).collect::<Vec<_>>(), [0, 0, 0, 1, 1, 1, 2]);
+        assert_eq!((info[3].fan_in, info[3].fan_out, info[6].fan_out), (512, 256, 10));
+        assert_eq!(model.counters(), ["my_network.2.num_batches_tracked", "my_network.5.num_batches_tracked"]);
+        let plain = Model::mlp(&[784, 512, 10], Activation::Tanh);
+        let tensors: Vec<String> = plain.tensors().into_iter().map(|t| t.0).collect();
+        assert_eq!(tensors, ["my_network.1.weight", "my_network.1.bias", "my_network.3.weight", "my_network.3.bias"]);
+        assert_eq!((plain.linear_count(), plain.shards_per_batch(4), model.shards_per_batch(4)), (2, 4, 1));
+        assert_eq!(plain.params.len(), 784 * 512 + 512 + 512 * 10 + 10);
+    }
+}

@@ -1,0 +1,156 @@
+//! One pass through a [`Model`]: the forward and backward of its layers in
+//! sequence, over a [`Workspace`] allocated once.
+
+use super::{Layer, Model};
+use crate::nn::loss::softmax_cross_entropy_sum;
+
+/// Every buffer one forward/backward pass needs, for up to `capacity`
+/// samples, allocated once and reused by every step.
+pub struct Workspace {
+    /// Most samples per pass.
+    pub capacity: usize,
+    /// The batch's input `[batch, input_width]`.
+    pub input: Vec<f32>,
+    /// Each layer's output `[batch, fan_out]`, by position; the input of
+    /// the layer after it.
+    pub outputs: Vec<Vec<f32>>,
+    /// dL/d(output) of the layer being differentiated `[batch, widest]`.
+    pub grad: Vec<f32>,
+    /// dL/d(input) of that layer `[batch, widest]` (swapped with `grad`).
+    pub grad_below: Vec<f32>,
+    /// Each batch norm's normalised input `[batch, width]`, by position
+    /// (empty for other layers).
+    pub xhat: Vec<Vec<f32>>,
+    /// Each batch norm's batch mean `[width]` (training mode), by position.
+    pub bn_mean: Vec<Vec<f32>>,
+    /// Each batch norm's batch variance `[width]` (training mode), by position.
+    pub bn_var: Vec<Vec<f32>>,
+    /// Per-feature sums of a batch-norm pass `[2 * widest]`.
+    pub bn_scratch: Vec<f64>,
+}
+
+impl Workspace {
+    /// Buffers for `model` and up to `capacity` samples per pass.
+    pub fn new(model: &Model, capacity: usize) -> Self {
+        let infos = model.info();
+        let widest = infos.iter().map(|i| i.fan_out).max().unwrap_or(0);
+        let per_norm = |rows: usize| -> Vec<Vec<f32>> {
+            let width = |layer: &Layer| match layer {
+                Layer::BatchNorm(bn) => bn.width,
+                _ => 0,
+            };
+            model.layers.iter().map(|l| vec![0.0; rows * width(l)]).collect()
+        };
+        Workspace {
+            capacity,
+            input: vec![0.0; capacity * model.input_width],
+            outputs: infos.iter().map(|i| vec![0.0; capacity * i.fan_out]).collect(),
+            grad: vec![0.0; capacity * widest],
+            grad_below: vec![0.0; capacity * widest],
+            xhat: per_norm(capacity),
+            bn_mean: per_norm(1),
+            bn_var: per_norm(1),
+            bn_scratch: vec![0.0; if model.has_batch_norm() { 2 * widest } else { 0 }],
+        }
+    }
+}
+
+impl Model {
+    /// Forward pass in evaluation mode (batch norms use their running
+    /// statistics) of `batch` samples already in `ws.input`; the logits end
+    /// up in the last layer's output ([`Model::logits`]).
+    pub fn forward(&self, ws: &mut Workspace, batch: usize) {
+        self.forward_mode(ws, batch, false);
+    }
+
+    /// Forward pass in training mode (batch norms use the batch's statistics
+    /// and keep them in `ws` for the backward pass and the running update).
+    pub fn forward_train(&self, ws: &mut Workspace, batch: usize) {
+        self.forward_mode(ws, batch, true);
+    }
+
+    fn forward_mode(&self, ws: &mut Workspace, batch: usize, train: bool) {
+        assert!(batch <= ws.capacity, "batch {batch} > workspace {}", ws.capacity);
+        let mut fan_in = self.input_width;
+        for (p, layer) in self.layers.iter().enumerate() {
+            let (before, after) = ws.outputs.split_at_mut(p);
+            let x: &[f32] = if p == 0 { &ws.input } else { &before[p - 1] };
+            let y = &mut after[0];
+            match layer {
+                // x [batch, in] -> z [batch, out]
+                Layer::Linear(linear) => linear.forward(&self.params, x, y, batch),
+                // z [batch, width] -> gamma * xhat + beta [batch, width]
+                Layer::BatchNorm(bn) if train => {
+                    let stats = (&mut ws.bn_mean[p][..], &mut ws.bn_var[p][..]);
+                    bn.forward_train(&self.params, x, y, &mut ws.xhat[p], stats, &mut ws.bn_scratch, batch);
+                }
+                Layer::BatchNorm(bn) => bn.forward_eval(&self.params, &self.running, x, y, &mut ws.xhat[p], batch),
+                // z [batch, n] -> f(z) [batch, n]
+                Layer::Activation(activation) => activation.forward(&x[..batch * fan_in], y),
+            }
+            fan_in = layer.fan_out(fan_in);
+        }
+    }
+
+    /// The logits of the last [`Model::forward`]: `[batch, classes]`.
+    pub fn logits<'a>(&self, ws: &'a Workspace, batch: usize) -> &'a [f32] {
+        &ws.outputs[self.layers.len() - 1][..batch * self.classes()]
+    }
+
+    /// Forward, loss and backward for `labels.len()` samples in `ws.input`:
+    /// writes dL/dparams into `grads` (same layout as `params`) and returns
+    /// the mean cross-entropy loss.
+    pub fn forward_backward(&self, ws: &mut Workspace, labels: &[u8], grads: &mut [f32]) -> f32 {
+        let rows = labels.len();
+        (self.forward_backward_part(ws, labels, grads, rows) / rows as f64) as f32
+    }
+
+    /// [`Model::forward_backward`] for a shard of `labels.len()` samples of
+    /// a batch of `batch_size`: the gradients are this shard's share of the
+    /// batch's mean-loss gradient (shards' gradients sum to the batch's),
+    /// and the return value is the shard's loss SUM.
+    pub fn forward_backward_part(
+        &self,
+        ws: &mut Workspace,
+        labels: &[u8],
+        grads: &mut [f32],
+        batch_size: usize,
+    ) -> f64 {
+        let batch = labels.len();
+        assert!(!self.has_batch_norm() || batch == batch_size, "batch norm needs the whole batch in one pass");
+        self.forward_train(ws, batch);
+        let classes = self.classes();
+        let logits = &ws.outputs[self.layers.len() - 1][..batch * classes];
+        let loss = softmax_cross_entropy_sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
+        self.backward(ws, grads, batch);
+        loss
+    }
+
+    /// Backward through every layer, last first, from dL/dlogits in
+    /// `ws.grad`: each layer's parameter gradients go into `grads`.
+    fn backward(&self, ws: &mut Workspace, grads: &mut [f32], batch: usize) {
+        let infos = self.info();
+        for (p, layer) in self.layers.iter().enumerate().rev() {
+            let x: &[f32] = if p == 0 { &ws.input } else { &ws.outputs[p - 1] };
+            match layer {
+                // dz [batch, out] -> dW, db; dx [batch, in] (none for the first)
+                Layer::Linear(linear) => {
+                    let dx = if p == 0 { None } else { Some(&mut ws.grad_below[..]) };
+                    linear.backward(&self.params, x, &ws.grad, grads, dx, batch);
+                    std::mem::swap(&mut ws.grad, &mut ws.grad_below);
+                }
+                // dy [batch, width] -> dz [batch, width], in place; dgamma, dbeta
+                Layer::BatchNorm(bn) => {
+                    let (xhat, var) = (&ws.xhat[p], &ws.bn_var[p]);
+                    bn.backward(&self.params, xhat, var, &mut ws.grad, grads, &mut ws.bn_scratch, batch);
+                }
+                // da [batch, n] -> dz = da * f'(z) [batch, n]
+                Layer::Activation(activation) => {
+                    let n = batch * infos[p].fan_out;
+                    activation.backward(&x[..n], &ws.outputs[p][..n], &ws.grad, &mut ws.grad_below);
+                    std::mem::swap(&mut ws.grad, &mut ws.grad_below);
+                }
+            }
+        }
+    }
+}
