@@ -6,12 +6,14 @@
 
 use crate::data::batch::epoch_order;
 use crate::data::LabeledImages;
+use crate::experiment::Experiment;
 use crate::experiment::ProbeSettings;
 use crate::nn::matmul::{matmul, MatRef};
-use crate::nn::{Activation, Init, Model, Workspace};
+use crate::nn::{Init, Model, Workspace};
 use crate::optim::OptimizerSettings;
 use crate::parallel::{for_each_split, part};
 use crate::probe::Probe;
+use crate::spec::{DataShape, RunSpec};
 use crate::train::{Event, Observer, Trainer, SHARDS};
 use anyhow::Result;
 use std::time::Instant;
@@ -54,8 +56,13 @@ fn synthetic(count: usize) -> LabeledImages {
     LabeledImages { count, rows: 28, cols: 28, pixels, labels: (0..count).map(|i| (i * 7 % 10) as u8).collect() }
 }
 
+/// The seed experiment's network, resolved as a run resolves it, with
+/// Kaiming weights and zero biases.
 fn model() -> Model {
-    let mut m = Model::mlp(&SIZES, Activation::Relu);
+    let exp = Experiment::seed_experiment();
+    let spec = RunSpec::resolve(&exp, &exp.runs()[0], DataShape { input_width: SIZES[0], classes: SIZES[5] });
+    assert_eq!(spec.widths, SIZES, "the benchmark measures the seed network");
+    let mut m = spec.model();
     m.initialise(&Init::kaiming_relu(), &Init::zeros(), 1);
     m
 }

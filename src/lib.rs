@@ -29,6 +29,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod runlock;
+pub mod spec;
 pub mod sweep;
 pub mod table;
 pub mod tensorboard;

@@ -9,6 +9,7 @@ use crate::probe::Probe;
 use crate::record::dir::{LOG, SETTINGS, THEORY};
 use crate::record::{save_examples, Recorder, RunDir, RunStatus, RunSummary};
 use crate::runlock::RunLock;
+use crate::spec::{DataShape, RunSpec};
 use crate::theory::VariantPrediction;
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::{train_variant, Event, Observer, VariantOutcome};
@@ -343,7 +344,8 @@ impl SharedRun<'_> {
         // A variant stops early on a signal, and when another lane failed:
         // its checkpoint lets `resume` continue it once the cause is mended.
         let stop = || self.opts.stop.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed);
-        let outcome = train_variant(exp, unit, self.data, threads, resume_ref, &stop, &mut observers)?;
+        let spec = RunSpec::resolve(exp, unit, DataShape::of(self.data));
+        let outcome = train_variant(&spec, self.data, threads, resume_ref, &stop, &mut observers)?;
         let interrupted = match outcome {
             VariantOutcome::Finished(mut result) => {
                 result.verdicts = probe.verdicts().to_vec();

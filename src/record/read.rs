@@ -138,7 +138,7 @@ fn read_rows_if_written<T: serde::de::DeserializeOwned>(path: &Path) -> Result<O
 }
 
 /// `theory.json`, or `None` for runs made before it existed.
-fn read_theory(path: &Path) -> Result<Option<crate::theory::VariantPrediction>> {
+pub fn read_theory(path: &Path) -> Result<Option<crate::theory::VariantPrediction>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             serde_json::from_str(&text).map(Some).map_err(|e| crate::error::input(format!("{}: {e}", path.display())))

@@ -10,6 +10,7 @@ use crate::plot::curves::mean_sd;
 use crate::plot::grid::{grid_position, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
 use crate::plot::ticks::significant;
 use crate::plot::{save, Written};
+use crate::record::dir::THEORY;
 use crate::report::page::Figure;
 use anyhow::Result;
 use askama::Template;
@@ -100,7 +101,7 @@ pub fn build_sweep_report(dir: &Path, metric: Metric) -> Result<PathBuf> {
     sweep.write_table(&spec, &rows)?;
     let flat: Vec<ResultRow> = rows.into_iter().flatten().collect();
     let dimensions = dimensions(&spec);
-    let charts = draw_charts(&spec, &points, &dimensions, &flat, metric, &dir.join("plots"))?;
+    let charts = draw_charts(&sweep, &spec, &points, &dimensions, &flat, metric, &dir.join("plots"))?;
     let page = SweepPage {
         title: spec.name(),
         dir: dir.display().to_string(),
@@ -165,8 +166,15 @@ fn gather(
     groups
 }
 
+/// The prediction the first run of variant `group` in `point` wrote, if it did.
+fn written_theory(sweep: &SweepDir, point: &Point, group: &str) -> Option<crate::theory::VariantPrediction> {
+    let unit = point.experiment.runs().into_iter().find(|u| u.group == group)?;
+    crate::record::read::read_theory(&sweep.run_dir(point).join(&unit.variant.name).join(THEORY)).ok().flatten()
+}
+
 /// The charts the axes call for, drawn into `plots`.
 fn draw_charts(
+    sweep: &SweepDir,
     spec: &SweepSpec,
     points: &[Point],
     dimensions: &[Dimension],
@@ -184,7 +192,7 @@ fn draw_charts(
                 for (panel, fixed) in panels(dimensions).into_iter().enumerate().take(MAX_PANELS) {
                     let mut chart = heatmap(dimensions, group, cells, &fixed, metric);
                     if dimensions.len() == 2 {
-                        chart.curves = depth_scale_curves(spec, points, dimensions, group);
+                        chart.curves = depth_scale_curves(sweep, spec, points, dimensions, group);
                     }
                     let name = if fixed.is_empty() {
                         format!("phase-{group}")
@@ -202,10 +210,12 @@ fn draw_charts(
 /// Mean-field theory's depth scales over a phase diagram of depth (up)
 /// against a weight scale (across), as Schoenholz et al. 2017 Fig. 5 draw
 /// them: xi_c and 6 xi_c, the depth to which they find networks trainable.
-/// Each column's xi_c comes from one of its points' settings (only the
-/// hidden layers' sigma_w^2 and sigma_b^2 matter); none when the axes are
-/// not these or the network is not uniform.
+/// Each column's xi_c comes from the prediction a run of the column wrote
+/// (`theory.json`; only the hidden layers' sigma_w^2 and sigma_b^2
+/// matter); none when the axes are not these, the network is not uniform,
+/// or no point of a column has run.
 fn depth_scale_curves(
+    sweep: &SweepDir,
     spec: &SweepSpec,
     points: &[Point],
     dimensions: &[Dimension],
@@ -223,9 +233,8 @@ fn depth_scale_curves(
     }
     let mut xi_c = Vec::new();
     for x in 0..x_dim.labels.len() {
-        let Some(point) = points.iter().find(|p| spec.positions(p.index)[x_dim.axis] == x) else { return Vec::new() };
-        let Some(unit) = point.experiment.runs().into_iter().find(|u| u.group == group) else { return Vec::new() };
-        let theory = crate::theory::predict(&point.experiment, &unit.variant, 784, crate::data::CLASSES, 0.1);
+        let column = points.iter().filter(|p| spec.positions(p.index)[x_dim.axis] == x);
+        let Some(theory) = column.filter_map(|p| written_theory(sweep, p, group)).next() else { return Vec::new() };
         let Some(fixed) = theory.fixed_point else { return Vec::new() };
         xi_c.push((x as f64 + 0.5, fixed.xi_c));
     }

@@ -10,9 +10,10 @@ pub mod meanfield;
 pub mod quadrature;
 
 use crate::data::batch::validation_split;
-use crate::data::{Dataset, LabeledImages, CLASSES};
-use crate::experiment::{Experiment, Variant};
+use crate::data::{Dataset, LabeledImages};
+use crate::experiment::Experiment;
 use crate::nn::{Activation, Init};
+use crate::spec::{DataShape, RunSpec};
 use crate::verdict::{Verdict, VerdictKind};
 use meanfield::{FixedPoint, MeanField, Regime};
 use serde::{Deserialize, Serialize};
@@ -89,8 +90,7 @@ pub fn input_second_moment(images: &LabeledImages, count: usize) -> f64 {
 pub fn predict_all(exp: &Experiment, data: &Dataset) -> Vec<VariantPrediction> {
     let (train, _) = validation_split(data.train.count, exp.validation_fraction);
     let moment = input_second_moment(&data.train, train.end);
-    let input_dim = data.train.pixels_per_image();
-    exp.variants.iter().map(|v| predict(exp, v, input_dim, CLASSES, moment)).collect()
+    RunSpec::per_variant(exp, DataShape::of(data)).iter().map(|spec| predict(spec, moment)).collect()
 }
 
 /// Adds the theory's prediction to a vanishing-signal verdict it explains:
@@ -137,26 +137,16 @@ fn variance(init: &Init, fan_in: usize, fan_out: usize, scale_by_fan_in: bool) -
     Ok(if scale_by_fan_in { v * fan_in as f64 } else { v })
 }
 
-/// The prediction for `variant` of `exp` on inputs of `input_dim` values
-/// with second moment `input_second_moment` and `classes` outputs.
-pub fn predict(
-    exp: &Experiment,
-    variant: &Variant,
-    input_dim: usize,
-    classes: usize,
-    input_second_moment: f64,
-) -> VariantPrediction {
-    let model = exp.model_of(variant);
-    let mut widths = vec![input_dim];
-    widths.extend(&model.hidden);
-    widths.push(classes);
-    let schemes = variant.layer_schemes(widths.len() - 1);
-    let field = MeanField::new(model.activation);
-    let mut layers = propagate(&field, &widths, &schemes, model.batch_norm, input_second_moment);
+/// The prediction for run `spec` (named after its variant) on inputs with
+/// second moment `input_second_moment`.
+pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
+    let (widths, schemes) = (&spec.widths, &spec.schemes);
+    let field = MeanField::new(spec.activation);
+    let mut layers = propagate(&field, widths, schemes, spec.batch_norm, input_second_moment);
     gradient_ratios(&mut layers, input_second_moment);
     let mut prediction = VariantPrediction {
-        name: variant.name.clone(),
-        activation: activation_name(model.activation),
+        name: spec.group.clone(),
+        activation: activation_name(spec.activation),
         input_second_moment,
         layers,
         uniform: None,

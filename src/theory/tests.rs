@@ -6,6 +6,12 @@ use super::*;
 use crate::nn::{FanMode, Gain};
 use crate::rng::Stream;
 
+/// The prediction for variant `v` of `exp` on MNIST-shaped inputs with second moment 0.1.
+fn predict_variant(exp: &Experiment, v: usize) -> VariantPrediction {
+    let shape = DataShape { input_width: 784, classes: 10 };
+    predict(&RunSpec::per_variant(exp, shape)[v], 0.1)
+}
+
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-300)
 }
@@ -112,7 +118,7 @@ fn tanh_edge_of_chaos_is_where_the_literature_puts_it() {
 #[test]
 fn the_seed_network_variants_are_critical_and_vanishing() {
     let exp = Experiment::seed_experiment();
-    let [kaiming, normal] = [&exp.variants[0], &exp.variants[1]].map(|v| predict(&exp, v, 784, 10, 0.1));
+    let [kaiming, normal] = [0, 1].map(|v| predict_variant(&exp, v));
     assert_eq!(kaiming.regime, Some(Regime::Critical));
     assert!(close(kaiming.chi1.unwrap(), 1.0, 1e-12));
     // Kaiming (fan_in, ReLU gain) keeps q: q^1 = 2 E[x^2] = 0.2, then q^l = q^{l-1}.
@@ -145,14 +151,14 @@ fn schemes_the_theory_does_not_cover_are_said_so_never_numbered() {
     let mut exp = Experiment::seed_experiment();
     exp.variants[0].weight_init = Init::Lsuv { tol: 0.1, max_iter: 10 };
     exp.variants[1].weight_init = Init::Normal { mean: 0.5, std: 0.1 };
-    for variant in &exp.variants {
-        let p = predict(&exp, variant, 784, 10, 0.1);
+    for v in 0..exp.variants.len() {
+        let p = predict_variant(&exp, v);
         assert!(p.layers.iter().all(|l| l.pre_std.is_none() && l.note.is_some()), "{p:?}");
         assert!(p.chi1.is_none() && p.note.is_some());
     }
     let mut exp = Experiment::seed_experiment();
     exp.model.batch_norm = true;
-    let p = predict(&exp, &exp.variants[0], 784, 10, 0.1);
+    let p = predict_variant(&exp, 0);
     assert!(p.layers[0].pre_std.is_some());
     assert!(p.layers[1..].iter().all(|l| l.pre_std.is_none() && l.note.as_deref().unwrap().contains("batch norm")));
 }
@@ -177,7 +183,7 @@ fn scheme_variances_follow_their_formulas() {
 #[test]
 fn a_vanishing_signal_verdict_quotes_the_prediction_beside_the_measurement() {
     let exp = Experiment::seed_experiment();
-    let normal = predict(&exp, &exp.variants[1], 784, 10, 0.1);
+    let normal = predict_variant(&exp, 1);
     // Per layer the variance shrinks by fan_in x 1e-6 / 2 (fan_in 512, 256,
     // 128 from layer 1 to 4): the std by (1 / (256e-6 128e-6 64e-6))^(1/6) = 88.4.
     let measured: Vec<(usize, f64)> = normal.layers.iter().map(|l| (l.layer, 1.1 * l.pre_std.unwrap())).collect();

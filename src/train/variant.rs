@@ -6,10 +6,10 @@ use super::Trainer;
 use crate::data::batch::{epoch_order, fill_batch, validation_split};
 use crate::data::order::{EpochOrders, Orders, TorchLoaders};
 use crate::data::Dataset;
-use crate::experiment::{Experiment, RunUnit};
 use crate::nn::{load_into, lsuv, Init, Model, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::RngKind;
+use crate::spec::RunSpec;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -190,21 +190,19 @@ pub trait Observer {
 /// variant of the run failed), it returns [`VariantOutcome::Interrupted`]
 /// at that step boundary.
 pub fn train_variant(
-    exp: &Experiment,
-    unit: &RunUnit,
+    spec: &RunSpec,
     data: &Dataset,
     threads: usize,
     resume: Option<(&Checkpoint, &[crate::tensorfile::NamedTensor], &OptimizerState)>,
     stop: &(dyn Fn() -> bool + Sync),
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
-    let variant = &unit.variant;
-    let split = Split::new(exp, data)?;
-    let Some((model, mut orders)) = initial_model(exp, unit, data, &split, stop)? else {
+    let split = Split::new(spec, data)?;
+    let Some((model, mut orders)) = initial_model(spec, data, &split, stop)? else {
         return Ok(VariantOutcome::NotStarted);
     };
-    let mut trainer = Trainer::new(model, *exp.optimizer_of(variant), exp.batch_size, threads);
-    let mut at = start_or_resume(&mut trainer, &variant.name, split.steps_per_epoch, exp.epochs, resume, observer)?;
+    let mut trainer = Trainer::new(model, spec.optimizer, spec.batch_size, threads);
+    let mut at = start_or_resume(&mut trainer, &spec.name, split.steps_per_epoch, spec.epochs, resume, observer)?;
     // Seconds trained before this process, plus this process's: a checkpoint
     // may hold more seconds than the machine has been up, so no Instant is
     // moved back by them.
@@ -213,20 +211,20 @@ pub fn train_variant(
     // A signal between initialisation and the first step stops the run
     // there, with a checkpoint like any other.
     if stop() {
-        return interrupt(&trainer, &variant.name, at, elapsed(), observer);
+        return interrupt(&trainer, &spec.name, at, elapsed(), observer);
     }
     let mut diverged_at = None;
-    while at.epoch <= exp.epochs {
+    while at.epoch <= spec.epochs {
         let epoch = at.epoch;
         let epoch_orders = orders.epoch(epoch);
-        for (step, batch) in epoch_orders.train.chunks_exact(exp.batch_size).enumerate().skip(at.step) {
+        for (step, batch) in epoch_orders.train.chunks_exact(spec.batch_size).enumerate().skip(at.step) {
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
                 at.initial_loss = f64::from(loss);
             }
             at.loss_sum += f64::from(loss);
             at.step = step + 1;
-            observer.on_event(&variant.name, &Event::Step { epoch, step, loss, trainer: &trainer })?;
+            observer.on_event(&spec.name, &Event::Step { epoch, step, loss, trainer: &trainer })?;
             if !loss.is_finite() {
                 // Diverged: every later number would be NaN too. Stop this
                 // variant here; its records so far are kept.
@@ -234,13 +232,13 @@ pub fn train_variant(
                 break;
             }
             trainer.apply_update();
-            observer.on_event(&variant.name, &Event::Updated { model: trainer.model() })?;
+            observer.on_event(&spec.name, &Event::Updated { model: trainer.model() })?;
             at.steps_taken += 1;
             if stop() {
-                return interrupt(&trainer, &variant.name, at, elapsed(), observer);
+                return interrupt(&trainer, &spec.name, at, elapsed(), observer);
             }
         }
-        let metrics = evaluate_epoch(&mut trainer, exp, data, &split, &epoch_orders, &at, elapsed());
+        let metrics = evaluate_epoch(&mut trainer, spec, data, &split, &epoch_orders, &at, elapsed());
         at = Checkpoint {
             epoch: epoch + 1,
             step: 0,
@@ -251,12 +249,12 @@ pub fn train_variant(
         };
         let event =
             Event::Epoch { metrics: &metrics, model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at };
-        observer.on_event(&variant.name, &event)?;
+        observer.on_event(&spec.name, &event)?;
         if diverged_at.is_some() {
             break;
         }
     }
-    let summary = finish(&mut trainer, unit, data, &at, diverged_at, elapsed(), observer)?;
+    let summary = finish(&mut trainer, spec, data, &at, diverged_at, elapsed(), observer)?;
     Ok(VariantOutcome::Finished(summary))
 }
 
@@ -266,45 +264,39 @@ pub fn train_variant(
 /// where the batch orders come from (with `rng = "torch"`, the generator
 /// as the initialisation left it). `None` when `stop` interrupted it.
 fn initial_model(
-    exp: &Experiment,
-    unit: &RunUnit,
+    spec: &RunSpec,
     data: &Dataset,
     split: &Split,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<(Model, Orders)>> {
-    let (variant, seed) = (&unit.variant, unit.seed);
-    let pixels = data.train.pixels_per_image();
-    if data.test.pixels_per_image() != pixels {
+    let seed = spec.seed;
+    if data.test.pixels_per_image() != data.train.pixels_per_image() {
         return Err(crate::error::input(format!(
             "the test images are {}x{} but the training images {}x{}: the model cannot take both",
             data.test.rows, data.test.cols, data.train.rows, data.train.cols
         )));
     }
-    let model_settings = exp.model_of(variant);
-    let mut sizes = vec![pixels];
-    sizes.extend(&model_settings.hidden);
-    sizes.push(crate::data::CLASSES);
-    let mut model = Model::mlp_with_batch_norm(&sizes, model_settings.activation, model_settings.batch_norm);
-    let schemes = variant.layer_schemes(model.linear_count());
+    let mut model = spec.model();
+    let schemes = &spec.schemes;
     let (train, valid) = (split.train.clone(), split.valid.clone());
-    let orders = match unit.rng {
+    let orders = match spec.rng {
         RngKind::Chacha => {
-            if !model.initialise_layers_until(&schemes, seed, stop) {
+            if !model.initialise_layers_until(schemes, seed, stop) {
                 return Ok(None);
             }
-            Orders::Streams { seed, train, valid, shuffle: exp.shuffle }
+            Orders::Streams { seed, train, valid, shuffle: spec.shuffle }
         }
         RngKind::Torch => {
-            let after_init = crate::nn::torch_init::initialise(&mut model, &schemes, seed);
-            Orders::Torch(Box::new(TorchLoaders::new(after_init, train, valid, exp.shuffle)))
+            let after_init = crate::nn::torch_init::initialise(&mut model, schemes, seed);
+            Orders::Torch(Box::new(TorchLoaders::new(after_init, train, valid, spec.shuffle)))
         }
     };
-    match &variant.weight_init {
+    match &spec.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
         Init::Lsuv { tol, max_iter } => {
-            let mut ws = Workspace::new(&model, exp.batch_size);
+            let mut ws = Workspace::new(&model, spec.batch_size);
             let order = epoch_order(0..data.train.count, true, seed, "init/lsuv", 0);
-            let rows = exp.batch_size.min(order.len());
+            let rows = spec.batch_size.min(order.len());
             let mut labels = Vec::new();
             fill_batch(&data.train, &order[..rows], &mut ws.input, &mut labels);
             lsuv(&mut model, &mut ws, rows, *tol, *max_iter);
@@ -323,13 +315,13 @@ struct Split {
 }
 
 impl Split {
-    fn new(exp: &Experiment, data: &Dataset) -> Result<Self> {
-        let (train, valid) = validation_split(data.train.count, exp.validation_fraction);
-        let steps_per_epoch = train.len() / exp.batch_size; // the last partial batch is dropped
+    fn new(spec: &RunSpec, data: &Dataset) -> Result<Self> {
+        let (train, valid) = validation_split(data.train.count, spec.validation_fraction);
+        let steps_per_epoch = train.len() / spec.batch_size; // the last partial batch is dropped
         if steps_per_epoch == 0 {
             return Err(crate::error::input(format!(
                 "batch_size: {} is larger than the {} training images",
-                exp.batch_size,
+                spec.batch_size,
                 train.len()
             )));
         }
@@ -386,14 +378,14 @@ fn interrupt(
 /// again: a new order (`orders.train_eval`), the last partial batch dropped.
 fn evaluate_epoch(
     trainer: &mut Trainer,
-    exp: &Experiment,
+    spec: &RunSpec,
     data: &Dataset,
     split: &Split,
     orders: &EpochOrders,
     at: &Checkpoint,
     elapsed_s: f64,
 ) -> EpochMetrics {
-    let full = split.steps_per_epoch * exp.batch_size;
+    let full = split.steps_per_epoch * spec.batch_size;
     EpochMetrics {
         epoch: at.epoch,
         mean_loss: at.loss_sum / at.step.max(1) as f64,
@@ -406,7 +398,7 @@ fn evaluate_epoch(
 /// Tests the final model and tells the observer the variant's results.
 fn finish(
     trainer: &mut Trainer,
-    unit: &RunUnit,
+    spec: &RunSpec,
     data: &Dataset,
     at: &Checkpoint,
     diverged_at: Option<usize>,
@@ -417,10 +409,10 @@ fn finish(
     let test_order: Vec<u32> = (0..data.test.count as u32).collect();
     let test_predictions = trainer.predict(&data.test, &test_order);
     let summary = VariantSummary {
-        name: unit.variant.name.clone(),
-        group: unit.group.clone(),
-        seed: unit.seed,
-        rng: unit.rng,
+        name: spec.name.clone(),
+        group: spec.group.clone(),
+        seed: spec.seed,
+        rng: spec.rng,
         steps: at.steps_taken,
         diverged_at,
         initial_loss: at.initial_loss,
@@ -440,6 +432,6 @@ fn finish(
         test_predictions: &test_predictions,
         test_labels: &data.test.labels,
     };
-    observer.on_event(&unit.variant.name, &event)?;
+    observer.on_event(&spec.name, &event)?;
     Ok(summary)
 }

@@ -1,0 +1,110 @@
+//! One resolved run: everything one run (a variant with a seed) of an
+//! experiment needs, resolved once from the experiment, the variant's
+//! overrides and the data's shape. The trainer, theory and the benchmark
+//! take a [`RunSpec`]; none of them looks at the experiment's overrides
+//! again, so "which network, which optimiser, which schemes" has one answer.
+
+use crate::data::{Dataset, CLASSES};
+use crate::experiment::{Experiment, RunUnit};
+use crate::nn::{Activation, Init, Model};
+use crate::optim::OptimizerSettings;
+use crate::rng::RngKind;
+
+/// The shape of the data a run trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataShape {
+    /// Features per input sample (pixels per image).
+    pub input_width: usize,
+    /// Classes of the labels.
+    pub classes: usize,
+}
+
+impl DataShape {
+    /// The shape of `data`'s training images, with initscope's 10 classes.
+    pub fn of(data: &Dataset) -> Self {
+        DataShape { input_width: data.train.pixels_per_image(), classes: CLASSES }
+    }
+}
+
+/// One run, resolved.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The run's name (`<variant>`, or `<variant>-seed<N>` with several seeds).
+    pub name: String,
+    /// The variant's name in the experiment.
+    pub group: String,
+    /// The seed.
+    pub seed: u64,
+    /// The generator the seed drives.
+    pub rng: RngKind,
+    /// The network's widths, input first, classes last.
+    pub widths: Vec<usize>,
+    /// The nonlinearity after each hidden Linear.
+    pub activation: Activation,
+    /// Batch normalisation between each hidden Linear and its nonlinearity.
+    pub batch_norm: bool,
+    /// Each Linear's (weight, bias) scheme, first to last.
+    pub schemes: Vec<(Init, Init)>,
+    /// The variant's weight scheme as written (its data-driven parts,
+    /// weights from a file or LSUV's rescaling, act on the whole model).
+    pub weight_init: Init,
+    /// The optimiser and its settings.
+    pub optimizer: OptimizerSettings,
+    /// Images per training batch.
+    pub batch_size: usize,
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Share of the training file held out for validation.
+    pub validation_fraction: f64,
+    /// A new order of the training images every epoch.
+    pub shuffle: bool,
+}
+
+impl RunSpec {
+    /// Resolves run `unit` of `exp` for data of shape `shape`.
+    pub fn resolve(exp: &Experiment, unit: &RunUnit, shape: DataShape) -> Self {
+        let variant = &unit.variant;
+        let model = exp.model_of(variant);
+        let mut widths = vec![shape.input_width];
+        widths.extend(&model.hidden);
+        widths.push(shape.classes);
+        RunSpec {
+            name: variant.name.clone(),
+            group: unit.group.clone(),
+            seed: unit.seed,
+            rng: unit.rng,
+            schemes: variant.layer_schemes(widths.len() - 1),
+            widths,
+            activation: model.activation,
+            batch_norm: model.batch_norm,
+            weight_init: variant.weight_init.clone(),
+            optimizer: *exp.optimizer_of(variant),
+            batch_size: exp.batch_size,
+            epochs: exp.epochs,
+            validation_fraction: exp.validation_fraction,
+            shuffle: exp.shuffle,
+        }
+    }
+
+    /// Every run of `exp` on data of shape `shape`, in [`Experiment::runs`]'s order.
+    pub fn all(exp: &Experiment, shape: DataShape) -> Vec<RunSpec> {
+        exp.runs().iter().map(|unit| RunSpec::resolve(exp, unit, shape)).collect()
+    }
+
+    /// The first run of each variant (theory's prediction does not depend
+    /// on the seed), in the experiment's order.
+    pub fn per_variant(exp: &Experiment, shape: DataShape) -> Vec<RunSpec> {
+        let mut out: Vec<RunSpec> = Vec::new();
+        for spec in Self::all(exp, shape) {
+            if !out.iter().any(|s| s.group == spec.group) {
+                out.push(spec);
+            }
+        }
+        out
+    }
+
+    /// The network, every parameter zero (the layers, not yet initialised).
+    pub fn model(&self) -> Model {
+        Model::mlp_with_batch_norm(&self.widths, self.activation, self.batch_norm)
+    }
+}
