@@ -5,6 +5,7 @@ use crate::console::{Console, OrderedLog};
 use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::fsutil::write_atomic;
+use crate::parallel::{on_lanes, LaneFlow};
 use crate::probe::Probe;
 use crate::record::dir::{LOG, SETTINGS, THEORY};
 use crate::record::{save_examples, Recorder, RunDir, RunStatus, RunSummary};
@@ -15,7 +16,7 @@ use crate::train::checkpoint::load_checkpoint;
 use crate::train::{train_variant, Event, Observer, VariantOutcome};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Where a run reads and writes, and how it reports.
@@ -231,40 +232,20 @@ fn run_variants(
         failed: AtomicBool::new(false),
         theory,
     };
-    let next = AtomicUsize::new(0);
     // A lane trains variants until none is left, a stop is requested or a
-    // lane failed; it returns whether one of its variants was interrupted.
-    let lane = || -> Result<bool> {
-        loop {
-            if opts.stop.load(Ordering::SeqCst) || run.failed.load(Ordering::SeqCst) {
-                return Ok(false);
-            }
-            let Some(&u) = pending.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(false) };
-            match run.unit(&units[u], u) {
-                Ok(false) => {}
-                Ok(true) => return Ok(true),
-                Err(e) => {
-                    run.failed.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
-            }
+    // lane failed; a variant interrupted stops its lane.
+    let stop = || opts.stop.load(Ordering::SeqCst) || run.failed.load(Ordering::SeqCst);
+    let outcome = on_lanes(&pending, lanes, &stop, |&u| match run.unit(&units[u], u) {
+        Ok(interrupted) => Ok(if interrupted { LaneFlow::Stop } else { LaneFlow::Next }),
+        Err(e) => {
+            run.failed.store(true, Ordering::SeqCst);
+            Err(e)
         }
-    };
-    let outcomes: Vec<Result<bool>> = if lanes == 1 {
-        vec![lane()]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..lanes).map(|_| scope.spawn(lane)).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        })
-    };
+    });
     let log = run.log;
     log.flush_held()?;
     let mut summary = run.summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut interrupted = false;
-    for outcome in outcomes {
-        interrupted |= outcome?;
-    }
+    let interrupted = outcome?;
     // A stop requested before a pending variant started leaves it for resume.
     let all_done = units.iter().all(|u| summary.variants.iter().any(|v| v.name == u.variant.name));
     if interrupted || !all_done {

@@ -6,6 +6,7 @@ use super::table::{PointState, ResultRow};
 use super::SweepDir;
 use crate::data::Dataset;
 use crate::fsutil::write_atomic;
+use crate::parallel::{on_lanes, LaneFlow};
 use crate::record::dir::SETTINGS;
 use crate::run::{resume_with_lock, run_with_lock, RunOptions};
 use crate::runlock::RunLock;
@@ -13,7 +14,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How a sweep runs.
@@ -182,23 +183,9 @@ impl Lanes<'_> {
     fn run(&self, to_run: &[usize]) -> Result<()> {
         let lanes = self.opts.threads.min(to_run.len()).max(1);
         let threads = (self.opts.threads / lanes).max(1);
-        let next = AtomicUsize::new(0);
-        let broken = AtomicBool::new(false);
-        let lane = || -> Result<()> {
-            while !self.opts.stop.load(Ordering::SeqCst) && !broken.load(Ordering::SeqCst) {
-                let Some(&p) = to_run.get(next.fetch_add(1, Ordering::SeqCst)) else { return Ok(()) };
-                if let Err(e) = self.point(p, threads) {
-                    broken.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
-            }
-            Ok(())
-        };
-        let outcomes: Vec<Result<()>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..lanes).map(|_| scope.spawn(lane)).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        });
-        outcomes.into_iter().collect()
+        let stop = || self.opts.stop.load(Ordering::SeqCst);
+        on_lanes(to_run, lanes, &stop, |&p| self.point(p, threads).map(|()| LaneFlow::Next))?;
+        Ok(())
     }
 
     /// Runs point `p` with `threads` threads, then records its state and
