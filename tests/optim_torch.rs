@@ -181,9 +181,9 @@ fn one_step_updates_equal_pytorchs() {
     let t = torch_fixture_tensors("optim-updates.safetensors");
     let layout = Model::mlp(&[784, 16, 10], Activation::Relu).tensors();
     let flat = |prefix: &str| {
-        let mut out = vec![0.0f32; layout.last().unwrap().2.end];
-        for (name, _, range) in &layout {
-            out[range.clone()].copy_from_slice(&t[&format!("{prefix}/{name}")]);
+        let mut out = vec![0.0f32; layout.last().unwrap().range.end];
+        for slot in &layout {
+            out[slot.range.clone()].copy_from_slice(&t[&format!("{prefix}/{}", slot.name)]);
         }
         out
     };

@@ -91,7 +91,7 @@ fn initial_weights_of_a_small_network_equal_pytorchs_bit_for_bit() {
         for seed in fixture["seeds"].as_array().unwrap() {
             let seed = seed.as_u64().unwrap();
             let (model, _) = torch_model(&sizes, variant, seed);
-            for (tensor, _, range) in model.tensors() {
+            for initscope::nn::model::TensorSlot { name: tensor, range, .. } in model.tensors() {
                 let expected = &tensors[&format!("{name}/seed{seed}/{tensor}")];
                 let got = &model.params[range];
                 let differ = got.iter().zip(expected).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
@@ -111,7 +111,7 @@ fn initial_weights_of_the_seed_network_equal_pytorchs_bit_for_bit() {
     for seed in [123, 1] {
         for name in ["kaiming", "normal"] {
             let (model, _) = torch_model(&sizes, &small[name], seed);
-            for (tensor, _, range) in model.tensors() {
+            for initscope::nn::model::TensorSlot { name: tensor, range, .. } in model.tensors() {
                 let expected = &fixture["tensors"][format!("{name}/seed{seed}/{tensor}")];
                 let got = &model.params[range];
                 assert_eq!(

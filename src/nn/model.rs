@@ -11,6 +11,17 @@ use super::layer::{Layer, LayerInfo, LayerKind};
 use super::linear::Linear;
 use crate::rng::Stream;
 
+/// A named tensor's place in one of the model's buffers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSlot {
+    /// Its PyTorch `state_dict` name (`my_network.1.weight`).
+    pub name: String,
+    /// Its shape, PyTorch's (`[out, in]` for a Linear's weight).
+    pub shape: Vec<usize>,
+    /// Its values' range in the buffer (`params` or `running`).
+    pub range: std::ops::Range<usize>,
+}
+
 /// A model `input_width -> ... -> classes`: [`Layer`]s in order, the last
 /// a Linear giving the logits.
 #[derive(Clone, Debug)]
@@ -193,18 +204,18 @@ impl Model {
 
     /// PyTorch-style names and shapes of every parameter tensor, in buffer
     /// order: `(name, shape, range in params)`.
-    pub fn tensors(&self) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+    pub fn tensors(&self) -> Vec<TensorSlot> {
         let mut out = Vec::new();
         for (layer, info) in self.layers.iter().zip(self.info()) {
             let name = info.torch_name;
             match layer {
                 Layer::Linear(l) => {
-                    out.push((format!("{name}.weight"), vec![l.fan_out, l.fan_in], l.weight_range()));
-                    out.push((format!("{name}.bias"), vec![l.fan_out], l.bias_range()));
+                    out.push(slot(format!("{name}.weight"), vec![l.fan_out, l.fan_in], l.weight_range()));
+                    out.push(slot(format!("{name}.bias"), vec![l.fan_out], l.bias_range()));
                 }
                 Layer::BatchNorm(bn) => {
-                    out.push((format!("{name}.weight"), vec![bn.width], bn.gamma_range()));
-                    out.push((format!("{name}.bias"), vec![bn.width], bn.beta_range()));
+                    out.push(slot(format!("{name}.weight"), vec![bn.width], bn.gamma_range()));
+                    out.push(slot(format!("{name}.bias"), vec![bn.width], bn.beta_range()));
                 }
                 Layer::Activation(_) => {}
             }
@@ -214,13 +225,13 @@ impl Model {
 
     /// PyTorch-style names of the batch norms' running statistics:
     /// `(name, shape, range in running)`.
-    pub fn buffers(&self) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+    pub fn buffers(&self) -> Vec<TensorSlot> {
         let mut out = Vec::new();
         for (layer, info) in self.layers.iter().zip(self.info()) {
             if let Layer::BatchNorm(bn) = layer {
                 let (r, n, name) = (bn.running, bn.width, info.torch_name);
-                out.push((format!("{name}.running_mean"), vec![n], r..r + n));
-                out.push((format!("{name}.running_var"), vec![n], r + n..r + 2 * n));
+                out.push(slot(format!("{name}.running_mean"), vec![n], r..r + n));
+                out.push(slot(format!("{name}.running_var"), vec![n], r + n..r + 2 * n));
             }
         }
         out
@@ -270,6 +281,10 @@ impl Model {
     }
 }
 
+fn slot(name: String, shape: Vec<usize>, range: std::ops::Range<usize>) -> TensorSlot {
+    TensorSlot { name, shape, range }
+}
+
 mod pass;
 pub use pass::Workspace;
 
@@ -292,7 +307,7 @@ mod tests {
         assert_eq!((info[3].fan_in, info[3].fan_out, info[6].fan_out), (512, 256, 10));
         assert_eq!(model.counters(), ["my_network.2.num_batches_tracked", "my_network.5.num_batches_tracked"]);
         let plain = Model::mlp(&[784, 512, 10], Activation::Tanh);
-        let tensors: Vec<String> = plain.tensors().into_iter().map(|t| t.0).collect();
+        let tensors: Vec<String> = plain.tensors().into_iter().map(|t| t.name).collect();
         assert_eq!(tensors, ["my_network.1.weight", "my_network.1.bias", "my_network.3.weight", "my_network.3.bias"]);
         assert_eq!((plain.linear_count(), plain.shards_per_batch(4), model.shards_per_batch(4)), (2, 4, 1));
         assert_eq!(plain.params.len(), 784 * 512 + 512 + 512 * 10 + 10);

@@ -3,7 +3,7 @@
 //! `num_batches_tracked`), to and from safetensors files: the notebook loads
 //! what initscope saves, and initscope starts from what the notebook saved.
 
-use super::model::Model;
+use super::model::{Model, TensorSlot};
 use crate::error::input;
 use crate::tensorfile::{self, NamedTensor, Values};
 use anyhow::Result;
@@ -14,10 +14,10 @@ use std::path::Path;
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let counter = [model.batches_tracked as i64];
     let mut tensors = Vec::new();
-    for (name, shape, range) in model.tensors() {
+    for TensorSlot { name, shape, range } in model.tensors() {
         tensors.push((name, shape, Values::F32(&model.params[range])));
     }
-    for (name, shape, range) in model.buffers() {
+    for TensorSlot { name, shape, range } in model.buffers() {
         tensors.push((name, shape, Values::F32(&model.running[range])));
     }
     for name in model.counters() {
@@ -43,11 +43,11 @@ pub fn set_tensors(model: &mut Model, tensors: &[NamedTensor], source: &str) -> 
         }
         Ok(values)
     };
-    for (name, shape, range) in model.tensors() {
+    for TensorSlot { name, shape, range } in model.tensors() {
         let values = find(&name, &shape)?.to_vec();
         model.params[range].copy_from_slice(&values);
     }
-    for (name, shape, range) in model.buffers() {
+    for TensorSlot { name, shape, range } in model.buffers() {
         let values = find(&name, &shape)?.to_vec();
         model.running[range].copy_from_slice(&values);
     }

@@ -4,6 +4,7 @@
 //! steps scale with the length of the run, so a short run is judged too.
 
 use crate::nn::{Activation, Model};
+use crate::record::rows::ChangeRow;
 use crate::record::rows::LayerStatsRow;
 use crate::verdict::{Verdict, VerdictKind};
 
@@ -114,7 +115,7 @@ fn first_four(items: &[String]) -> String {
 struct Evidence<'a> {
     rows: &'a [RowScalars],
     losses: &'a [f32],
-    changes: &'a [(usize, usize, usize, usize)],
+    changes: &'a [ChangeRow],
     model: &'a Model,
     layers: usize,
     /// Per layer (0-based), the median weight-gradient norm over the finite rows.
@@ -127,12 +128,7 @@ struct Evidence<'a> {
 }
 
 impl<'a> Evidence<'a> {
-    fn new(
-        rows: &'a [RowScalars],
-        losses: &'a [f32],
-        changes: &'a [(usize, usize, usize, usize)],
-        model: &'a Model,
-    ) -> Self {
+    fn new(rows: &'a [RowScalars], losses: &'a [f32], changes: &'a [ChangeRow], model: &'a Model) -> Self {
         let layers = model.linear_count();
         let finite = |r: &&RowScalars| r.nonfinite == 0 && r.grad_norm.is_finite();
         let grad_medians = (1..=layers)
@@ -171,12 +167,7 @@ impl<'a> Evidence<'a> {
 /// Draws the verdicts from a variant's recorded rows, every step's loss,
 /// the per-epoch parameter changes `(epoch, layer, changed, total)` and the
 /// final model.
-pub fn diagnose(
-    rows: &[RowScalars],
-    losses: &[f32],
-    changes: &[(usize, usize, usize, usize)],
-    model: &Model,
-) -> Vec<Verdict> {
+pub fn diagnose(rows: &[RowScalars], losses: &[f32], changes: &[ChangeRow], model: &Model) -> Vec<Verdict> {
     let e = Evidence::new(rows, losses, changes, model);
     let checks: [fn(&Evidence) -> Vec<Verdict>; 9] = [
         nonfinite_loss,
@@ -305,12 +296,12 @@ fn exploding_gradients(e: &Evidence) -> Vec<Verdict> {
 
 /// Layers that kept every parameter through every recorded epoch.
 fn parameters_unchanged(e: &Evidence) -> Vec<Verdict> {
-    let epochs = e.changes.iter().map(|c| c.0).max().unwrap_or(0);
+    let epochs = e.changes.iter().map(|c| c.epoch).max().unwrap_or(0);
     if epochs == 0 {
         return Vec::new();
     }
     let frozen: Vec<usize> =
-        (1..=e.layers).filter(|&l| e.changes.iter().filter(|c| c.1 == l).all(|c| c.2 == 0)).collect();
+        (1..=e.layers).filter(|&l| e.changes.iter().filter(|c| c.layer == l).all(|c| c.changed == 0)).collect();
     let message = if frozen.is_empty() {
         return Vec::new();
     } else if frozen.len() == e.layers {

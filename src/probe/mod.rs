@@ -74,7 +74,7 @@ pub struct Probe {
     histograms_csv: CsvBuffer,
     scalars: Vec<RowScalars>,
     losses: Vec<f32>,
-    changes: Vec<(usize, usize, usize, usize)>,
+    changes: Vec<ChangeRow>,
     snapshot: Vec<f32>,
     /// The rows of the step being recorded, until its update is measured.
     pending: Vec<LayerRow>,
@@ -337,7 +337,7 @@ impl Probe {
             self.histograms_csv.push(row);
         }
         self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
-        self.changes.retain(|c| c.0 < checkpoint.epoch);
+        self.changes.retain(|c| c.epoch < checkpoint.epoch);
         let steps = read_if_written::<StepRow>(&vdir.join(STEPS))?;
         self.losses = steps.iter().take(before).map(|r| r.loss).collect();
         self.snapshot = if checkpoint.step > 0 {
@@ -365,7 +365,7 @@ impl Probe {
                 .zip(&self.snapshot[range.clone()])
                 .filter(|(a, b)| a.to_bits() != b.to_bits())
                 .count();
-            self.changes.push((epoch, l + 1, changed, range.len()));
+            self.changes.push(ChangeRow { epoch, layer: l + 1, changed, total: range.len() });
         }
         self.snapshot.copy_from_slice(&model.params);
     }

@@ -22,8 +22,8 @@ pub struct VariantRecords {
     pub losses: Vec<f64>,
     /// Steps per epoch (from the steps file).
     pub steps_per_epoch: usize,
-    /// Per epoch: (epoch, mean loss, train %, valid %).
-    pub epochs: Vec<(f64, f64, f64, f64)>,
+    /// `epochs.csv`'s rows (empty before the first epoch ends).
+    pub epochs: Vec<EpochRow>,
     /// Per layer, the initial and final weights (when saved).
     pub initial_weights: Vec<Vec<f32>>,
     /// See `initial_weights`.
@@ -75,7 +75,6 @@ impl VariantRecords {
         let losses = steps.iter().map(|r| f64::from(r.loss)).collect();
         let steps_per_epoch = steps.iter().map(|r| r.batch).max().unwrap_or(0) + 1;
         let epochs: Vec<EpochRow> = read_rows_if_written(&file(EPOCHS))?.unwrap_or_default();
-        let epochs = epochs.iter().map(|r| (r.epoch as f64, r.mean_loss, r.train_accuracy, r.valid_accuracy)).collect();
         let predictions: Vec<PredictionRow> = read_rows_if_written(&file(PREDICTIONS))?.unwrap_or_default();
         let test_predictions = predictions.iter().map(|r| (r.label, r.predicted)).collect();
         Ok(VariantRecords {

@@ -181,9 +181,18 @@ pub fn histogram_columns(bins: usize) -> Vec<String> {
     fixed.into_iter().chain((0..bins).map(|b| format!("c{b}"))).collect()
 }
 
-/// One layer in one epoch of `probe/changes.csv`: `(epoch, layer,
-/// parameters that changed, parameters)`.
-pub type ChangeRow = (usize, usize, usize, usize);
+/// One layer in one epoch of `probe/changes.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRow {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 1-based Linear layer.
+    pub layer: usize,
+    /// Its parameters that differ from the epoch's start.
+    pub changed: usize,
+    /// Its parameters.
+    pub total: usize,
+}
 
 /// The columns of `probe/changes.csv`.
 pub const CHANGE_COLUMNS: [&str; 4] = ["epoch", "layer", "changed", "total"];

@@ -117,12 +117,14 @@ fn accuracy_chart(variants: &[VariantRecords]) -> CurveChart {
     let epochs = variants.iter().map(|v| v.epochs.len()).max().unwrap_or(0);
     let mut series = Vec::new();
     for v in variants {
-        let column = |pick: fn(&(f64, f64, f64, f64)) -> f64| {
+        let column = |pick: fn(&crate::record::rows::EpochRow) -> f64| {
             let mut values: Vec<Option<f32>> = v.epochs.iter().map(|e| value(pick(e))).collect();
             values.resize(epochs, None);
             values
         };
-        for (label, values) in [("training", column(|e| e.2)), ("validation", column(|e| e.3))] {
+        for (label, values) in
+            [("training", column(|e| e.train_accuracy)), ("validation", column(|e| e.valid_accuracy))]
+        {
             let colour = series.len();
             series.push(CurveSeries { label: format!("{} {label}", v.name), values, colour, faint: false });
         }

@@ -61,7 +61,10 @@ fn training_charts(
         out.push(save(
             &AccuracyChart {
                 title: format!("{name}: accuracy"),
-                series: vec![(name.clone(), v.epochs.iter().map(|e| (e.0, e.2, e.3)).collect())],
+                series: vec![(
+                    name.clone(),
+                    v.epochs.iter().map(|e| (e.epoch as f64, e.train_accuracy, e.valid_accuracy)).collect(),
+                )],
             },
             plots,
             &file("accuracy"),
@@ -250,7 +253,9 @@ fn overlay_charts(runs: &[(String, &RunRecords)], plots: &Path) -> Result<Vec<Wr
             title: "Accuracy, all variants".into(),
             series: variants
                 .iter()
-                .map(|(l, v)| (l.clone(), v.epochs.iter().map(|e| (e.0, e.2, e.3)).collect()))
+                .map(|(l, v)| {
+                    (l.clone(), v.epochs.iter().map(|e| (e.epoch as f64, e.train_accuracy, e.valid_accuracy)).collect())
+                })
                 .collect(),
         },
         plots,
@@ -317,8 +322,8 @@ fn band_charts(variants: &[(String, &VariantRecords)], plots: &Path) -> Result<V
             let len = members.iter().map(|v| v.epochs.len()).min().unwrap_or(0);
             let points = (0..len)
                 .map(|e| {
-                    let (m, sd) = mean_sd(&members.iter().map(|v| v.epochs[e].3).collect::<Vec<_>>());
-                    (members[0].epochs[e].0, m, sd)
+                    let (m, sd) = mean_sd(&members.iter().map(|v| v.epochs[e].valid_accuracy).collect::<Vec<_>>());
+                    (members[0].epochs[e].epoch as f64, m, sd)
                 })
                 .collect();
             (format!("{name} ({} seeds)", members.len()), points)

@@ -34,6 +34,17 @@ pub struct SweepOptions {
     pub retry_failed: bool,
 }
 
+/// A point that failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedPoint {
+    /// The point, 1-based.
+    pub point: usize,
+    /// Its axis values (`model.depth = 3, optimizer.lr = 0.1`).
+    pub values: String,
+    /// Why, in one line.
+    pub why: String,
+}
+
 /// Where a sweep stands when [`run_sweep`] returns.
 #[derive(Debug)]
 pub struct SweepOutcome {
@@ -41,8 +52,8 @@ pub struct SweepOutcome {
     pub total: usize,
     /// Points finished (now or before).
     pub done: usize,
-    /// Failed points: (1-based point, its axis values, why).
-    pub failed: Vec<(usize, String, String)>,
+    /// The points that failed.
+    pub failed: Vec<FailedPoint>,
     /// Points another live process holds (left to it).
     pub running: usize,
     /// Stopped on request; the same command continues it.
@@ -93,7 +104,7 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome> 
         .iter()
         .zip(&states)
         .filter_map(|(p, s)| match s {
-            PointState::Failed(why) => Some((p.index + 1, p.describe(), why.clone())),
+            PointState::Failed(why) => Some(FailedPoint { point: p.index + 1, values: p.describe(), why: why.clone() }),
             _ => None,
         })
         .collect();

@@ -65,11 +65,10 @@ fn variant_events(v: &VariantRecords, wall_time: f64) -> EventFile {
     for (step, loss) in v.losses.iter().enumerate() {
         file.scalar("loss", step, *loss);
     }
-    for &(epoch, loss, train, valid) in &v.epochs {
-        let epoch = epoch as usize;
-        file.scalar("epoch/mean_loss", epoch, loss);
-        file.scalar("epoch/train_accuracy", epoch, train);
-        file.scalar("epoch/valid_accuracy", epoch, valid);
+    for e in &v.epochs {
+        file.scalar("epoch/mean_loss", e.epoch, e.mean_loss);
+        file.scalar("epoch/train_accuracy", e.epoch, e.train_accuracy);
+        file.scalar("epoch/valid_accuracy", e.epoch, e.valid_accuracy);
     }
     for row in v.layers.iter().flatten() {
         layer_scalars(&mut file, row);

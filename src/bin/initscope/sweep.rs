@@ -198,7 +198,7 @@ pub fn sweep_command(args: SweepArgs) -> anyhow::Result<ExitCode> {
     }
     if !outcome.failed.is_empty() {
         eprintln!("{} points failed:", outcome.failed.len());
-        for (point, values, why) in &outcome.failed {
+        for initscope::sweep::local::FailedPoint { point, values, why } in &outcome.failed {
             eprintln!("  point {point} ({values}): {why}");
         }
         eprintln!("Run them again with the same command and --retry-failed");

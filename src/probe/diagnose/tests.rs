@@ -17,7 +17,7 @@ fn model() -> Model {
 struct Run {
     rows: Vec<RowScalars>,
     losses: Vec<f32>,
-    changes: Vec<(usize, usize, usize, usize)>,
+    changes: Vec<ChangeRow>,
 }
 
 fn healthy(steps: usize) -> Run {
@@ -35,7 +35,9 @@ fn healthy(steps: usize) -> Run {
         })
         .collect();
     let losses = (0..steps).map(|i| 2.3 * (-(i as f32) / 60.0).exp() + 0.001).collect();
-    let changes = (1..=2).flat_map(|epoch| (1..=3).map(move |layer| (epoch, layer, 10, 10))).collect();
+    let changes = (1..=2)
+        .flat_map(|epoch| (1..=3).map(move |layer| ChangeRow { epoch, layer, changed: 10, total: 10 }))
+        .collect();
     Run { rows, losses, changes }
 }
 
@@ -139,11 +141,11 @@ fn a_huge_or_nonfinite_gradient_explodes() {
 #[test]
 fn layers_that_keep_every_parameter_are_named() {
     let mut run = healthy(STEPS);
-    run.changes.iter_mut().filter(|c| c.1 == 1 && c.0 == 1).for_each(|c| c.2 = 0);
+    run.changes.iter_mut().filter(|c| c.layer == 1 && c.epoch == 1).for_each(|c| c.changed = 0);
     assert_eq!(kinds(&run), vec![], "one epoch unchanged, the next changed");
-    run.changes.iter_mut().filter(|c| c.1 == 1).for_each(|c| c.2 = 0);
+    run.changes.iter_mut().filter(|c| c.layer == 1).for_each(|c| c.changed = 0);
     assert_eq!(kinds(&run), vec![VerdictKind::ParametersUnchanged]);
-    run.changes.iter_mut().for_each(|c| c.2 = 0);
+    run.changes.iter_mut().for_each(|c| c.changed = 0);
     assert!(messages(&run).contains("the optimiser is not updating this model"), "{}", messages(&run));
 }
 
