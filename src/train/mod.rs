@@ -5,6 +5,7 @@
 //! stop at a step boundary and continue from a [`Checkpoint`].
 
 pub mod checkpoint;
+pub mod cursor;
 mod variant;
 
 pub use checkpoint::{Checkpoint, OptimizerState};

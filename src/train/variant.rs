@@ -2,6 +2,7 @@
 //! stop at any step boundary and continue bit-identically.
 
 use super::checkpoint::{Checkpoint, OptimizerState};
+use super::cursor::Cursor;
 use super::Trainer;
 use crate::data::batch::{epoch_order, fill_batch, validation_split};
 use crate::data::order::{EpochOrders, Orders, TorchLoaders};
@@ -239,16 +240,10 @@ pub fn train_variant(
             }
         }
         let metrics = evaluate_epoch(&mut trainer, spec, data, &split, &epoch_orders, &at, elapsed());
-        at = Checkpoint {
-            epoch: epoch + 1,
-            step: 0,
-            loss_sum: 0.0,
-            elapsed_s: metrics.elapsed_s,
-            last_epoch: Some(metrics.clone()),
-            ..at
-        };
+        at = at.next_epoch(&metrics);
+        let checkpoint = &at.checkpoint(&spec.name, metrics.elapsed_s);
         let event =
-            Event::Epoch { metrics: &metrics, model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at };
+            Event::Epoch { metrics: &metrics, model: trainer.model(), optimizer: trainer.optimizer(), checkpoint };
         observer.on_event(&spec.name, &event)?;
         if diverged_at.is_some() {
             break;
@@ -338,40 +333,29 @@ fn start_or_resume(
     epochs: usize,
     resume: Option<(&Checkpoint, &[crate::tensorfile::NamedTensor], &OptimizerState)>,
     observer: &mut dyn Observer,
-) -> Result<Checkpoint> {
+) -> Result<Cursor> {
     let Some((checkpoint, tensors, state)) = resume else {
         observer.on_event(variant, &Event::Start { model: trainer.model(), steps_per_epoch, epochs })?;
-        return Ok(Checkpoint {
-            variant: variant.to_string(),
-            epoch: 1,
-            step: 0,
-            steps_taken: 0,
-            loss_sum: 0.0,
-            initial_loss: f64::NAN,
-            elapsed_s: 0.0,
-            last_epoch: None,
-            numerics: crate::nn::matmul::numerics_fingerprint(),
-        });
+        return Ok(Cursor::start());
     };
     trainer.restore_model(tensors, &format!("the checkpoint of {variant}"), checkpoint.steps_taken)?;
     trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
     observer.on_event(variant, &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint })?;
-    // From here on the parameters are computed under this machine's numerics.
-    Ok(Checkpoint { numerics: crate::nn::matmul::numerics_fingerprint(), ..checkpoint.clone() })
+    Ok(Cursor::resumed(checkpoint))
 }
 
 /// Stops at a step boundary: the observers save a checkpoint of `at`.
 fn interrupt(
     trainer: &Trainer,
     variant: &str,
-    mut at: Checkpoint,
+    at: Cursor,
     elapsed_s: f64,
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
-    at.elapsed_s = elapsed_s;
-    let event = Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &at };
+    let checkpoint = at.checkpoint(variant, elapsed_s);
+    let event = Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &checkpoint };
     observer.on_event(variant, &event)?;
-    Ok(VariantOutcome::Interrupted(at))
+    Ok(VariantOutcome::Interrupted(checkpoint))
 }
 
 /// The epoch's metrics. The original evaluates on its training loader
@@ -382,7 +366,7 @@ fn evaluate_epoch(
     data: &Dataset,
     split: &Split,
     orders: &EpochOrders,
-    at: &Checkpoint,
+    at: &Cursor,
     elapsed_s: f64,
 ) -> EpochMetrics {
     let full = split.steps_per_epoch * spec.batch_size;
@@ -400,7 +384,7 @@ fn finish(
     trainer: &mut Trainer,
     spec: &RunSpec,
     data: &Dataset,
-    at: &Checkpoint,
+    at: &Cursor,
     diverged_at: Option<usize>,
     seconds: f64,
     observer: &mut dyn Observer,
