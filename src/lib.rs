@@ -8,7 +8,7 @@
 //! report ([`plot`], [`report`], [`tensorboard`]). [`record`] owns the run
 //! directory: its file names, `summary.json`, and the readers the report,
 //! the sweeps and the TensorBoard export use. [`sweep`] and [`bench`](mod@bench) sit
-//! above runs and use them. The leaves ([`error`], [`fsutil`], [`rng`],
+//! above runs and use them. The leaves ([`error`], [`fsutil`], [`nonfinite`], [`rng`],
 //! [`runlock`], [`tensorfile`], [`table`], [`verdict`]) use nothing above
 //! them; `scripts/module-graph.sh` checks that the graph has no cycle.
 
@@ -19,6 +19,7 @@ pub mod error;
 pub mod experiment;
 pub mod fsutil;
 pub mod nn;
+pub mod nonfinite;
 pub mod optim;
 pub mod parallel;
 pub mod plot;

@@ -43,23 +43,6 @@ impl Regime {
     }
 }
 
-/// An infinite depth scale in JSON: `null` (JSON has no infinity).
-mod infinite_as_null {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if x.is_finite() {
-            s.serialize_f64(*x)
-        } else {
-            s.serialize_none()
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
-    }
-}
-
 /// The fixed point of a uniform network and what follows from it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FixedPoint {
@@ -71,11 +54,11 @@ pub struct FixedPoint {
     pub c_star: f64,
     /// xi_q: layers over which the variance reaches q* (Schoenholz Eq. 7);
     /// infinite (`null` in JSON) at the edge of chaos.
-    #[serde(with = "infinite_as_null")]
+    #[serde(with = "crate::nonfinite::infinite_as_null")]
     pub xi_q: f64,
     /// xi_c: layers over which correlations reach c* (Schoenholz Eq. 9);
     /// Schoenholz et al. find networks trainable to about 6 xi_c.
-    #[serde(with = "infinite_as_null")]
+    #[serde(with = "crate::nonfinite::infinite_as_null")]
     pub xi_c: f64,
 }
 

@@ -31,7 +31,7 @@ pub struct Checkpoint {
     /// Sum of this epoch's losses so far.
     pub loss_sum: f64,
     /// Loss of the very first batch.
-    #[serde(with = "crate::train::nan_as_null")]
+    #[serde(with = "crate::nonfinite::nan_as_null")]
     pub initial_loss: f64,
     /// Wall-clock seconds trained so far.
     pub elapsed_s: f64,

@@ -41,7 +41,7 @@ pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
     /// Mean of the epoch's minibatch losses.
-    #[serde(with = "super::nan_as_null")]
+    #[serde(with = "crate::nonfinite::nan_as_null")]
     pub mean_loss: f64,
     /// Over the full batches of a fresh shuffle of the training set, as the
     /// original iterates its training loader again.
@@ -73,10 +73,10 @@ pub struct VariantSummary {
     #[serde(default)]
     pub diverged_at: Option<usize>,
     /// Loss of the very first batch, before any update.
-    #[serde(with = "super::nan_as_null")]
+    #[serde(with = "crate::nonfinite::nan_as_null")]
     pub initial_loss: f64,
     /// Mean minibatch loss of the last epoch.
-    #[serde(with = "super::nan_as_null")]
+    #[serde(with = "crate::nonfinite::nan_as_null")]
     pub final_loss: f64,
     /// Training accuracy after the last epoch.
     pub train: Accuracy,
