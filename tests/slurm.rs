@@ -21,17 +21,24 @@ fn slurm_sweep(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output 
     initscope(&args)
 }
 
+/// A sweep file of points long enough (10 epochs) that a signal or a
+/// requeue lands inside one, and its table run by the local executor in
+/// `<tmp>/local`: what every Slurm run of it must equal.
+fn long_sweep_run_locally(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = synthetic_dir(tmp, 12000, 200, 28);
+    let file = sweep_file(tmp, &data, 10, 256);
+    let local = tmp.join("local");
+    let r = initscope(&["sweep", file.to_str().unwrap(), "--quiet", "--out", local.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    (file, local)
+}
+
 #[test]
 #[ignore = "needs a running Slurm; .ci/run starts one with scripts/local-slurm.sh and runs this with --ignored"]
 fn a_sweep_on_slurm_gives_the_local_executors_results_and_survives_a_requeue() {
     let _cluster = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    // Points long enough (10 epochs) that a signal lands inside one.
-    let data = synthetic_dir(tmp.path(), 12000, 200, 28);
-    let file = sweep_file(tmp.path(), &data, 10, 256);
-    let local = tmp.path().join("local");
-    let r = initscope(&["sweep", file.to_str().unwrap(), "--quiet", "--out", local.to_str().unwrap()]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    let (file, local) = long_sweep_run_locally(tmp.path());
 
     let out = tmp.path().join("slurm");
     let r = slurm_sweep(&file, &out, &[]);
@@ -157,11 +164,7 @@ fn task_state(task: &str) -> String {
 fn a_second_submit_follows_the_live_tasks_and_status_tells_the_truth_through_a_requeue_from_outside() {
     let _cluster = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let data = synthetic_dir(tmp.path(), 12000, 200, 28);
-    let file = sweep_file(tmp.path(), &data, 10, 256);
-    let local = tmp.path().join("local");
-    let r = initscope(&["sweep", file.to_str().unwrap(), "--quiet", "--out", local.to_str().unwrap()]);
-    assert!(r.status.success(), "{}", stderr(&r));
+    let (file, local) = long_sweep_run_locally(tmp.path());
 
     // The first submission, not followed; one task at a time, so that on
     // any machine the others are queued while it runs.

@@ -157,16 +157,15 @@ impl Probe {
         // other computes the first layer's gradient and the activations:
         // about equal halves for the seed network.
         let grads = trainer.grads();
-        let layers: Vec<crate::nn::Linear> = model.linears().copied().collect();
         let tensors = |from: usize| -> (Vec<Moments>, Vec<Moments>) {
-            let weights = layers.iter().map(|layer| Moments::of(&model.params[layer.weight_range()])).collect();
-            let grads = layers[from..].iter().map(|layer| Moments::of(&grads[layer.weight_range()])).collect();
+            let weights = model.linears().map(|layer| Moments::of(&model.params[layer.weight_range()])).collect();
+            let grads = model.linears().skip(from).map(|layer| Moments::of(&grads[layer.weight_range()])).collect();
             (weights, grads)
         };
         let (rows, weights, weight_grads) = if self.threads > 1 {
             std::thread::scope(|scope| {
                 let handle = scope.spawn(|| tensors(1));
-                let first = Moments::of(&grads[layers[0].weight_range()]);
+                let first = Moments::of(&grads[model.linear(0).weight_range()]);
                 let rows = self.layer_rows_without_weights(trainer, histograms);
                 let (weights, rest) = handle.join().expect("statistics never panic");
                 (rows, weights, std::iter::once(first).chain(rest).collect::<Vec<_>>())

@@ -140,25 +140,33 @@ impl Queue {
                 }
                 let running = task.is_running() && first_open;
                 first_open = false;
-                *state = match state {
-                    PointState::Running(holder) => PointState::Running(holder.clone()),
-                    _ if running => PointState::Running(format!("Slurm task {}", task.id)),
-                    _ if task.is_requeued() => PointState::Requeued(task.id.clone()),
-                    _ => PointState::Queued(task.id.clone()),
+                if matches!(state, PointState::Running(_)) {
+                    continue; // its lock names the holder
+                }
+                *state = if running {
+                    PointState::Running(format!("Slurm task {}", task.id))
+                } else if task.is_requeued() {
+                    PointState::Requeued(task.id.clone())
+                } else {
+                    PointState::Queued(task.id.clone())
                 };
             }
         }
     }
+
+    /// Every point's state: read from its files (after the queue was
+    /// read, so a task that left the queue meanwhile has written what it
+    /// finished), with this queue laid over them.
+    pub fn states(&self, dir: &super::SweepDir, points: &[super::Point]) -> Vec<PointState> {
+        let mut states: Vec<PointState> = points.iter().map(|p| dir.state(p)).collect();
+        self.overlay(&mut states);
+        states
+    }
 }
 
-/// Every point's state: its files, with what Slurm holds laid over them.
-/// The queue is read before the files, so a task that leaves the queue
-/// meanwhile has written what it finished.
+/// Every point's state: its files, with what Slurm holds now laid over them.
 pub fn point_states(dir: &super::SweepDir, points: &[super::Point]) -> Vec<PointState> {
-    let queue = Queue::read(dir.root());
-    let mut states: Vec<PointState> = points.iter().map(|p| dir.state(p)).collect();
-    queue.overlay(&mut states);
-    states
+    Queue::read(dir.root()).states(dir, points)
 }
 
 /// `squeue`'s live tasks of `jobs` (one line per array task).

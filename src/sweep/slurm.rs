@@ -71,8 +71,7 @@ pub fn submit(spec: &SweepSpec, opts: &SweepOptions, slurm: &SlurmOptions) -> Re
     let points = spec.points()?;
     let dir = SweepDir::prepare(spec, &opts.dir)?;
     let queue = Queue::read(&opts.dir);
-    let mut states: Vec<PointState> = points.iter().map(|p| dir.state(p)).collect();
-    queue.overlay(&mut states);
+    let mut states = queue.states(&dir, &points);
     let mut to_run = Vec::new();
     for (point, state) in points.iter().zip(states.iter_mut()) {
         if opts.retry_failed && matches!(state, PointState::Failed(_)) {
@@ -302,9 +301,9 @@ const STATES: [&str; 7] = ["pending", "queued", "running", "requeued", "interrup
 pub fn status(dir_path: &Path) -> Result<Status> {
     let (spec, dir) = SweepDir::open(dir_path)?;
     let points = spec.points()?;
-    let tasks = Queue::read(dir_path).tasks;
-    let states = queue::point_states(&dir, &points);
-    Ok(Status { counts: count_states(&states), tasks })
+    let queue = Queue::read(dir_path);
+    let states = queue.states(&dir, &points);
+    Ok(Status { counts: count_states(&states), tasks: queue.tasks })
 }
 
 /// How many points are in each state, in [`STATES`]'s order.

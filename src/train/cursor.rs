@@ -18,7 +18,7 @@ pub struct Cursor {
     pub loss_sum: f64,
     /// Loss of the very first batch (NaN before it).
     pub initial_loss: f64,
-    /// Wall-clock seconds trained as of the last checkpoint (or the start).
+    /// Wall-clock seconds trained, as of the last epoch's end or stop.
     pub elapsed_s: f64,
     /// The last finished epoch's metrics.
     pub last_epoch: Option<EpochMetrics>,
@@ -63,9 +63,9 @@ impl Cursor {
         }
     }
 
-    /// The checkpoint of `variant` at this position, `elapsed_s` seconds
-    /// trained, its parameters computed under this machine's numerics.
-    pub fn checkpoint(&self, variant: &str, elapsed_s: f64) -> Checkpoint {
+    /// The checkpoint of `variant` at this position, its parameters
+    /// computed under this machine's numerics.
+    pub fn checkpoint(&self, variant: &str) -> Checkpoint {
         Checkpoint {
             variant: variant.into(),
             epoch: self.epoch,
@@ -73,7 +73,7 @@ impl Cursor {
             steps_taken: self.steps_taken,
             loss_sum: self.loss_sum,
             initial_loss: self.initial_loss,
-            elapsed_s,
+            elapsed_s: self.elapsed_s,
             last_epoch: self.last_epoch.clone(),
             numerics: crate::nn::matmul::numerics_fingerprint(),
         }
@@ -86,10 +86,21 @@ mod tests {
 
     #[test]
     fn a_checkpoint_round_trips_the_cursor() {
-        let cursor =
-            Cursor { epoch: 3, step: 17, steps_taken: 99, loss_sum: 4.5, initial_loss: 2.3, ..Cursor::start() };
-        let checkpoint = cursor.checkpoint("kaiming", 12.5);
+        let cursor = Cursor {
+            epoch: 3,
+            step: 17,
+            steps_taken: 99,
+            loss_sum: 4.5,
+            initial_loss: 2.3,
+            elapsed_s: 12.5,
+            ..Cursor::start()
+        };
+        let checkpoint = cursor.checkpoint("kaiming");
         assert_eq!((checkpoint.variant.as_str(), checkpoint.elapsed_s), ("kaiming", 12.5));
-        assert_eq!(Cursor::resumed(&checkpoint), Cursor { elapsed_s: 12.5, ..cursor });
+        assert_eq!(checkpoint.numerics, crate::nn::matmul::numerics_fingerprint());
+        assert_eq!(
+            Cursor { initial_loss: 2.3, ..Cursor::resumed(&checkpoint) },
+            Cursor { initial_loss: 2.3, ..cursor }
+        );
     }
 }

@@ -241,7 +241,7 @@ pub fn train_variant(
         }
         let metrics = evaluate_epoch(&mut trainer, spec, data, &split, &epoch_orders, &at, elapsed());
         at = at.next_epoch(&metrics);
-        let checkpoint = &at.checkpoint(&spec.name, metrics.elapsed_s);
+        let checkpoint = &at.checkpoint(&spec.name);
         let event =
             Event::Epoch { metrics: &metrics, model: trainer.model(), optimizer: trainer.optimizer(), checkpoint };
         observer.on_event(&spec.name, &event)?;
@@ -352,7 +352,7 @@ fn interrupt(
     elapsed_s: f64,
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
-    let checkpoint = at.checkpoint(variant, elapsed_s);
+    let checkpoint = Cursor { elapsed_s, ..at }.checkpoint(variant);
     let event = Event::Interrupted { model: trainer.model(), optimizer: trainer.optimizer(), checkpoint: &checkpoint };
     observer.on_event(variant, &event)?;
     Ok(VariantOutcome::Interrupted(checkpoint))

@@ -11,6 +11,8 @@ pub struct Workspace {
     pub capacity: usize,
     /// The batch's input `[batch, input_width]`.
     pub input: Vec<f32>,
+    /// Each layer's output width per sample, by position.
+    pub widths: Vec<usize>,
     /// Each layer's output `[batch, fan_out]`, by position; the input of
     /// the layer after it.
     pub outputs: Vec<Vec<f32>>,
@@ -44,6 +46,7 @@ impl Workspace {
         Workspace {
             capacity,
             input: vec![0.0; capacity * model.input_width],
+            widths: infos.iter().map(|i| i.fan_out).collect(),
             outputs: infos.iter().map(|i| vec![0.0; capacity * i.fan_out]).collect(),
             grad: vec![0.0; capacity * widest],
             grad_below: vec![0.0; capacity * widest],
@@ -71,7 +74,6 @@ impl Model {
 
     fn forward_mode(&self, ws: &mut Workspace, batch: usize, train: bool) {
         assert!(batch <= ws.capacity, "batch {batch} > workspace {}", ws.capacity);
-        let mut fan_in = self.input_width;
         for (p, layer) in self.layers.iter().enumerate() {
             let (before, after) = ws.outputs.split_at_mut(p);
             let x: &[f32] = if p == 0 { &ws.input } else { &before[p - 1] };
@@ -86,9 +88,8 @@ impl Model {
                 }
                 Layer::BatchNorm(bn) => bn.forward_eval(&self.params, &self.running, x, y, &mut ws.xhat[p], batch),
                 // z [batch, n] -> f(z) [batch, n]
-                Layer::Activation(activation) => activation.forward(&x[..batch * fan_in], y),
+                Layer::Activation(activation) => activation.forward(&x[..batch * ws.widths[p]], y),
             }
-            fan_in = layer.fan_out(fan_in);
         }
     }
 
@@ -129,7 +130,6 @@ impl Model {
     /// Backward through every layer, last first, from dL/dlogits in
     /// `ws.grad`: each layer's parameter gradients go into `grads`.
     fn backward(&self, ws: &mut Workspace, grads: &mut [f32], batch: usize) {
-        let infos = self.info();
         for (p, layer) in self.layers.iter().enumerate().rev() {
             let x: &[f32] = if p == 0 { &ws.input } else { &ws.outputs[p - 1] };
             match layer {
@@ -146,7 +146,7 @@ impl Model {
                 }
                 // da [batch, n] -> dz = da * f'(z) [batch, n]
                 Layer::Activation(activation) => {
-                    let n = batch * infos[p].fan_out;
+                    let n = batch * ws.widths[p];
                     activation.backward(&x[..n], &ws.outputs[p][..n], &ws.grad, &mut ws.grad_below);
                     std::mem::swap(&mut ws.grad, &mut ws.grad_below);
                 }
