@@ -5,9 +5,11 @@
 
 use super::activation::Activation;
 use super::init::Init;
+use super::layer::Layer;
 use super::linear::Linear;
 use super::loss::softmax_cross_entropy;
 use super::model::{Model, Workspace};
+use super::scalar::{Scalar, ScalarValue};
 use crate::rng::Stream;
 
 fn random(n: usize, scale: f32, stream: &mut Stream) -> Vec<f32> {
@@ -172,4 +174,89 @@ fn batch_norm_model_gradient_matches_finite_differences() {
     let mut ws = Workspace::new(&model, batch);
     ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
     check_model_gradient(&mut model, &mut ws, &[0, 2, 1, 1, 0, 2, 2, 1], "batch norm");
+}
+
+/// Residual networks in every arrangement: the skips' gradients, layer
+/// norm's, the trainable alphas' and Fixup's scalar biases', all through
+/// the whole model.
+#[test]
+fn residual_model_gradient_matches_finite_differences() {
+    use super::residual::{Alpha, BlockOrder, BranchNorm, Residual, ResidualRule};
+    let mut s = Stream::new(9, "gradcheck/residual", 0);
+    for (order, norm, branch_layers, biases) in [
+        (BlockOrder::Pre, BranchNorm::LayerNorm, 2, false),
+        (BlockOrder::Post, BranchNorm::LayerNorm, 1, true),
+        (BlockOrder::Pre, BranchNorm::None, 1, true),
+        (BlockOrder::Post, BranchNorm::BatchNorm, 2, false),
+    ] {
+        let net = Residual {
+            blocks: 2,
+            branch_layers,
+            norm,
+            order,
+            alpha: Some(Alpha { init: 0.7, trainable: true }),
+            scalar_biases: Some(biases),
+            rule: ResidualRule::Standard,
+        };
+        let mut model = Model::residual(6, 5, 3, Activation::Tanh, &net);
+        model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 3);
+        // Norm scales, shifts and scalars away from their inits.
+        for layer in model.layers.clone() {
+            let range = match layer {
+                Layer::LayerNorm(ln) => ln.offset..ln.offset + 2 * ln.width,
+                Layer::BatchNorm(bn) => bn.offset..bn.offset + 2 * bn.width,
+                Layer::Scalar(Scalar { value: ScalarValue::Param(o), .. }) => o..o + 1,
+                _ => 0..0,
+            };
+            range.for_each(|i| model.params[i] += 0.4 * (2.0 * s.unit_f32() - 1.0));
+        }
+        let batch = 6;
+        let mut ws = Workspace::new(&model, batch);
+        ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
+        let what = format!("{order:?} {norm:?} m={branch_layers} biases={biases}");
+        check_model_gradient(&mut model, &mut ws, &[0, 2, 1, 1, 0, 2], &what);
+    }
+}
+
+/// Layer norm alone, in f64 against its definition: dL/dx and dL/dgamma,
+/// dL/dbeta of `L = sum(r * y)` by central differences.
+#[test]
+#[allow(clippy::needless_range_loop)] // i indexes params and grads alike
+fn layer_norm_backward_matches_finite_differences() {
+    use super::layernorm::LayerNorm;
+    let mut s = Stream::new(5, "gradcheck/layernorm", 0);
+    let (batch, width) = (3, 7);
+    let ln = LayerNorm { width, offset: 1 };
+    let mut params = random(1 + 2 * width, 1.0, &mut s);
+    let mut x = random(batch * width, 2.0, &mut s);
+    let r = random(batch * width, 1.0, &mut s);
+    let objective = |params: &[f32], x: &[f32]| -> f64 {
+        let (mut y, mut xhat, mut rstd) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; batch]);
+        ln.forward(params, x, &mut y, &mut xhat, &mut rstd, batch);
+        y.iter().zip(&r).map(|(&y, &r)| f64::from(y) * f64::from(r)).sum()
+    };
+    let (mut y, mut xhat, mut rstd) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; batch]);
+    ln.forward(&params, &x, &mut y, &mut xhat, &mut rstd, batch);
+    let mut d = r.clone();
+    let mut grads = vec![0.0; params.len()];
+    ln.backward(&params, &xhat, &rstd, &mut d, &mut grads, &mut vec![0.0; 2 * width], batch);
+    let h = 1e-3f32;
+    for i in 1..params.len() {
+        let keep = params[i];
+        params[i] = keep + h;
+        let plus = objective(&params, &x);
+        params[i] = keep - h;
+        let minus = objective(&params, &x);
+        params[i] = keep;
+        assert_close(grads[i], (plus - minus) / (2.0 * f64::from(h)), &format!("param {i}"));
+    }
+    for i in 0..x.len() {
+        let keep = x[i];
+        x[i] = keep + h;
+        let plus = objective(&params, &x);
+        x[i] = keep - h;
+        let minus = objective(&params, &x);
+        x[i] = keep;
+        assert_close(d[i], (plus - minus) / (2.0 * f64::from(h)), &format!("input {i}"));
+    }
 }

@@ -9,6 +9,7 @@ use super::batchnorm::BatchNorm;
 use super::init::Init;
 use super::layer::{Layer, LayerInfo, LayerKind};
 use super::linear::Linear;
+use super::scalar::{Scalar, ScalarOp, ScalarValue};
 use crate::rng::Stream;
 
 /// A named tensor's place in one of the model's buffers.
@@ -28,6 +29,8 @@ pub struct TensorSlot {
 pub struct Model {
     /// The layers, in order.
     pub layers: Vec<Layer>,
+    /// Each layer's PyTorch module name, by position (see [`LayerInfo`]).
+    names: Vec<String>,
     /// Features per input sample.
     pub input_width: usize,
     /// Every layer's parameters, layer after layer (see [`Linear`] and
@@ -42,56 +45,6 @@ pub struct Model {
 }
 
 impl Model {
-    /// The MLP `sizes[0] -> sizes[1] -> ... -> sizes[last]`, `activation`
-    /// after every Linear but the last, all parameters zero; see
-    /// [`Model::initialise`].
-    pub fn mlp(sizes: &[usize], activation: Activation) -> Self {
-        Self::mlp_with_batch_norm(sizes, activation, false)
-    }
-
-    /// [`Model::mlp`], with batch normalisation between each hidden Linear
-    /// and its activation when `batch_norm` (scale 1, shift 0, running mean
-    /// 0 and variance 1), as the original `nn.Sequential` orders them.
-    pub fn mlp_with_batch_norm(sizes: &[usize], activation: Activation, batch_norm: bool) -> Self {
-        assert!(sizes.len() >= 2 && sizes.iter().all(|&s| s > 0), "bad sizes {sizes:?}");
-        let (mut offset, mut running) = (0, 0);
-        let mut layers = Vec::new();
-        let last = sizes.len() - 2;
-        for (l, w) in sizes.windows(2).enumerate() {
-            let linear = Linear { fan_in: w[0], fan_out: w[1], offset };
-            offset += linear.num_params();
-            layers.push(Layer::Linear(linear));
-            if l == last {
-                break;
-            }
-            if batch_norm {
-                layers.push(Layer::BatchNorm(BatchNorm { width: w[1], offset, running }));
-                offset += 2 * w[1];
-                running += 2 * w[1];
-            }
-            layers.push(Layer::Activation(activation));
-        }
-        let mut model = Model {
-            linear_positions: layers
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| matches!(l, Layer::Linear(_)))
-                .map(|p| p.0)
-                .collect(),
-            layers,
-            input_width: sizes[0],
-            params: vec![0.0; offset],
-            running: vec![0.0; running],
-            batches_tracked: 0,
-        };
-        let norms: Vec<BatchNorm> = model.batch_norms().copied().collect();
-        for bn in norms {
-            model.params[bn.gamma_range()].fill(1.0);
-            model.running[bn.running + bn.width..bn.running + 2 * bn.width].fill(1.0);
-        }
-        model
-    }
-
     /// Linear layer `l` (from 0).
     pub fn linear(&self, l: usize) -> &Linear {
         match &self.layers[self.linear_positions[l]] {
@@ -158,7 +111,7 @@ impl Model {
                 linear += 1;
             }
             let fan_out = layer.fan_out(fan_in);
-            let torch_name = format!("my_network.{}", position + 1);
+            let torch_name = self.names[position].clone();
             out.push(LayerInfo { kind: layer.kind(), position, linear, fan_in, fan_out, torch_name });
             fan_in = fan_out;
         }
@@ -217,7 +170,14 @@ impl Model {
                     out.push(slot(format!("{name}.weight"), vec![bn.width], bn.gamma_range()));
                     out.push(slot(format!("{name}.bias"), vec![bn.width], bn.beta_range()));
                 }
-                Layer::Activation(_) => {}
+                Layer::LayerNorm(ln) => {
+                    out.push(slot(format!("{name}.weight"), vec![ln.width], ln.gamma_range()));
+                    out.push(slot(format!("{name}.bias"), vec![ln.width], ln.beta_range()));
+                }
+                Layer::Scalar(Scalar { value: ScalarValue::Param(offset), .. }) => {
+                    out.push(slot(name, vec![1], *offset..offset + 1));
+                }
+                Layer::Activation(_) | Layer::Scalar(_) | Layer::Add(_) => {}
             }
         }
         out
@@ -270,14 +230,24 @@ impl Model {
         &ws.outputs[self.linear_positions[l]]
     }
 
-    /// The output of the activation after Linear `l` (a hidden one) in the
-    /// last pass, `[batch, fan_out]` (the buffer, `capacity` rows).
-    pub fn post<'a>(&self, ws: &'a Workspace, l: usize) -> &'a [f32] {
-        let start = self.linear_positions[l];
-        let p = (start..self.layers.len())
-            .find(|&p| matches!(self.layers[p], Layer::Activation(_)))
-            .expect("a hidden Linear is followed by an activation");
-        &ws.outputs[p]
+    /// The position of the activation that follows Linear `l`, through its
+    /// norm and scalar shifts; `None` when Linear `l`'s output is not
+    /// activated (the logits, a residual branch's end).
+    pub fn post_position(&self, l: usize) -> Option<usize> {
+        for p in self.linear_positions[l] + 1..self.layers.len() {
+            match self.layers[p] {
+                Layer::Activation(_) => return Some(p),
+                Layer::BatchNorm(_) | Layer::LayerNorm(_) | Layer::Scalar(Scalar { op: ScalarOp::Add, .. }) => {}
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The output of that activation ([`Model::post_position`]) in the last
+    /// pass, `[batch, fan_out]` (the buffer, `capacity` rows).
+    pub fn post<'a>(&self, ws: &'a Workspace, l: usize) -> Option<&'a [f32]> {
+        self.post_position(l).map(|p| &ws.outputs[p][..])
     }
 }
 
@@ -285,7 +255,9 @@ fn slot(name: String, shape: Vec<usize>, range: std::ops::Range<usize>) -> Tenso
     TensorSlot { name, shape, range }
 }
 
+mod build;
 mod pass;
+mod residual;
 pub use pass::Workspace;
 
 #[cfg(test)]

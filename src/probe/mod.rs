@@ -214,7 +214,6 @@ impl Probe {
     fn layer_rows_without_weights(&mut self, trainer: &Trainer, histograms: bool) -> Vec<LayerRow> {
         let model = trainer.model();
         let grads = trainer.grads();
-        let last = model.linear_count() - 1;
         let mut out = Vec::with_capacity(model.linear_count());
         for (l, layer) in model.linears().enumerate() {
             let weight = Moments::new();
@@ -224,9 +223,11 @@ impl Probe {
             let pre_parts: Vec<&[f32]> =
                 trainer.batch_activations().map(|(ws, rows)| &model.pre(ws, l)[..rows * n]).collect();
             let pre = moments_of_parts(&pre_parts);
-            let (post, saturated, dead_units) = if l < last {
-                let post_parts: Vec<&[f32]> =
-                    trainer.batch_activations().map(|(ws, rows)| &model.post(ws, l)[..rows * n]).collect();
+            let (post, saturated, dead_units) = if model.post_position(l).is_some() {
+                let post_parts: Vec<&[f32]> = trainer
+                    .batch_activations()
+                    .filter_map(|(ws, rows)| model.post(ws, l).map(|post| &post[..rows * n]))
+                    .collect();
                 let m = moments_of_parts(&post_parts);
                 let saturated = saturated_fraction(
                     model.activation().expect("a hidden layer has an activation"),

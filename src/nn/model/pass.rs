@@ -20,15 +20,21 @@ pub struct Workspace {
     pub grad: Vec<f32>,
     /// dL/d(input) of that layer `[batch, widest]` (swapped with `grad`).
     pub grad_below: Vec<f32>,
-    /// Each batch norm's normalised input `[batch, width]`, by position
-    /// (empty for other layers).
+    /// Each norm's normalised input `[batch, width]`, by position (empty
+    /// for other layers).
     pub xhat: Vec<Vec<f32>>,
     /// Each batch norm's batch mean `[width]` (training mode), by position.
     pub bn_mean: Vec<Vec<f32>>,
     /// Each batch norm's batch variance `[width]` (training mode), by position.
     pub bn_var: Vec<Vec<f32>>,
-    /// Per-feature sums of a batch-norm pass `[2 * widest]`.
-    pub bn_scratch: Vec<f64>,
+    /// Each layer norm's per-row `1 / sqrt(var + eps)` `[batch]`, by position.
+    pub ln_rstd: Vec<Vec<f32>>,
+    /// dL/d(output) of each skip source `[batch, width]`, by position, as
+    /// the residual additions above it hand it down in backward (empty for
+    /// layers no skip starts from).
+    pub skip_grad: Vec<Vec<f32>>,
+    /// Per-feature sums of a norm's pass `[2 * widest]`.
+    pub norm_scratch: Vec<f64>,
 }
 
 impl Workspace {
@@ -36,13 +42,19 @@ impl Workspace {
     pub fn new(model: &Model, capacity: usize) -> Self {
         let infos = model.info();
         let widest = infos.iter().map(|i| i.fan_out).max().unwrap_or(0);
-        let per_norm = |rows: usize| -> Vec<Vec<f32>> {
-            let width = |layer: &Layer| match layer {
-                Layer::BatchNorm(bn) => bn.width,
-                _ => 0,
-            };
-            model.layers.iter().map(|l| vec![0.0; rows * width(l)]).collect()
+        let sized =
+            |f: &dyn Fn(&Layer) -> usize| -> Vec<Vec<f32>> { model.layers.iter().map(|l| vec![0.0; f(l)]).collect() };
+        let bn_width = |layer: &Layer| match layer {
+            Layer::BatchNorm(bn) => bn.width,
+            _ => 0,
         };
+        let mut skip_grad: Vec<Vec<f32>> = vec![Vec::new(); model.layers.len()];
+        for layer in &model.layers {
+            if let Layer::Add(add) = layer {
+                skip_grad[add.from] = vec![0.0; capacity * infos[add.from].fan_out];
+            }
+        }
+        let has_norm = model.layers.iter().any(|l| matches!(l, Layer::BatchNorm(_) | Layer::LayerNorm(_)));
         Workspace {
             capacity,
             input: vec![0.0; capacity * model.input_width],
@@ -50,10 +62,16 @@ impl Workspace {
             outputs: infos.iter().map(|i| vec![0.0; capacity * i.fan_out]).collect(),
             grad: vec![0.0; capacity * widest],
             grad_below: vec![0.0; capacity * widest],
-            xhat: per_norm(capacity),
-            bn_mean: per_norm(1),
-            bn_var: per_norm(1),
-            bn_scratch: vec![0.0; if model.has_batch_norm() { 2 * widest } else { 0 }],
+            xhat: sized(&|l| match l {
+                Layer::BatchNorm(bn) => capacity * bn.width,
+                Layer::LayerNorm(ln) => capacity * ln.width,
+                _ => 0,
+            }),
+            bn_mean: sized(&bn_width),
+            bn_var: sized(&bn_width),
+            ln_rstd: sized(&|l| if matches!(l, Layer::LayerNorm(_)) { capacity } else { 0 }),
+            skip_grad,
+            norm_scratch: vec![0.0; if has_norm { 2 * widest } else { 0 }],
         }
     }
 }
@@ -84,11 +102,17 @@ impl Model {
                 // z [batch, width] -> gamma * xhat + beta [batch, width]
                 Layer::BatchNorm(bn) if train => {
                     let stats = (&mut ws.bn_mean[p][..], &mut ws.bn_var[p][..]);
-                    bn.forward_train(&self.params, x, y, &mut ws.xhat[p], stats, &mut ws.bn_scratch, batch);
+                    bn.forward_train(&self.params, x, y, &mut ws.xhat[p], stats, &mut ws.norm_scratch, batch);
                 }
                 Layer::BatchNorm(bn) => bn.forward_eval(&self.params, &self.running, x, y, &mut ws.xhat[p], batch),
+                // x [batch, width] -> gamma * xhat + beta [batch, width], per row
+                Layer::LayerNorm(ln) => ln.forward(&self.params, x, y, &mut ws.xhat[p], &mut ws.ln_rstd[p], batch),
                 // z [batch, n] -> f(z) [batch, n]
                 Layer::Activation(activation) => activation.forward(&x[..batch * ws.widths[p]], y),
+                // x [batch, n] -> a * x or x + b [batch, n]
+                Layer::Scalar(scalar) => scalar.forward(&self.params, &x[..batch * ws.widths[p]], y),
+                // skip [batch, n], x [batch, n] -> skip + x [batch, n]
+                Layer::Add(add) => add.forward(&before[add.from], &x[..batch * ws.widths[p]], y),
             }
         }
     }
@@ -131,6 +155,14 @@ impl Model {
     /// `ws.grad`: each layer's parameter gradients go into `grads`.
     fn backward(&self, ws: &mut Workspace, grads: &mut [f32], batch: usize) {
         for (p, layer) in self.layers.iter().enumerate().rev() {
+            let n = batch * ws.widths[p];
+            // What the additions above handed down joins dL/d(this output).
+            if !ws.skip_grad[p].is_empty() {
+                ws.grad[..n].iter_mut().zip(&mut ws.skip_grad[p][..n]).for_each(|(g, s)| {
+                    *g += *s;
+                    *s = 0.0;
+                });
+            }
             let x: &[f32] = if p == 0 { &ws.input } else { &ws.outputs[p - 1] };
             match layer {
                 // dz [batch, out] -> dW, db; dx [batch, in] (none for the first)
@@ -142,11 +174,22 @@ impl Model {
                 // dy [batch, width] -> dz [batch, width], in place; dgamma, dbeta
                 Layer::BatchNorm(bn) => {
                     let (xhat, var) = (&ws.xhat[p], &ws.bn_var[p]);
-                    bn.backward(&self.params, xhat, var, &mut ws.grad, grads, &mut ws.bn_scratch, batch);
+                    bn.backward(&self.params, xhat, var, &mut ws.grad, grads, &mut ws.norm_scratch, batch);
+                }
+                // dy [batch, width] -> dx [batch, width], in place; dgamma, dbeta
+                Layer::LayerNorm(ln) => {
+                    let (xhat, rstd) = (&ws.xhat[p], &ws.ln_rstd[p]);
+                    ln.backward(&self.params, xhat, rstd, &mut ws.grad, grads, &mut ws.norm_scratch, batch);
+                }
+                // dy [batch, n] -> dx = a * dy or dy [batch, n], in place; da or db
+                Layer::Scalar(scalar) => scalar.backward(&self.params, &x[..n], &mut ws.grad, grads),
+                // dy [batch, n] -> d(branch) = dy, in place; d(skip) += dy, handed down
+                Layer::Add(add) => {
+                    let skip = &mut ws.skip_grad[add.from][..n];
+                    skip.iter_mut().zip(&ws.grad[..n]).for_each(|(s, g)| *s += g);
                 }
                 // da [batch, n] -> dz = da * f'(z) [batch, n]
                 Layer::Activation(activation) => {
-                    let n = batch * ws.widths[p];
                     activation.backward(&x[..n], &ws.outputs[p][..n], &ws.grad, &mut ws.grad_below);
                     std::mem::swap(&mut ws.grad, &mut ws.grad_below);
                 }
