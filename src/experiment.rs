@@ -3,6 +3,7 @@
 
 use crate::data::{DataSource, DatasetName};
 use crate::error::input;
+use crate::nn::residual::{BranchNorm, Residual};
 use crate::nn::{Activation, Init};
 use crate::optim::OptimizerSettings;
 use crate::rng::RngKind;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 /// The network's shape (input and output widths come from the data).
 /// In a file, the hidden widths are `hidden = [...]` or, for a uniform
 /// network, `width = W` and `depth = D` (D hidden layers of W units), so
-/// that depth can be a sweep axis.
+/// that depth can be a sweep axis. A residual network is `width = W` (its
+/// stream's width) with `residual = { blocks = L, ... }` ([`Residual`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "ModelFile")]
 pub struct ModelSettings {
@@ -30,6 +32,25 @@ pub struct ModelSettings {
     /// Batch normalisation between each hidden Linear and its nonlinearity.
     #[serde(default, skip_serializing_if = "is_false")]
     pub batch_norm: bool,
+    /// Residual blocks on a stream of width `hidden[0]` (then `hidden` has
+    /// that one width), instead of a plain chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<Residual>,
+}
+
+impl ModelSettings {
+    /// The Linear layers of this network.
+    pub fn linear_count(&self) -> usize {
+        match &self.residual {
+            Some(r) => 2 + r.blocks * r.branch_layers,
+            None => self.hidden.len() + 1,
+        }
+    }
+
+    /// Whether some layer normalises over the batch.
+    pub fn has_batch_norm(&self) -> bool {
+        self.batch_norm || self.residual.is_some_and(|r| r.norm == BranchNorm::BatchNorm)
+    }
 }
 
 /// [`ModelSettings`] as a file writes it: the hidden widths as a list or
@@ -44,6 +65,7 @@ struct ModelFile {
     activation: Activation,
     #[serde(default)]
     batch_norm: bool,
+    residual: Option<Residual>,
 }
 
 impl TryFrom<ModelFile> for ModelSettings {
@@ -52,14 +74,22 @@ impl TryFrom<ModelFile> for ModelSettings {
     fn try_from(file: ModelFile) -> std::result::Result<Self, String> {
         let hidden = match (file.hidden, file.width, file.depth) {
             (Some(hidden), None, None) => hidden,
+            (None, Some(width), None) if file.residual.is_some() => vec![width],
             (None, Some(width), Some(depth)) => vec![width; depth],
             // Unsaid, the seed network's.
+            (None, None, None) if file.residual.is_some() => {
+                return Err("a residual network needs `width` (its stream's)".into())
+            }
             (None, None, None) => Experiment::seed_experiment().model.hidden,
             (Some(_), _, _) => return Err("give either `hidden` or `width` and `depth`, not both".into()),
             (None, Some(_), None) => return Err("`width` needs `depth` (the number of hidden layers)".into()),
             (None, None, Some(_)) => return Err("`depth` needs `width` (the units of each hidden layer)".into()),
         };
-        Ok(ModelSettings { hidden, activation: file.activation, batch_norm: file.batch_norm })
+        if file.residual.is_some() && (file.depth.is_some() || hidden.len() != 1) {
+            return Err("a residual network has one `width` (its stream's) and `residual.blocks`, not `depth` or several hidden widths".into());
+        }
+        let (activation, batch_norm, residual) = (file.activation, file.batch_norm, file.residual);
+        Ok(ModelSettings { hidden, activation, batch_norm, residual })
     }
 }
 
@@ -254,6 +284,12 @@ fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
     if let Some(i) = model.hidden.iter().position(|&w| w == 0) {
         bail!("{key}.hidden[{i}]: a layer needs at least one unit");
     }
+    if let Some(residual) = &model.residual {
+        residual.validate(&format!("{key}.residual")).map_err(input)?;
+        if model.batch_norm {
+            bail!("{key}.batch_norm: a residual network's norm is `residual.norm`");
+        }
+    }
     if let Activation::LeakyRelu { slope } = model.activation {
         if !slope.is_finite() {
             bail!("{key}.activation: the leaky_relu slope must be finite");
@@ -320,7 +356,12 @@ impl Experiment {
             validation_fraction: 0.1,
             shuffle: true,
             log_every: 50,
-            model: ModelSettings { hidden: vec![512, 256, 128, 64], activation: Activation::Relu, batch_norm: false },
+            model: ModelSettings {
+                hidden: vec![512, 256, 128, 64],
+                activation: Activation::Relu,
+                batch_norm: false,
+                residual: None,
+            },
             optimizer: OptimizerSettings::sgd(0.1),
             probe: ProbeSettings::default(),
             variants: vec![
@@ -378,13 +419,16 @@ impl Experiment {
             if let Some(optimizer) = &v.optimizer {
                 optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
             }
-            if self.model_of(v).batch_norm && self.batch_size < 2 {
+            if self.model_of(v).has_batch_norm() && self.batch_size < 2 {
                 bail!(
                     "batch_size: variant {:?} uses batch norm, which needs at least 2 samples per training batch (PyTorch refuses a batch of 1 in training mode)",
                     v.name
                 );
             }
-            let depth = self.model_of(v).hidden.len() + 1;
+            let depth = self.model_of(v).linear_count();
+            if self.model_of(v).residual.is_some() && matches!(v.weight_init, Init::Lsuv { .. }) {
+                bail!("variants[{i}].weight_init: lsuv rescales a plain chain of layers; this network is residual");
+            }
             for (j, o) in v.layers.iter().enumerate() {
                 let key = format!("variants[{i}].layers[{j}]");
                 if o.layer == 0 || o.layer > depth {

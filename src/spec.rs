@@ -6,6 +6,7 @@
 
 use crate::data::{Dataset, CLASSES};
 use crate::experiment::{Experiment, RunUnit};
+use crate::nn::residual::Residual;
 use crate::nn::{Activation, Init, Model};
 use crate::optim::OptimizerSettings;
 use crate::rng::RngKind;
@@ -43,6 +44,9 @@ pub struct RunSpec {
     pub activation: Activation,
     /// Batch normalisation between each hidden Linear and its nonlinearity.
     pub batch_norm: bool,
+    /// Residual blocks on a stream of width `widths[1]` (then `widths` is
+    /// input, stream, classes), instead of a plain chain.
+    pub residual: Option<Residual>,
     /// Each Linear's (weight, bias) scheme, first to last.
     pub schemes: Vec<(Init, Init)>,
     /// The variant's weight scheme as written (its data-driven parts,
@@ -73,10 +77,11 @@ impl RunSpec {
             group: unit.group.clone(),
             seed: unit.seed,
             rng: unit.rng,
-            schemes: variant.layer_schemes(widths.len() - 1),
+            schemes: variant.layer_schemes(model.linear_count()),
             widths,
             activation: model.activation,
             batch_norm: model.batch_norm,
+            residual: model.residual,
             weight_init: variant.weight_init.clone(),
             optimizer: *exp.optimizer_of(variant),
             batch_size: exp.batch_size,
@@ -103,8 +108,11 @@ impl RunSpec {
         out
     }
 
-    /// The network, every parameter zero (the layers, not yet initialised).
+    /// The network, every Linear zero (the layers, not yet initialised).
     pub fn model(&self) -> Model {
-        Model::mlp_with_batch_norm(&self.widths, self.activation, self.batch_norm)
+        match &self.residual {
+            Some(net) => Model::residual(self.widths[0], self.widths[1], self.widths[2], self.activation, net),
+            None => Model::mlp_with_batch_norm(&self.widths, self.activation, self.batch_norm),
+        }
     }
 }

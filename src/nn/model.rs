@@ -155,6 +155,21 @@ impl Model {
         true
     }
 
+    /// Multiplies Linear `l`'s weights by `factors[l]` (a residual rule's
+    /// branch scaling, after drawing); a factor of 0 zeroes its biases too.
+    pub fn scale_linears(&mut self, factors: &[f32]) {
+        assert_eq!(factors.len(), self.linear_count(), "one factor per Linear");
+        for (l, &f) in factors.iter().enumerate() {
+            let layer = *self.linear(l);
+            if f == 0.0 {
+                self.params[layer.weight_range()].fill(0.0);
+                self.params[layer.bias_range()].fill(0.0);
+            } else if f != 1.0 {
+                self.params[layer.weight_range()].iter_mut().for_each(|w| *w *= f);
+            }
+        }
+    }
+
     /// PyTorch-style names and shapes of every parameter tensor, in buffer
     /// order: `(name, shape, range in params)`.
     pub fn tensors(&self) -> Vec<TensorSlot> {

@@ -240,7 +240,11 @@ fn vanishing_signal(e: &Evidence) -> Vec<Verdict> {
     let first_step = e.rows.iter().map(|r| r.step).min().unwrap_or(0);
     let start_std = |l: usize| e.rows.iter().find(|r| r.step == first_step && r.layer == l).map(|r| r.pre_std);
     let Some(first) = start_std(1).filter(|s| *s > 0.0) else { return Vec::new() };
+    // The layers whose output goes on through an activation: not the
+    // logits, nor a residual branch's end (which may start at 0 by design).
+    let activated = |l: &usize| e.model.post_position(l - 1).is_some();
     let faded: Vec<String> = (2..e.layers)
+        .filter(activated)
         .filter_map(|l| start_std(l).map(|s| (l, s)))
         .filter(|(_, s)| *s < VANISHING_SIGNAL_RATIO * first)
         .map(|(l, s)| format!("layer {l} {s:.1e}"))

@@ -8,6 +8,7 @@
 pub mod diagram;
 pub mod meanfield;
 pub mod quadrature;
+pub mod residual;
 
 use crate::data::batch::validation_split;
 use crate::data::{Dataset, LabeledImages};
@@ -75,6 +76,9 @@ pub struct VariantPrediction {
     pub critical_weight_variance: Option<f64>,
     /// What is not covered, for the network as a whole.
     pub note: Option<String>,
+    /// Per residual block (empty for a plain network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<residual::BlockPrediction>,
 }
 
 /// E[x_i^2] over the pixels of the first `count` images, as the network
@@ -140,6 +144,9 @@ fn variance(init: &Init, fan_in: usize, fan_out: usize, scale_by_fan_in: bool) -
 /// The prediction for run `spec` (named after its variant) on inputs with
 /// second moment `input_second_moment`.
 pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
+    if let Some(net) = &spec.residual {
+        return residual::predict(spec, net, input_second_moment);
+    }
     let (widths, schemes) = (&spec.widths, &spec.schemes);
     let field = MeanField::new(spec.activation);
     let mut layers = propagate(&field, widths, schemes, spec.batch_norm, input_second_moment);
@@ -155,6 +162,7 @@ pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
         regime: None,
         critical_weight_variance: None,
         note: None,
+        blocks: Vec::new(),
     };
     whole_network(&field, &mut prediction);
     prediction

@@ -199,3 +199,118 @@ fn a_vanishing_signal_verdict_quotes_the_prediction_beside_the_measurement() {
     );
     assert_eq!(verdicts[1].message, "flat");
 }
+
+/// A residual experiment: stream width `width`, `blocks`, the variant's
+/// weights `weight`, zero biases.
+fn residual_spec(net: crate::nn::residual::Residual, activation: Activation, width: usize, weight: Init) -> RunSpec {
+    let mut exp = Experiment::seed_experiment();
+    exp.model =
+        crate::experiment::ModelSettings { hidden: vec![width], activation, batch_norm: false, residual: Some(net) };
+    exp.variants.truncate(1);
+    exp.variants[0].weight_init = weight;
+    RunSpec::per_variant(&exp, DataShape { input_width: 784, classes: 10 }).remove(0)
+}
+
+fn blocks_of(
+    rule: crate::nn::residual::ResidualRule,
+    norm: crate::nn::residual::BranchNorm,
+) -> crate::nn::residual::Residual {
+    crate::nn::residual::Residual {
+        blocks: 12,
+        branch_layers: 2,
+        norm,
+        order: crate::nn::residual::BlockOrder::Pre,
+        alpha: None,
+        scalar_biases: None,
+        rule,
+    }
+}
+
+#[test]
+fn a_relu_residual_stream_grows_by_one_plus_alpha_squared_per_block() {
+    use crate::nn::residual::{Alpha, BranchNorm, ResidualRule};
+    for alpha in [1.0f32, 0.5] {
+        let mut net = blocks_of(ResidualRule::Standard, BranchNorm::None);
+        net.alpha = Some(Alpha { init: alpha, trainable: false });
+        let spec = residual_spec(net, Activation::Relu, 64, Init::kaiming_relu());
+        let p = predict(&spec, 0.1);
+        // He-scaled ReLU branches keep the variance: q_m = s_b, so s_{b+1} = (1 + alpha^2) s_b.
+        let growth = 1.0 + f64::from(alpha).powi(2);
+        assert!(close(p.blocks[0].stream_in, 0.2, 1e-9));
+        for b in &p.blocks {
+            assert!(close(b.stream_out / b.stream_in, growth, 1e-9), "{b:?}");
+            // chi = 2 * 1/2 per branch layer: the error grows by the same factor.
+            assert!(close(b.gradient_growth, growth, 1e-9), "{b:?}");
+        }
+        assert_eq!(p.layers.len(), 2 + 24);
+    }
+    // Fixup's branches start at zero: the stream does not grow at all.
+    let fixup = predict(
+        &residual_spec(blocks_of(ResidualRule::Fixup, BranchNorm::None), Activation::Relu, 64, Init::kaiming_relu()),
+        0.1,
+    );
+    assert!(fixup.blocks.iter().all(|b| b.branch_out == 0.0 && b.gradient_growth == 1.0));
+}
+
+/// Per block, the mean square of the stream leaving it in a wide random
+/// network at step 0, over a batch of Gaussian inputs.
+fn measured_stream(spec: &RunSpec, seed: u64, batch: usize, input_moment: f64) -> Vec<f64> {
+    use crate::nn::{Layer, Workspace};
+    let mut model = spec.model();
+    model.initialise_layers(&spec.schemes, seed);
+    model.scale_linears(&spec.residual.unwrap().weight_factors());
+    let mut ws = Workspace::new(&model, batch);
+    let mut stream = Stream::new(seed, "theory/residual-inputs", 0);
+    let sd = input_moment.sqrt() as f32;
+    ws.input.iter_mut().for_each(|x| *x = sd * stream.standard_normal() as f32);
+    model.forward_train(&mut ws, batch);
+    let adds = model.layers.iter().enumerate().filter(|(_, l)| matches!(l, Layer::Add(_)));
+    adds.map(|(p, _)| {
+        let out = &ws.outputs[p][..batch * spec.widths[1]];
+        out.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / out.len() as f64
+    })
+    .collect()
+}
+
+#[test]
+fn residual_stream_moments_match_wide_random_networks_at_step_0() {
+    use crate::nn::residual::{Alpha, BranchNorm, ResidualRule};
+    let cases = [
+        (Activation::Relu, BranchNorm::None, ResidualRule::Skipinit, Init::kaiming_relu()),
+        (Activation::Tanh, BranchNorm::None, ResidualRule::Standard, Init::Normal { mean: 0.0, std: 0.08 }),
+        (Activation::Gelu, BranchNorm::LayerNorm, ResidualRule::Standard, Init::kaiming_relu()),
+        (
+            Activation::Tanh,
+            BranchNorm::BatchNorm,
+            ResidualRule::DepthScaled,
+            Init::XavierNormal { gain: Gain::Named("tanh".into()) },
+        ),
+        (Activation::Relu, BranchNorm::LayerNorm, ResidualRule::Skipinit, Init::kaiming_relu()),
+    ];
+    let mut table = String::from("| activation | norm | rule | block | predicted | measured |\n");
+    for (activation, norm, rule, weight) in cases {
+        let mut net = blocks_of(rule, norm);
+        if rule == ResidualRule::Skipinit {
+            // SkipInit's multiplier below 1/sqrt(L), so the branches are on.
+            net.alpha = Some(Alpha { init: 0.25, trainable: true });
+        }
+        let spec = residual_spec(net, activation, 512, weight);
+        let p = predict(&spec, 0.1);
+        for seed in [1, 2] {
+            let measured = measured_stream(&spec, seed, 256, 0.1);
+            for (b, m) in p.blocks.iter().zip(&measured) {
+                if seed == 1 && (b.block == 1 || b.block == 12) {
+                    table += &format!(
+                        "| {activation:?} | {norm:?} | {rule:?} | {} | {:.4} | {m:.4} |\n",
+                        b.block, b.stream_out
+                    );
+                }
+                assert!(
+                    close(b.stream_out, *m, 0.15),
+                    "{activation:?} {norm:?} {rule:?} seed {seed}: {b:?} measured {m}"
+                );
+            }
+        }
+    }
+    println!("{table}");
+}

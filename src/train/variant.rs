@@ -286,6 +286,9 @@ fn initial_model(
             Orders::Torch(Box::new(TorchLoaders::new(after_init, train, valid, spec.shuffle)))
         }
     };
+    if let Some(net) = &spec.residual {
+        model.scale_linears(&net.weight_factors());
+    }
     match &spec.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
         Init::Lsuv { tol, max_iter } => {
