@@ -426,6 +426,120 @@ def layer_fixtures():
     save_file({k: v.numpy().copy() for k, v in t.items()}, OUT / "layers.safetensors")
 
 
+RESIDUAL = {"width": 64, "blocks": 4, "alpha": 0.5, "seed": 123}
+RESIDUAL_SETTINGS = {
+    "sgd": {"kind": "sgd", "lr": 0.1},
+    "adam": {"kind": "adam", "lr": 1e-3},
+}
+
+
+class Block(torch.nn.Module):
+    """x + alpha * fc2(relu(norm2(fc1(relu(norm1(x)))))): initscope's
+    pre-activation block with two Linears, LayerNorm and a trainable alpha,
+    its modules registered in forward order (so the names and the draws
+    follow initscope's)."""
+
+    def __init__(self, width, alpha):
+        super().__init__()
+        self.norm1 = torch.nn.LayerNorm(width)
+        self.act1 = torch.nn.ReLU()
+        self.fc1 = torch.nn.Linear(width, width)
+        self.norm2 = torch.nn.LayerNorm(width)
+        self.act2 = torch.nn.ReLU()
+        self.fc2 = torch.nn.Linear(width, width)
+        self.alpha = torch.nn.Parameter(torch.tensor([alpha]))
+
+    def forward(self, x):
+        return x + self.alpha * self.fc2(self.act2(self.norm2(self.fc1(self.act1(self.norm1(x))))))
+
+
+class ResidualNet(torch.nn.Module):
+    """input Linear, the blocks, final LayerNorm and ReLU, output Linear."""
+
+    def __init__(self, width, blocks, alpha):
+        super().__init__()
+        self.input = torch.nn.Linear(784, width)
+        self.blocks = torch.nn.ModuleList([Block(width, alpha) for _ in range(blocks)])
+        self.final_norm = torch.nn.LayerNorm(width)
+        self.final_act = torch.nn.ReLU()
+        self.output = torch.nn.Linear(width, 10)
+
+    def forward(self, x):
+        x = self.input(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.output(self.final_act(self.final_norm(x)))
+
+
+def build_residual():
+    """manual_seed right before the model, then Kaiming-uniform weights and zero biases, Linear by Linear."""
+    torch.manual_seed(RESIDUAL["seed"])
+    model = ResidualNet(RESIDUAL["width"], RESIDUAL["blocks"], RESIDUAL["alpha"])
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
+                m.bias.zero_()
+    return model
+
+
+def residual_fixtures(data_dir):
+    """residual.json and residual.safetensors: LayerNorm's forward and
+    backward; the residual network's initial state_dict; per optimiser, 60
+    losses on images 0..7679 in order (float32, float64, and float32 with
+    layer 1's inputs in four other orders, PyTorch's own spread)."""
+    g = torch.Generator().manual_seed(2027)
+    t = {}
+    ln = torch.nn.LayerNorm(37)
+    with torch.no_grad():
+        ln.weight.copy_(torch.rand(37, generator=g) + 0.5)
+        ln.bias.copy_(torch.randn(37, generator=g))
+    x = (torch.randn(64, 37, generator=g) * 2 + 0.5).requires_grad_(True)
+    dy = torch.randn(64, 37, generator=g)
+    y = ln(x)
+    y.backward(dy)
+    t["ln/x"], t["ln/dy"], t["ln/gamma"], t["ln/beta"] = x.detach().clone(), dy, ln.weight.detach().clone(), ln.bias.detach().clone()
+    t["ln/y"], t["ln/dx"], t["ln/dgamma"], t["ln/dbeta"] = y.detach(), x.grad, ln.weight.grad, ln.bias.grad
+    for name, value in build_residual().state_dict().items():
+        t[f"init/{name}"] = value.detach().clone()
+    images, labels = mnist_train(data_dir)
+    images = images.reshape(-1, 784)
+    steps = 60
+    runs = {}
+    for setting, optimizer in RESIDUAL_SETTINGS.items():
+        run = {"optimizer": optimizer}
+        for dtype, key in [(torch.float32, "f32"), (torch.float64, "f64")]:
+            model = build_residual().to(dtype)
+            run[key] = residual_losses(model, optimizer, images, labels, dtype, steps)
+        for p in range(1, 5):
+            order = torch.randperm(784, generator=torch.Generator().manual_seed(p))
+            model = build_residual()
+            with torch.no_grad():
+                model.input.weight.copy_(model.input.weight[:, order])
+            run[f"permuted{p}"] = residual_losses(model, optimizer, images[:, order], labels, torch.float32, steps)
+        runs[setting] = run
+    save_file({k: v.numpy().copy() for k, v in t.items()}, OUT / "residual.safetensors")
+    return {
+        "torch_version": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "network": RESIDUAL,
+        "settings": runs,
+    }
+
+
+def residual_losses(model, settings, images, labels, dtype, steps):
+    optimizer = torch_optimizer(model.parameters(), settings)
+    losses = []
+    for k in range(steps):
+        x, y = images[k * BATCH : (k + 1) * BATCH].to(dtype), labels[k * BATCH : (k + 1) * BATCH]
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
@@ -435,9 +549,19 @@ def main():
         action="store_true",
         help="only (re)write optim.json's reorder_sensitivity, keeping every other fixture as it was made",
     )
+    parser.add_argument(
+        "--residual-only",
+        action="store_true",
+        help="only (re)write residual.json and residual.safetensors, keeping every other fixture as it was made",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.residual_only:
+        with open(OUT / "residual.json", "w") as f:
+            json.dump(residual_fixtures(args.data), f, indent=1)
+        print(f"wrote {OUT / 'residual.json'}")
+        return
     if args.reorder_only:
         with open(OUT / "optim.json") as f:
             optim = json.load(f)

@@ -301,3 +301,6 @@ fn batch_norm_and_cross_entropy_match_pytorch() {
     }
     assert!(loss_ulps <= 2.0 && dlogits_ulps <= 2.0, "{}", report.join("\n"));
 }
+
+#[path = "optim_torch/residual.rs"]
+mod residual;
