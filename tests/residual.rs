@@ -1,0 +1,123 @@
+//! Residual networks end to end from experiment files: a run on small
+//! synthetic data with LayerNorm and a trainable alpha beside Fixup, its
+//! records (weights under the module names, the rule's zeros, alpha
+//! trained, theory per block, a probe row per Linear) and the one-line
+//! errors of contradictory settings.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn write_experiment(dir: &Path, data: &Path, model: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"dataset = "{data}"
+epochs = 2
+batch_size = 50
+log_every = 0
+
+[model]
+{model}
+
+[optimizer]
+lr = 0.05
+
+[probe]
+every = 5
+
+[[variants]]
+name = "layernorm"
+weight_init = {{ scheme = "kaiming_normal" }}
+
+[[variants]]
+name = "fixup"
+weight_init = {{ scheme = "kaiming_normal" }}
+model = {{ width = 16, residual = {{ blocks = 3, rule = "fixup" }} }}
+"#,
+        data = data.display()
+    );
+    let file = dir.join("residual.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let all = initscope::tensorfile::load(path).unwrap();
+    all.into_iter().map(|(name, _, values)| (name, values)).collect()
+}
+
+#[test]
+fn a_residual_experiment_trains_and_records_its_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 8);
+    let model = r#"width = 16
+activation = "relu"
+residual = { blocks = 3, norm = "layer_norm", alpha = { init = 0.5, trainable = true } }"#;
+    let file = write_experiment(tmp.path(), &data, model);
+    let out = tmp.path().join("out");
+    let run = initscope(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let (initial, last) =
+        (tensors(&out.join("layernorm/initial.safetensors")), tensors(&out.join("layernorm/final.safetensors")));
+    assert_eq!(initial["blocks.2.alpha"], [0.5]);
+    assert_ne!(last["blocks.2.alpha"], [0.5], "alpha is trained");
+    assert_eq!(initial["blocks.0.norm1.weight"], vec![1.0; 16]);
+    assert_eq!(initial["output.weight"].len(), 160);
+    // Fixup: the branch ends and the classifier start at zero, the scalar biases at 0, the multipliers at 1.
+    let fixup = tensors(&out.join("fixup/initial.safetensors"));
+    for name in ["blocks.0.fc2.weight", "blocks.2.fc2.weight", "blocks.1.fc2.bias", "output.weight", "output.bias"] {
+        assert!(fixup[name].iter().all(|&v| v == 0.0), "{name}");
+    }
+    assert!(fixup["blocks.1.fc1.weight"].iter().any(|&v| v != 0.0));
+    assert_eq!(
+        (fixup["blocks.0.alpha"][0], fixup["blocks.0.bias1a"][0], fixup["blocks.2.bias_out"][0]),
+        (1.0, 0.0, 0.0)
+    );
+    let trained = tensors(&out.join("fixup/final.safetensors"));
+    assert!(trained["blocks.0.fc2.weight"].iter().any(|&v| v != 0.0), "the zero branches learn");
+
+    // Theory: one prediction per block, the stream growing through the branches.
+    let theory: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("layernorm/theory.json")).unwrap()).unwrap();
+    let blocks = theory["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3);
+    assert!(blocks[2]["stream_out"].as_f64().unwrap() > blocks[0]["stream_in"].as_f64().unwrap());
+    assert_eq!(theory["layers"].as_array().unwrap().len(), 2 + 3 * 2);
+    // The probe records every Linear: input, 3 x 2 in the branches, output.
+    let layers = std::fs::read_to_string(out.join("layernorm/probe/layers.csv")).unwrap();
+    let step0: Vec<&str> = layers.lines().skip(1).filter(|l| l.starts_with("0,")).collect();
+    assert_eq!(step0.len(), 8);
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(!summary.contains("vanishing signal"), "Fixup's zero branches are by design: {summary}");
+}
+
+#[test]
+fn contradictory_residual_settings_are_one_line_errors_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 100, 20, 8);
+    for (model, expected) in [
+        ("width = 16\ndepth = 3\nresidual = { blocks = 2 }", "`residual.blocks`, not `depth`"),
+        (
+            "width = 16\nresidual = { blocks = 2, rule = \"rezero\", norm = \"layer_norm\" }",
+            "model.residual.norm: ReZero has no normalisation",
+        ),
+        ("width = 16\nresidual = { blocks = 2, branch_layers = 3 }", "model.residual.branch_layers: must be 1 or 2"),
+        ("width = 16\nresidual = { blocks = 0 }", "model.residual.blocks:"),
+        (
+            "width = 16\nbatch_norm = true\nresidual = { blocks = 2 }",
+            "model.batch_norm: a residual network's norm is `residual.norm`",
+        ),
+        (
+            "width = 16\nresidual = { blocks = 2, rule = \"fixup\", alpha = { init = 0.0 } }",
+            "model.residual.alpha: rule Fixup sets",
+        ),
+    ] {
+        let file = write_experiment(tmp.path(), &data, model);
+        let run = initscope(&["run", file.to_str().unwrap(), "--out", tmp.path().join("never").to_str().unwrap()]);
+        let err = stderr(&run);
+        assert!(!run.status.success() && err.contains(expected), "{model}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("residual.toml:"), "names the file: {err}");
+        assert!(!tmp.path().join("never").exists());
+    }
+}
