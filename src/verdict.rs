@@ -30,11 +30,17 @@ pub enum VerdictKind {
     FlatLoss,
     /// Most ReLU units of a layer output zero for every sample.
     DeadRelu,
+    /// A residual stream grows by orders of magnitude from the first block
+    /// to the last at the first step.
+    ExplodingStream,
+    /// Residual branches that contribute nothing at the first step and
+    /// still nothing at the last.
+    BranchesOff,
 }
 
 impl VerdictKind {
     /// Every kind, in the order the probe checks them.
-    pub const ALL: [VerdictKind; 9] = [
+    pub const ALL: [VerdictKind; 11] = [
         VerdictKind::NonfiniteLoss,
         VerdictKind::VanishingGradients,
         VerdictKind::ZeroGradients,
@@ -44,6 +50,8 @@ impl VerdictKind {
         VerdictKind::ParametersUnchanged,
         VerdictKind::FlatLoss,
         VerdictKind::DeadRelu,
+        VerdictKind::ExplodingStream,
+        VerdictKind::BranchesOff,
     ];
 
     /// The name written in `summary.json`.
@@ -58,6 +66,8 @@ impl VerdictKind {
             VerdictKind::ParametersUnchanged => "parameters_unchanged",
             VerdictKind::FlatLoss => "flat_loss",
             VerdictKind::DeadRelu => "dead_relu",
+            VerdictKind::ExplodingStream => "exploding_stream",
+            VerdictKind::BranchesOff => "branches_off",
         }
     }
 }

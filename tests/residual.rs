@@ -32,6 +32,11 @@ weight_init = {{ scheme = "kaiming_normal" }}
 name = "fixup"
 weight_init = {{ scheme = "kaiming_normal" }}
 model = {{ width = 16, residual = {{ blocks = 3, rule = "fixup" }} }}
+
+[[variants]]
+name = "off"
+weight_init = {{ scheme = "kaiming_normal" }}
+model = {{ width = 16, residual = {{ blocks = 3, alpha = {{ init = 0.0, trainable = false }} }} }}
 "#,
         data = data.display()
     );
@@ -87,8 +92,28 @@ residual = { blocks = 3, norm = "layer_norm", alpha = { init = 0.5, trainable = 
     let layers = std::fs::read_to_string(out.join("layernorm/probe/layers.csv")).unwrap();
     let step0: Vec<&str> = layers.lines().skip(1).filter(|l| l.starts_with("0,")).collect();
     assert_eq!(step0.len(), 8);
-    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
-    assert!(!summary.contains("vanishing signal"), "Fixup's zero branches are by design: {summary}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let kinds = |v: usize| -> Vec<String> {
+        let verdicts = summary["variants"][v]["verdicts"].as_array().unwrap();
+        verdicts.iter().map(|v| v["kind"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(!kinds(1).contains(&"vanishing_signal".into()), "Fixup's zero branches are by design: {:?}", kinds(1));
+    assert!(!kinds(1).contains(&"branches_off".into()), "Fixup's branches learn: {:?}", kinds(1));
+    assert!(kinds(2).contains(&"branches_off".into()), "a fixed zero alpha keeps them off: {:?}", kinds(2));
+
+    // blocks.csv: a row per recorded step and block; Fixup's branches start at exactly 0 and open.
+    let blocks = |v: &str| -> Vec<Vec<f64>> {
+        let text = std::fs::read_to_string(out.join(v).join("probe/blocks.csv")).unwrap();
+        assert!(text.starts_with("step,block,stream_rms,branch_rms,branch_ratio,alpha\n"));
+        text.lines().skip(1).map(|l| l.split(',').map(|c| c.parse().unwrap()).collect()).collect()
+    };
+    let fixup = blocks("fixup");
+    assert_eq!(fixup.iter().filter(|r| r[0] == 0.0).count(), 3);
+    assert!(fixup.iter().filter(|r| r[0] == 0.0).all(|r| r[3] == 0.0 && r[5] == 1.0));
+    assert!(fixup.last().unwrap()[3] > 0.0);
+    let ln = blocks("layernorm");
+    assert!(ln.first().unwrap()[5] == 0.5 && ln.last().unwrap()[5] != 0.5, "alpha over time");
 }
 
 #[test]

@@ -25,5 +25,5 @@ pub use init::{FanMode, Gain, Init};
 pub use layer::{Layer, LayerInfo, LayerKind};
 pub use linear::Linear;
 pub use lsuv::lsuv;
-pub use model::{Model, Workspace};
+pub use model::{BlockSlots, Model, Workspace};
 pub use state_dict::{load_into, set_tensors};

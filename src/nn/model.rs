@@ -23,6 +23,19 @@ pub struct TensorSlot {
     pub range: std::ops::Range<usize>,
 }
 
+/// A residual block's places in a [`Model`]'s sequence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockSlots {
+    /// The position of its closing addition.
+    pub add: usize,
+    /// The position whose output is the stream entering it (the skip).
+    pub skip: usize,
+    /// The position whose output is its branch's, alpha applied.
+    pub branch: usize,
+    /// Its branch multiplier, if it has one.
+    pub alpha: Option<Scalar>,
+}
+
 /// A model `input_width -> ... -> classes`: [`Layer`]s in order, the last
 /// a Linear giving the logits.
 #[derive(Clone, Debug)]
@@ -116,6 +129,22 @@ impl Model {
             fan_in = fan_out;
         }
         out
+    }
+
+    /// The residual blocks, in order (none for a plain network).
+    pub fn blocks(&self) -> Vec<BlockSlots> {
+        let adds = self.layers.iter().enumerate().filter_map(|(p, l)| match l {
+            Layer::Add(add) => Some((p, add.from)),
+            _ => None,
+        });
+        adds.map(|(add, skip)| {
+            let alpha = self.layers[skip + 1..add].iter().rev().find_map(|l| match l {
+                Layer::Scalar(s) if s.op == ScalarOp::Multiply => Some(*s),
+                _ => None,
+            });
+            BlockSlots { add, skip, branch: add - 1, alpha }
+        })
+        .collect()
     }
 
     /// Number of classes (width of the output).

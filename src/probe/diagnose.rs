@@ -4,8 +4,7 @@
 //! steps scale with the length of the run, so a short run is judged too.
 
 use crate::nn::{Activation, Model};
-use crate::record::rows::ChangeRow;
-use crate::record::rows::LayerStatsRow;
+use crate::record::rows::{BlockStatsRow, ChangeRow, LayerStatsRow};
 use crate::verdict::{Verdict, VerdictKind};
 
 /// A hidden layer's median weight-gradient norm below this fraction of the
@@ -167,7 +166,13 @@ impl<'a> Evidence<'a> {
 /// Draws the verdicts from a variant's recorded rows, every step's loss,
 /// the per-epoch parameter changes `(epoch, layer, changed, total)` and the
 /// final model.
-pub fn diagnose(rows: &[RowScalars], losses: &[f32], changes: &[ChangeRow], model: &Model) -> Vec<Verdict> {
+pub fn diagnose(
+    rows: &[RowScalars],
+    losses: &[f32],
+    changes: &[ChangeRow],
+    blocks: &[BlockStatsRow],
+    model: &Model,
+) -> Vec<Verdict> {
     let e = Evidence::new(rows, losses, changes, model);
     let checks: [fn(&Evidence) -> Vec<Verdict>; 9] = [
         nonfinite_loss,
@@ -180,7 +185,9 @@ pub fn diagnose(rows: &[RowScalars], losses: &[f32], changes: &[ChangeRow], mode
         |e| flat_loss(e.losses, e.model.classes()).into_iter().collect(),
         dead_relu,
     ];
-    checks.iter().flat_map(|check| check(&e)).collect()
+    let mut verdicts: Vec<Verdict> = checks.iter().flat_map(|check| check(&e)).collect();
+    verdicts.extend(residual::block_verdicts(blocks));
+    verdicts
 }
 
 fn nonfinite_loss(e: &Evidence) -> Vec<Verdict> {
@@ -385,6 +392,9 @@ fn flat_loss(losses: &[f32], classes: usize) -> Option<Verdict> {
     );
     Some(Verdict::new(VerdictKind::FlatLoss, message))
 }
+
+mod residual;
+pub use residual::{BRANCH_OFF_RATIO, EXPLODING_STREAM};
 
 #[cfg(test)]
 mod tests;

@@ -11,8 +11,11 @@
 //! probe/histograms.csv   64-bin histograms of weights, weight gradients and
 //!                        activations (before and after the nonlinearity)
 //! probe/changes.csv      per epoch and layer: parameters that changed
+//! probe/blocks.csv       residual networks only: per recorded step and
+//!                        block, the stream against the branch, and alpha
 //! ```
 
+pub mod blocks;
 pub mod diagnose;
 pub mod stats;
 
@@ -20,7 +23,8 @@ use crate::experiment::ProbeSettings;
 use crate::nn::{Activation, Model};
 use crate::record::dir::{PROBE, STEPS};
 use crate::record::rows::{
-    histogram_columns, ChangeRow, HistogramRow, LayerStatsRow, StepRow, CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
+    histogram_columns, BlockStatsRow, ChangeRow, HistogramRow, LayerStatsRow, StepRow, BLOCK_STATS_COLUMNS,
+    CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
 };
 use crate::table::{read_rows, write_rows, CsvBuffer};
 use crate::train::{Checkpoint, Event, Observer, Trainer};
@@ -72,6 +76,9 @@ pub struct Probe {
     /// as it arrives; written whole at each epoch's end.
     layers_csv: CsvBuffer,
     histograms_csv: CsvBuffer,
+    /// The residual blocks' rows (`blocks.csv`), for a residual network.
+    block_rows: Vec<BlockStatsRow>,
+    residual: bool,
     scalars: Vec<RowScalars>,
     losses: Vec<f32>,
     changes: Vec<ChangeRow>,
@@ -96,6 +103,8 @@ impl Probe {
             step: 0,
             layers_csv: CsvBuffer::new(&LAYER_STATS_COLUMNS),
             histograms_csv: CsvBuffer::new(&histogram_columns(stats::BINS)),
+            block_rows: Vec::new(),
+            residual: false,
             scalars: Vec::new(),
             losses: Vec::new(),
             changes: Vec::new(),
@@ -181,6 +190,7 @@ impl Probe {
         }
         self.before_update.clear();
         self.before_update.extend_from_slice(&model.params);
+        self.block_rows.extend(blocks::block_rows(trainer, self.step));
     }
 
     /// Completes the pending rows with the update just applied (`model`
@@ -277,7 +287,9 @@ impl Probe {
         self.alive.iter().filter(|&&a| !a).count()
     }
 
-    fn reset(&mut self, total_steps: usize, step: usize) {
+    fn reset(&mut self, total_steps: usize, step: usize, model: &Model) {
+        self.residual = !model.blocks().is_empty();
+        self.block_rows.clear();
         self.total_steps = total_steps;
         self.step = step;
         self.layers_csv = CsvBuffer::new(&LAYER_STATS_COLUMNS);
@@ -336,6 +348,8 @@ impl Probe {
         for row in read_if_written::<HistogramRow>(&dir.join("histograms.csv"))?.iter().filter(|r| r.step < before) {
             self.histograms_csv.push(row);
         }
+        let blocks = read_if_written::<BlockStatsRow>(&dir.join("blocks.csv"))?;
+        self.block_rows = blocks.into_iter().filter(|r| r.step < before).collect();
         self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
         self.changes.retain(|c| c.epoch < checkpoint.epoch);
         let steps = read_if_written::<StepRow>(&vdir.join(STEPS))?;
@@ -353,6 +367,9 @@ impl Probe {
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
         self.layers_csv.write(&dir.join("layers.csv"))?;
         self.histograms_csv.write(&dir.join("histograms.csv"))?;
+        if self.residual {
+            write_rows(&dir.join("blocks.csv"), &BLOCK_STATS_COLUMNS, &self.block_rows)?;
+        }
         write_rows(&dir.join("changes.csv"), &CHANGE_COLUMNS, &self.changes)
     }
 
@@ -406,11 +423,11 @@ impl Observer for Probe {
     fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
         match event {
             Event::Start { model, steps_per_epoch, epochs } => {
-                self.reset(steps_per_epoch * epochs, 0);
+                self.reset(steps_per_epoch * epochs, 0, model);
                 self.snapshot = model.params.clone();
             }
             Event::Resume { model, steps_per_epoch, epochs, checkpoint } => {
-                self.reset(steps_per_epoch * epochs, checkpoint.steps_taken);
+                self.reset(steps_per_epoch * epochs, checkpoint.steps_taken, model);
                 self.restore(variant, model, checkpoint)?;
             }
             Event::Updated { model } => {
@@ -444,7 +461,7 @@ impl Observer for Probe {
                 // The final weights, after the last update.
                 self.step = self.total_steps;
                 self.record_weight_histograms(model);
-                self.verdicts = diagnose::diagnose(&self.scalars, &self.losses, &self.changes, model);
+                self.verdicts = diagnose::diagnose(&self.scalars, &self.losses, &self.changes, &self.block_rows, model);
                 self.write_files(variant)?;
             }
         }

@@ -197,6 +197,28 @@ pub struct ChangeRow {
 /// The columns of `probe/changes.csv`.
 pub const CHANGE_COLUMNS: [&str; 4] = ["epoch", "layer", "changed", "total"];
 
+/// One residual block at one recorded step of `probe/blocks.csv`: the
+/// stream entering it against its branch's output on the step's batch,
+/// the quantity Fixup and SkipInit keep small at the start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockStatsRow {
+    /// Updates applied before the step.
+    pub step: usize,
+    /// 1-based block.
+    pub block: usize,
+    /// Root mean square of the stream entering the block.
+    pub stream_rms: f64,
+    /// Root mean square of the branch's output, alpha applied.
+    pub branch_rms: f64,
+    /// `branch_rms / stream_rms`.
+    pub branch_ratio: f64,
+    /// The branch multiplier alpha (1 where the block has none).
+    pub alpha: f64,
+}
+
+/// The columns of `probe/blocks.csv`, in [`BlockStatsRow`]'s order.
+pub const BLOCK_STATS_COLUMNS: [&str; 6] = ["step", "block", "stream_rms", "branch_rms", "branch_ratio", "alpha"];
+
 /// `x` rounded to `decimals` places: records show what is measured, not
 /// float noise.
 pub fn rounded(x: f64, decimals: i32) -> f64 {

@@ -42,11 +42,11 @@ fn healthy(steps: usize) -> Run {
 }
 
 fn kinds(run: &Run) -> Vec<VerdictKind> {
-    diagnose(&run.rows, &run.losses, &run.changes, &model()).iter().map(|v| v.kind).collect()
+    diagnose(&run.rows, &run.losses, &run.changes, &[], &model()).iter().map(|v| v.kind).collect()
 }
 
 fn messages(run: &Run) -> String {
-    diagnose(&run.rows, &run.losses, &run.changes, &model())
+    diagnose(&run.rows, &run.losses, &run.changes, &[], &model())
         .iter()
         .map(|v| v.message.clone())
         .collect::<Vec<_>>()
