@@ -230,6 +230,11 @@ OPTIMIZERS = {
     "adam_wd": {"kind": "adam", "lr": 1e-3, "weight_decay": 1e-4},
     "adamw": {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01},
     "adamw_no_decay": {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.0},
+    "adagrad": {"kind": "adagrad", "lr": 0.01},
+    "adagrad_decay_wd": {"kind": "adagrad", "lr": 0.02, "lr_decay": 0.01, "weight_decay": 1e-4, "initial_accumulator_value": 0.1},
+    "rmsprop": {"kind": "rmsprop", "lr": 1e-3},
+    "rmsprop_centered_momentum": {"kind": "rmsprop", "lr": 1e-4, "alpha": 0.9, "momentum": 0.9, "centered": True},
+    "rmsprop_momentum_wd": {"kind": "rmsprop", "lr": 1e-4, "alpha": 0.9, "momentum": 0.9, "weight_decay": 1e-4},
 }
 OPTIM_STEPS = 100
 BATCH = 128
@@ -247,6 +252,23 @@ def torch_optimizer(params, settings):
             dampening=settings.get("dampening", 0.0),
             nesterov=settings.get("nesterov", False),
             weight_decay=wd,
+        )
+    if kind == "adagrad":
+        return torch.optim.Adagrad(
+            params,
+            lr=lr,
+            lr_decay=settings.get("lr_decay", 0.0),
+            weight_decay=wd,
+            initial_accumulator_value=settings.get("initial_accumulator_value", 0.0),
+        )
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(
+            params,
+            lr=lr,
+            alpha=settings.get("alpha", 0.99),
+            weight_decay=wd,
+            momentum=settings.get("momentum", 0.0),
+            centered=settings.get("centered", False),
         )
     return (torch.optim.Adam if kind == "adam" else torch.optim.AdamW)(params, lr=lr, weight_decay=wd)
 
@@ -292,7 +314,7 @@ def train_steps(model, settings, images, labels, dtype, eval_batch=False):
     return losses, evals
 
 
-def optimizer_losses(data_dir):
+def optimizer_losses(data_dir, optimizers=None, batch_norm=True):
     """Per optimiser setting, the seed network (Kaiming, seed 123, PyTorch's
     draws) trained OPTIM_STEPS steps on images 0..12799 in order, in float32
     and float64; and the batch-norm network with plain SGD, with its
@@ -300,11 +322,13 @@ def optimizer_losses(data_dir):
     images, labels = mnist_train(data_dir)
     weight, bias = SMALL_VARIANTS["kaiming"]
     out = {"steps": OPTIM_STEPS, "batch": BATCH, "settings": {}}
-    for name, settings in OPTIMIZERS.items():
+    for name, settings in (optimizers or OPTIMIZERS).items():
         runs = {}
         for dtype, key in ((torch.float32, "f32"), (torch.float64, "f64")):
             runs[key], _ = train_steps(build(SEED_SIZES, weight, bias, 123), settings, images, labels, dtype)
         out["settings"][name] = {"optimizer": settings, "batch_norm": False, **runs}
+    if not batch_norm:
+        return out
     runs = {}
     for dtype, key in ((torch.float32, "f32"), (torch.float64, "f64")):
         model = build_batch_norm(SEED_SIZES, 123)
@@ -323,7 +347,7 @@ def permute_inputs(model, images, order):
     return model, images.reshape(len(images), -1)[:, order]
 
 
-def reorder_sensitivity(data_dir):
+def reorder_sensitivity(data_dir, optimizers=None):
     """PyTorch's own sensitivity to the order of a sum: every float32 run of
     `optimizer_losses` made again on this machine as it is and with layer
     1's inputs permuted (eight fixed random orders, and reversed). A change of
@@ -335,7 +359,8 @@ def reorder_sensitivity(data_dir):
     orders = {f"permuted{seed}": torch.randperm(784, generator=torch.Generator().manual_seed(seed)) for seed in range(1, 9)}
     orders["reversed"] = torch.arange(783, -1, -1)
     out = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "settings": {}}
-    for name, settings in {**OPTIMIZERS, "batch_norm_sgd": OPTIMIZERS["sgd"]}.items():
+    chosen = optimizers or {**OPTIMIZERS, "batch_norm_sgd": OPTIMIZERS["sgd"]}
+    for name, settings in chosen.items():
         batch_norm = name == "batch_norm_sgd"
         fresh = (lambda: build_batch_norm(SEED_SIZES, 123)) if batch_norm else (lambda: build(SEED_SIZES, weight, bias, 123))
         runs = {}
@@ -347,7 +372,7 @@ def reorder_sensitivity(data_dir):
     return out
 
 
-def optimizer_updates(data_dir):
+def optimizer_updates(data_dir, optimizers=None, tensors_before=None):
     """Three updates of every optimiser setting from the same parameters
     and the same three gradients (784-16-10 network, real MNIST batches, so
     with the exact zeros of the border pixels): the parameters after the
@@ -364,7 +389,13 @@ def optimizer_updates(data_dir):
         grads.append({n: p.grad.detach().clone() for n, p in model.named_parameters()})
         tensors.update({f"grad{k + 1}/{n}": g.numpy().copy() for n, g in grads[-1].items()})
     initial = state(model)
-    for name, settings in OPTIMIZERS.items():
+    if tensors_before is not None:
+        # The parameters and gradients the file already holds (another
+        # machine's products may round the gradients differently).
+        tensors = dict(tensors_before)
+        initial = {n: tensors[f"params0/{n}"] for n in initial}
+        grads = [{n: torch.from_numpy(tensors[f"grad{k + 1}/{n}"].copy()) for n in initial} for k in range(3)]
+    for name, settings in (optimizers or OPTIMIZERS).items():
         with torch.no_grad():
             for n, p in model.named_parameters():
                 p.copy_(torch.from_numpy(initial[n]))
@@ -376,7 +407,7 @@ def optimizer_updates(data_dir):
             if k in (0, 2):
                 tensors.update({f"{name}/step{k + 1}/{n}": v for n, v in state(model).items()})
     save_file(tensors, OUT / "optim-updates.safetensors")
-    return {"sizes": [784, 16, 10], "settings": OPTIMIZERS}
+    return {"sizes": [784, 16, 10], "settings": optimizers or OPTIMIZERS}
 
 
 def layer_fixtures():
@@ -540,6 +571,25 @@ def residual_losses(model, settings, images, labels, dtype, steps):
     return losses
 
 
+def add_optimizers(data_dir, chosen):
+    """Adds `chosen` settings to every part of optim.json and to
+    optim-updates.safetensors, leaving what is there as it was made."""
+    from safetensors.numpy import load_file
+
+    with open(OUT / "optim.json") as f:
+        optim = json.load(f)
+    optim["losses"]["settings"].update(optimizer_losses(data_dir, chosen, batch_norm=False)["settings"])
+    optim["reorder_sensitivity"]["settings"].update(reorder_sensitivity(data_dir, chosen)["settings"])
+    before = load_file(OUT / "optim-updates.safetensors")
+    optim["updates"]["settings"].update(optimizer_updates(data_dir, chosen, before)["settings"])
+    optim.setdefault("added", {}).update(
+        {name: {"torch_version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()} for name in chosen}
+    )
+    with open(OUT / "optim.json", "w") as f:
+        json.dump(optim, f, indent=1)
+    print(f"added {', '.join(chosen)} to {OUT / 'optim.json'}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
@@ -550,6 +600,12 @@ def main():
         help="only (re)write optim.json's reorder_sensitivity, keeping every other fixture as it was made",
     )
     parser.add_argument(
+        "--add-optimizers",
+        nargs="+",
+        metavar="SETTING",
+        help="only add these OPTIMIZERS settings to optim.json and optim-updates.safetensors, keeping the rest",
+    )
+    parser.add_argument(
         "--residual-only",
         action="store_true",
         help="only (re)write residual.json and residual.safetensors, keeping every other fixture as it was made",
@@ -557,6 +613,9 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.add_optimizers:
+        add_optimizers(args.data, {name: OPTIMIZERS[name] for name in args.add_optimizers})
+        return
     if args.residual_only:
         with open(OUT / "residual.json", "w") as f:
             json.dump(residual_fixtures(args.data), f, indent=1)

@@ -1,5 +1,6 @@
 //! Optimisers with PyTorch's exact update rules (`torch.optim.SGD`, `Adam`,
-//! `AdamW`, the single-tensor versions PyTorch runs on the CPU). Each owns
+//! `AdamW`, `Adagrad`, `RMSprop`, the single-tensor versions PyTorch runs
+//! on the CPU). Each owns
 //! its state and updates a parameter buffer in place from a gradient
 //! buffer of the same layout.
 //!
@@ -30,6 +31,13 @@ pub enum OptimizerKind {
     Adam,
     /// AdamW (Loshchilov & Hutter 2019, Algorithm 2): decoupled weight decay.
     Adamw,
+    /// Adagrad (Duchi, Hazan & Singer 2011): each parameter's step divided
+    /// by the root of its summed squared gradients (ReZero's optimiser).
+    Adagrad,
+    /// RMSprop (Hinton's lecture 6e; PyTorch's form, optionally centred
+    /// and with momentum): the step divided by the root of a running mean
+    /// of squared gradients.
+    Rmsprop,
 }
 
 /// The seed experiment's learning rate.
@@ -45,28 +53,60 @@ fn default_eps() -> f64 {
     1e-8
 }
 
+/// `torch.optim.Adagrad`'s default eps.
+const ADAGRAD_EPS: f64 = 1e-10;
+/// `torch.optim.RMSprop`'s default smoothing constant.
+const RMSPROP_ALPHA: f64 = 0.99;
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+fn is_rmsprop_alpha(v: &f64) -> bool {
+    *v == RMSPROP_ALPHA
+}
+fn is_false(v: &bool) -> bool {
+    !v
+}
+
 /// The optimiser's settings; the seed experiment's is `lr = 0.1` alone
 /// (plain SGD). Fields that a kind does not use must keep their defaults.
 /// Read through `OptimizerFile`, which fills in PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "OptimizerFile")]
 pub struct OptimizerSettings {
-    /// `sgd` (default), `adam` or `adamw`.
+    /// `sgd` (default), `adam`, `adamw`, `adagrad` or `rmsprop`.
     pub kind: OptimizerKind,
     /// Learning rate.
     pub lr: f64,
-    /// SGD momentum (0: none).
+    /// SGD's and RMSprop's momentum (0: none).
     pub momentum: f64,
     /// SGD dampening of the momentum.
     pub dampening: f64,
     /// SGD Nesterov momentum (needs momentum > 0 and dampening 0).
     pub nesterov: bool,
-    /// L2 penalty (SGD, Adam) or decoupled decay (AdamW).
+    /// L2 penalty (SGD, Adam, Adagrad, RMSprop) or decoupled decay (AdamW).
     pub weight_decay: f64,
     /// Adam's decay rates of the first and second moments.
     pub betas: [f64; 2],
-    /// Adam's denominator term.
+    /// The denominator term of Adam, Adagrad and RMSprop.
     pub eps: f64,
+    /// Adagrad's learning-rate decay: step t uses `lr / (1 + (t - 1) lr_decay)`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lr_decay: f64,
+    /// Adagrad's starting value of the summed squares.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub initial_accumulator_value: f64,
+    /// RMSprop's smoothing constant of the mean squared gradient.
+    #[serde(default = "rmsprop_alpha", skip_serializing_if = "is_rmsprop_alpha")]
+    pub alpha: f64,
+    /// RMSprop centred: divide by the gradient's estimated variance rather
+    /// than its mean square.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub centered: bool,
+}
+
+fn rmsprop_alpha() -> f64 {
+    RMSPROP_ALPHA
 }
 
 /// [`OptimizerSettings`] as written in a file: every field but `lr` may be
@@ -89,8 +129,15 @@ struct OptimizerFile {
     weight_decay: Option<f64>,
     #[serde(default = "default_betas")]
     betas: [f64; 2],
-    #[serde(default = "default_eps")]
-    eps: f64,
+    eps: Option<f64>,
+    #[serde(default)]
+    lr_decay: f64,
+    #[serde(default)]
+    initial_accumulator_value: f64,
+    #[serde(default = "rmsprop_alpha")]
+    alpha: f64,
+    #[serde(default)]
+    centered: bool,
 }
 
 impl From<OptimizerFile> for OptimizerSettings {
@@ -104,7 +151,11 @@ impl From<OptimizerFile> for OptimizerSettings {
             nesterov: f.nesterov,
             weight_decay: f.weight_decay.unwrap_or(default_decay),
             betas: f.betas,
-            eps: f.eps,
+            eps: f.eps.unwrap_or(if f.kind == OptimizerKind::Adagrad { ADAGRAD_EPS } else { default_eps() }),
+            lr_decay: f.lr_decay,
+            initial_accumulator_value: f.initial_accumulator_value,
+            alpha: f.alpha,
+            centered: f.centered,
         }
     }
 }
@@ -121,7 +172,18 @@ impl OptimizerSettings {
             weight_decay: 0.0,
             betas: default_betas(),
             eps: default_eps(),
+            lr_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            alpha: RMSPROP_ALPHA,
+            centered: false,
         }
+    }
+
+    /// PyTorch's defaults for `kind` with learning rate `lr`.
+    pub fn of_kind(kind: OptimizerKind, lr: f64) -> Self {
+        let eps = if kind == OptimizerKind::Adagrad { ADAGRAD_EPS } else { default_eps() };
+        let weight_decay = if kind == OptimizerKind::Adamw { 0.01 } else { 0.0 };
+        OptimizerSettings { kind, eps, weight_decay, ..Self::sgd(lr) }
     }
 
     /// Rejects settings PyTorch would reject, naming the field.
@@ -139,33 +201,65 @@ impl OptimizerSettings {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(format!("optimizer.weight_decay: must be >= 0, got {}", self.weight_decay));
         }
-        match self.kind {
-            OptimizerKind::Sgd => {
-                if !(self.momentum.is_finite() && self.momentum >= 0.0) {
-                    return Err(format!("optimizer.momentum: must be >= 0, got {}", self.momentum));
-                }
+        let kind = self.kind;
+        use OptimizerKind::*;
+        match kind {
+            Sgd => {
                 if !(0.0..=1.0).contains(&self.dampening) {
                     return Err(format!("optimizer.dampening: must be in [0, 1], got {}", self.dampening));
                 }
                 if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
                     return Err("optimizer.nesterov: needs momentum > 0 and dampening 0".into());
                 }
-                if self.betas != default_betas() || self.eps != default_eps() {
-                    return Err("optimizer.betas/eps: apply to adam and adamw only".into());
-                }
             }
-            OptimizerKind::Adam | OptimizerKind::Adamw => {
+            Adam | Adamw => {
                 unit("betas[0]", self.betas[0])?;
                 unit("betas[1]", self.betas[1])?;
-                if !(self.eps.is_finite() && self.eps > 0.0) {
-                    return Err(format!("optimizer.eps: must be a positive number, got {}", self.eps));
+            }
+            Adagrad => {
+                for (name, v) in
+                    [("lr_decay", self.lr_decay), ("initial_accumulator_value", self.initial_accumulator_value)]
+                {
+                    if !(v.is_finite() && v >= 0.0) {
+                        return Err(format!("optimizer.{name}: must be >= 0, got {v}"));
+                    }
                 }
-                if self.momentum != 0.0 || self.dampening != 0.0 || self.nesterov {
-                    return Err("optimizer.momentum/dampening/nesterov: apply to sgd only".into());
+            }
+            Rmsprop => {
+                if !(0.0..=1.0).contains(&self.alpha) {
+                    return Err(format!("optimizer.alpha: must be in [0, 1], got {}", self.alpha));
                 }
             }
         }
-        Ok(())
+        if !(self.momentum.is_finite() && self.momentum >= 0.0) {
+            return Err(format!("optimizer.momentum: must be >= 0, got {}", self.momentum));
+        }
+        if kind != Sgd && !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(format!("optimizer.eps: must be a positive number, got {}", self.eps));
+        }
+        self.unused_at_defaults()
+    }
+
+    /// A field the kind does not use must keep its default (a setting that
+    /// would silently do nothing is an error).
+    fn unused_at_defaults(&self) -> Result<(), String> {
+        use OptimizerKind::*;
+        let kind = self.kind;
+        let fields: [(&str, bool, &str); 9] = [
+            ("momentum", self.momentum != 0.0 && !matches!(kind, Sgd | Rmsprop), "sgd and rmsprop"),
+            ("dampening", self.dampening != 0.0 && kind != Sgd, "sgd"),
+            ("nesterov", self.nesterov && kind != Sgd, "sgd"),
+            ("betas", self.betas != default_betas() && !matches!(kind, Adam | Adamw), "adam and adamw"),
+            ("eps", kind == Sgd && self.eps != default_eps(), "adam, adamw, adagrad and rmsprop"),
+            ("lr_decay", self.lr_decay != 0.0 && kind != Adagrad, "adagrad"),
+            ("initial_accumulator_value", self.initial_accumulator_value != 0.0 && kind != Adagrad, "adagrad"),
+            ("alpha", self.alpha != RMSPROP_ALPHA && kind != Rmsprop, "rmsprop"),
+            ("centered", self.centered && kind != Rmsprop, "rmsprop"),
+        ];
+        match fields.iter().find(|f| f.1) {
+            Some((name, _, kinds)) => Err(format!("optimizer.{name}: applies to {kinds} only")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -179,14 +273,17 @@ pub struct Optimizer {
     /// SGD's momentum buffer, or Adam's first moment (`exp_avg`); empty
     /// until the first step that needs it.
     pub first: Vec<f32>,
-    /// Adam's second moment (`exp_avg_sq`); empty for SGD.
+    /// Adam's second moment (`exp_avg_sq`), Adagrad's summed squares
+    /// (`sum`), RMSprop's mean square (`square_avg`); empty for SGD.
     pub second: Vec<f32>,
+    /// Centred RMSprop's mean gradient (`grad_avg`); otherwise empty.
+    pub third: Vec<f32>,
 }
 
 impl Optimizer {
     /// A fresh optimiser.
     pub fn new(settings: OptimizerSettings) -> Self {
-        Optimizer { settings, steps: 0, first: Vec::new(), second: Vec::new() }
+        Optimizer { settings, steps: 0, first: Vec::new(), second: Vec::new(), third: Vec::new() }
     }
 
     /// The learning rate.
@@ -224,6 +321,8 @@ impl Optimizer {
         let wd = s.weight_decay as f32;
         match s.kind {
             OptimizerKind::Sgd => self.sgd(&s, params, grads),
+            OptimizerKind::Adagrad => self.adagrad(&s, params, grads),
+            OptimizerKind::Rmsprop => self.rmsprop(&s, params, grads),
             OptimizerKind::Adam | OptimizerKind::Adamw => {
                 if self.first.is_empty() {
                     self.first = vec![0.0; params.len()];
@@ -287,6 +386,68 @@ impl Optimizer {
             // Nesterov: grad.add(buf, alpha=momentum).
             let d = if s.nesterov { buf.mul_add(momentum, d) } else { *buf };
             *p = d.mul_add(minus_lr, *p);
+        }
+    }
+}
+
+impl Optimizer {
+    /// `torch.optim.Adagrad`'s single-tensor update: `sum.addcmul_(g, g)`,
+    /// `std = sum.sqrt().add_(eps)`, `param.addcdiv_(g, std, value=-clr)`
+    /// with `clr = lr / (1 + (t - 1) lr_decay)` in Python floats.
+    #[inline(always)]
+    fn adagrad(&mut self, s: &OptimizerSettings, params: &mut [f32], grads: &[f32]) {
+        if self.second.is_empty() {
+            self.second = vec![s.initial_accumulator_value as f32; params.len()];
+        }
+        let clr = s.lr / (1.0 + (self.steps as f64 - 1.0) * s.lr_decay);
+        let (wd, eps, minus_clr) = (s.weight_decay as f32, s.eps as f32, (-clr) as f32);
+        for ((p, &g), sum) in params.iter_mut().zip(grads).zip(self.second.iter_mut()) {
+            let g = if wd != 0.0 { p.mul_add(wd, g) } else { g }; // grad.add(param, alpha=wd)
+            *sum = g.mul_add(g, *sum); // addcmul_(grad, grad, value=1)
+            let std = sum.sqrt() + eps;
+            *p += minus_clr * g / std;
+        }
+    }
+
+    /// `torch.optim.RMSprop`'s single-tensor update:
+    /// `square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)`; centred,
+    /// `grad_avg.lerp_(g, 1 - alpha)` and `avg = square_avg.addcmul(
+    /// grad_avg, grad_avg, value=-1).sqrt_()`, else `avg = square_avg.sqrt()`;
+    /// `avg.add_(eps)`; with momentum `buf.mul_(momentum).addcdiv_(g, avg)`
+    /// and `param.add_(buf, alpha=-lr)`, else `param.addcdiv_(g, avg, value=-lr)`.
+    #[inline(always)]
+    fn rmsprop(&mut self, s: &OptimizerSettings, params: &mut [f32], grads: &[f32]) {
+        let n = params.len();
+        if self.second.is_empty() {
+            self.second = vec![0.0; n];
+            if s.momentum > 0.0 {
+                self.first = vec![0.0; n];
+            }
+            if s.centered {
+                self.third = vec![0.0; n];
+            }
+        }
+        let (wd, eps, minus_lr) = (s.weight_decay as f32, s.eps as f32, (-s.lr) as f32);
+        let (alpha, one_minus_alpha, momentum) = (s.alpha as f32, (1.0 - s.alpha) as f32, s.momentum as f32);
+        for i in 0..n {
+            let p = params[i];
+            let g = if wd != 0.0 { p.mul_add(wd, grads[i]) } else { grads[i] };
+            let sq = &mut self.second[i];
+            *sq = (one_minus_alpha * g).mul_add(g, *sq * alpha);
+            let avg = if s.centered {
+                let mean = &mut self.third[i];
+                *mean = lerp(*mean, g, one_minus_alpha);
+                (-*mean).mul_add(*mean, *sq).sqrt() + eps
+            } else {
+                sq.sqrt() + eps
+            };
+            params[i] = if s.momentum > 0.0 {
+                let buf = &mut self.first[i];
+                *buf = *buf * momentum + g / avg; // addcdiv_(grad, avg, value=1)
+                buf.mul_add(minus_lr, p)
+            } else {
+                p + minus_lr * g / avg
+            };
         }
     }
 }
@@ -370,8 +531,60 @@ mod tests {
         assert!((p[0] - 0.99).abs() < 1e-6, "{}", p[0]);
     }
 
+    /// Adagrad's first step is lr * g / (|g| + eps): about lr for every
+    /// parameter; its second divides by sqrt(g1^2 + g2^2). RMSprop's first
+    /// is lr * g / (sqrt(1 - alpha) |g| + eps), ten times lr at alpha 0.99;
+    /// centred, the root is of (1 - alpha) alpha g^2.
+    #[test]
+    fn adagrad_and_rmsprop_follow_their_formulas() {
+        let mut opt = Optimizer::new(OptimizerSettings::of_kind(OptimizerKind::Adagrad, 0.1));
+        let mut p = vec![1.0f32, -1.0];
+        opt.step(&mut p, &[0.5, -2.0]);
+        assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] + 0.9).abs() < 1e-6, "{p:?}");
+        opt.step(&mut p, &[0.5, 0.0]);
+        let expected = 0.9 - 0.1 * 0.5 / (0.5f64.powi(2) * 2.0).sqrt();
+        assert!((f64::from(p[0]) - expected).abs() < 1e-6 && (p[1] + 0.9).abs() < 1e-6, "{p:?}");
+        let decayed = OptimizerSettings { lr_decay: 1.0, ..OptimizerSettings::of_kind(OptimizerKind::Adagrad, 0.1) };
+        let mut opt = Optimizer::new(decayed);
+        let mut p = vec![0.0f32];
+        opt.step(&mut p, &[1.0]);
+        opt.step(&mut p, &[0.0]);
+        opt.step(&mut p, &[1.0]); // lr / (1 + 2) over sqrt(2)
+        assert!((f64::from(p[0]) + 0.1 + 0.1 / 3.0 / 2f64.sqrt()).abs() < 1e-6, "{}", p[0]);
+
+        let mut opt = Optimizer::new(OptimizerSettings::of_kind(OptimizerKind::Rmsprop, 0.01));
+        let mut p = vec![1.0f32];
+        opt.step(&mut p, &[3.0]);
+        assert!((f64::from(p[0]) - (1.0 - 0.01 / 0.1)).abs() < 1e-5, "{}", p[0]);
+        let centred = OptimizerSettings { centered: true, ..OptimizerSettings::of_kind(OptimizerKind::Rmsprop, 0.01) };
+        let mut opt = Optimizer::new(centred);
+        let mut p = vec![1.0f32];
+        opt.step(&mut p, &[3.0]);
+        let expected = 1.0 - 0.01 * 3.0 / (0.01f64 * 0.99 * 9.0).sqrt();
+        assert!((f64::from(p[0]) - expected).abs() < 1e-4, "{} vs {expected}", p[0]);
+        assert_eq!(opt.third.len(), 1);
+    }
+
     #[test]
     fn impossible_settings_are_rejected() {
+        let adagrad = OptimizerSettings::of_kind(OptimizerKind::Adagrad, 0.01);
+        assert_eq!(adagrad.eps, 1e-10);
+        assert!(OptimizerSettings { lr_decay: -1.0, ..adagrad }
+            .validate()
+            .unwrap_err()
+            .starts_with("optimizer.lr_decay:"));
+        assert!(OptimizerSettings { momentum: 0.9, ..adagrad }
+            .validate()
+            .unwrap_err()
+            .starts_with("optimizer.momentum:"));
+        let rms = OptimizerSettings::of_kind(OptimizerKind::Rmsprop, 0.01);
+        assert!(OptimizerSettings { momentum: 0.9, centered: true, ..rms }.validate().is_ok());
+        assert!(OptimizerSettings { alpha: 1.5, ..rms }.validate().unwrap_err().starts_with("optimizer.alpha:"));
+        assert!(OptimizerSettings { centered: true, ..adagrad }
+            .validate()
+            .unwrap_err()
+            .starts_with("optimizer.centered:"));
+        assert!(OptimizerSettings { lr_decay: 0.1, ..rms }.validate().unwrap_err().starts_with("optimizer.lr_decay:"));
         assert!(OptimizerSettings::sgd(0.0).validate().is_err());
         assert!(OptimizerSettings { nesterov: true, ..OptimizerSettings::sgd(0.1) }.validate().is_err());
         assert!(OptimizerSettings { momentum: 0.9, ..settings(OptimizerKind::Adam, 0.1) }.validate().is_err());

@@ -170,11 +170,21 @@ fn ulps_at_scale(before: f32, ours: f32, theirs: f32) -> f64 {
 
 /// The update arithmetic alone: from the same parameters and the same three
 /// gradients (so the same exact zeros), each optimiser's parameters after
-/// its first and third step. SGD in every form is bit-identical; Adam and
-/// AdamW are within 2 ulps (a handful of values in 12,730), because
+/// its first and third step. SGD in every form is bit-identical; the
+/// others are within 2 ulps (4 for RMSprop's momentum buffer, which sums
+/// three such steps; a handful of values in 12,730 for Adam, up to 6 % of
+/// them for Adagrad and RMSprop, whose every step goes through a root), because
 /// PyTorch's float32 `sqrt` on the CPU is not correctly rounded (about
 /// 0.6 % of its results are 1 ulp off, see the README) and initscope's is:
-/// 1 ulp in the denominator, plus the final addition's rounding.
+/// 1 ulp in the denominator, plus the final addition's rounding. With
+/// PyTorch's own square roots put in, a float32 replica of initscope's
+/// Adagrad and RMSprop arithmetic gives PyTorch's bits at every step (checked
+/// when the fixtures were made). The ulps are those of the largest
+/// magnitude the parameter or one of its updates has had so far: an
+/// update's rounding happens at the update's scale, and a parameter that
+/// later returns near zero keeps that absolute error (Adagrad's and
+/// RMSprop's first steps are about lr for every parameter, whatever its
+/// size).
 #[test]
 fn one_step_updates_equal_pytorchs() {
     let json = optim_json();
@@ -193,20 +203,30 @@ fn one_step_updates_equal_pytorchs() {
     for (name, settings) in json["updates"]["settings"].as_object().unwrap() {
         let settings: OptimizerSettings = serde_json::from_value(settings.clone()).unwrap();
         let sgd = settings.kind == initscope::optim::OptimizerKind::Sgd;
+        // RMSprop's momentum buffer sums the steps' g / avg, each up to 1.5
+        // ulp off (the root, then the division): 1.5 (1 + 0.9 + 0.81) and
+        // the final rounding by the third step.
+        let rms_momentum = settings.kind == initscope::optim::OptimizerKind::Rmsprop && settings.momentum > 0.0;
+        let bound = if rms_momentum { 4.0 } else { 2.0 };
         let mut optimizer = Optimizer::new(settings);
         let mut params = params0.clone();
+        let mut largest: Vec<f32> = params0.iter().map(|p| p.abs()).collect();
         for (k, grad) in grads.iter().enumerate() {
             let before = params.clone();
             optimizer.step(&mut params, grad);
+            for ((m, p), b) in largest.iter_mut().zip(&params).zip(&before) {
+                *m = m.max(p.abs()).max((p - b).abs());
+            }
             if k == 1 {
                 continue;
             }
             let expected = flat(&format!("{name}/step{}", k + 1));
             let differ = params.iter().zip(&expected).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-            let worst = (0..params.len()).map(|i| ulps_at_scale(before[i], params[i], expected[i])).fold(0.0, f64::max);
+            let worst =
+                (0..params.len()).map(|i| ulps_at_scale(largest[i], params[i], expected[i])).fold(0.0, f64::max);
             let line = format!("{name} step {}: {differ} of {} values differ, worst {worst} ulp", k + 1, params.len());
             eprintln!("{line}");
-            if (sgd && differ > 0) || worst > 2.0 {
+            if (sgd && differ > 0) || worst > bound {
                 failures.push(line);
             }
         }

@@ -52,8 +52,10 @@ pub struct OptimizerState {
     pub steps: u64,
     /// Momentum buffer or Adam's first moment (may be empty).
     pub first: Vec<f32>,
-    /// Adam's second moment (may be empty).
+    /// Adam's second moment, Adagrad's or RMSprop's sum of squares (may be empty).
     pub second: Vec<f32>,
+    /// Centred RMSprop's mean gradient (may be empty).
+    pub third: Vec<f32>,
 }
 
 /// `<variant>/checkpoint.json`: a [`Checkpoint`] and the file holding its
@@ -83,14 +85,16 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     let params_file = format!("checkpoint-{}.safetensors", checkpoint.steps_taken);
     state_dict::save(model, &variant_dir.join(&params_file))?;
-    let optimizer_file = if optimizer.first.is_empty() {
+    let buffers = [("first", &optimizer.first), ("second", &optimizer.second), ("third", &optimizer.third)];
+    let tensors: Vec<_> = buffers
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(name, b)| (name.to_string(), vec![b.len()], Values::F32(b)))
+        .collect();
+    let optimizer_file = if tensors.is_empty() {
         None
     } else {
         let name = format!("checkpoint-{}-optimizer.safetensors", checkpoint.steps_taken);
-        let mut tensors = vec![("first".to_string(), vec![optimizer.first.len()], Values::F32(&optimizer.first))];
-        if !optimizer.second.is_empty() {
-            tensors.push(("second".to_string(), vec![optimizer.second.len()], Values::F32(&optimizer.second)));
-        }
         tensorfile::save(&variant_dir.join(&name), &tensors)?;
         Some(name)
     };
@@ -146,9 +150,50 @@ pub fn load_checkpoint(variant_dir: &Path) -> Result<Option<LoadedCheckpoint>> {
             match tensor.as_str() {
                 "first" => state.first = values,
                 "second" => state.second = values,
+                "third" => state.third = values,
                 _ => {}
             }
         }
     }
     Ok(Some((file.checkpoint, tensors, state)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::Activation;
+    use crate::optim::{OptimizerKind, OptimizerSettings};
+
+    /// Every buffer an optimiser keeps comes back: Adagrad's sums alone
+    /// (no first buffer), centred RMSprop with momentum's three.
+    #[test]
+    fn every_optimiser_buffer_survives_a_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = Model::mlp(&[3, 2], Activation::Relu);
+        let checkpoint = Checkpoint {
+            variant: "v".into(),
+            epoch: 1,
+            step: 2,
+            steps_taken: 2,
+            loss_sum: 1.0,
+            initial_loss: 2.3,
+            elapsed_s: 0.0,
+            last_epoch: None,
+            numerics: String::new(),
+        };
+        let centred = OptimizerSettings {
+            momentum: 0.9,
+            centered: true,
+            ..OptimizerSettings::of_kind(OptimizerKind::Rmsprop, 0.01)
+        };
+        for settings in [OptimizerSettings::of_kind(OptimizerKind::Adagrad, 0.01), centred] {
+            let mut optimizer = Optimizer::new(settings);
+            let mut params = model.params.clone();
+            optimizer.step(&mut params, &[0.5, -0.25, 1.0, 0.0, 2.0, -1.0, 0.3, 0.1]);
+            save_checkpoint(tmp.path(), &checkpoint, &model, &optimizer).unwrap();
+            let (_, _, state) = load_checkpoint(tmp.path()).unwrap().unwrap();
+            assert!(!optimizer.second.is_empty());
+            assert_eq!((state.first, state.second, state.third), (optimizer.first, optimizer.second, optimizer.third));
+        }
+    }
 }

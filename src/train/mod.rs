@@ -93,10 +93,11 @@ impl Trainer {
     }
 
     /// Restores the optimiser's state from a checkpoint.
-    pub fn set_optimizer_state(&mut self, steps: u64, first: Vec<f32>, second: Vec<f32>) {
-        self.optimizer.steps = steps;
-        self.optimizer.first = first;
-        self.optimizer.second = second;
+    pub fn set_optimizer_state(&mut self, state: &OptimizerState) {
+        self.optimizer.steps = state.steps;
+        self.optimizer.first = state.first.clone();
+        self.optimizer.second = state.second.clone();
+        self.optimizer.third = state.third.clone();
     }
 
     /// Restores the model's tensors from a checkpoint taken after

@@ -342,7 +342,7 @@ fn start_or_resume(
         return Ok(Cursor::start());
     };
     trainer.restore_model(tensors, &format!("the checkpoint of {variant}"), checkpoint.steps_taken)?;
-    trainer.set_optimizer_state(state.steps, state.first.clone(), state.second.clone());
+    trainer.set_optimizer_state(state);
     observer.on_event(variant, &Event::Resume { model: trainer.model(), steps_per_epoch, epochs, checkpoint })?;
     Ok(Cursor::resumed(checkpoint))
 }
