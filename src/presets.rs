@@ -7,13 +7,14 @@ use anyhow::Result;
 use std::path::Path;
 
 /// `(name, file text)` of every preset.
-pub const PRESETS: [(&str, &str); 6] = [
+pub const PRESETS: [(&str, &str); 7] = [
     ("seed", include_str!("../presets/seed.toml")),
     ("seed-batchnorm", include_str!("../presets/seed-batchnorm.toml")),
     ("all-inits", include_str!("../presets/all-inits.toml")),
     ("depth", include_str!("../presets/depth.toml")),
     ("glorot2010", include_str!("../presets/glorot2010.toml")),
     ("zeros", include_str!("../presets/zeros.toml")),
+    ("rezero-deep", include_str!("../presets/rezero-deep.toml")),
 ];
 
 /// `(name, file text)` of every sweep preset (a `[sweep]` table of axes

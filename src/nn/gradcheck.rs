@@ -260,3 +260,47 @@ fn layer_norm_backward_matches_finite_differences() {
         assert_close(d[i], (plus - minus) / (2.0 * f64::from(h)), &format!("input {i}"));
     }
 }
+
+/// The vector-Jacobian product from the first layer's output to the logits
+/// against central differences of `<v, logits>` in the first Linear's
+/// biases: d<v, logits>/d b_j is the column sum of J^T v over the batch.
+#[test]
+fn the_vector_jacobian_product_matches_finite_differences() {
+    use super::residual::{Alpha, BlockOrder, BranchNorm, Residual, ResidualRule};
+    let net = Residual {
+        blocks: 2,
+        branch_layers: 2,
+        norm: BranchNorm::LayerNorm,
+        order: BlockOrder::Pre,
+        alpha: Some(Alpha { init: 0.6, trainable: true }),
+        scalar_biases: None,
+        rule: ResidualRule::Standard,
+    };
+    for mut model in [Model::mlp(&[6, 5, 4, 3], Activation::Tanh), Model::residual(6, 5, 3, Activation::Gelu, &net)] {
+        model.initialise(&Init::kaiming_relu(), &Init::Normal { mean: 0.0, std: 0.1 }, 4);
+        let batch = 4;
+        let mut ws = Workspace::new(&model, batch);
+        let mut s = Stream::new(8, "gradcheck/vjp", 0);
+        ws.input.copy_from_slice(&random(batch * 6, 1.0, &mut s));
+        let v = random(batch * 3, 1.0, &mut s);
+        let objective = |model: &Model, ws: &mut Workspace| -> f64 {
+            model.forward_train(ws, batch);
+            model.logits(ws, batch).iter().zip(&v).map(|(&l, &v)| f64::from(l) * f64::from(v)).sum()
+        };
+        objective(&model, &mut ws);
+        let mut grads = vec![0.0; model.params.len()];
+        let g = model.vector_jacobian(&mut ws, &v, &mut grads, batch, 0).to_vec();
+        let bias = model.linear(0).bias_range();
+        let h = 1e-3f32;
+        for (j, i) in bias.enumerate() {
+            let keep = model.params[i];
+            model.params[i] = keep + h;
+            let plus = objective(&model, &mut ws);
+            model.params[i] = keep - h;
+            let minus = objective(&model, &mut ws);
+            model.params[i] = keep;
+            let column: f32 = g.chunks(5).map(|row| row[j]).sum();
+            assert_close(column, (plus - minus) / (2.0 * f64::from(h)), &format!("unit {j}"));
+        }
+    }
+}

@@ -11,20 +11,23 @@
 //! probe/histograms.csv   64-bin histograms of weights, weight gradients and
 //!                        activations (before and after the nonlinearity)
 //! probe/changes.csv      per epoch and layer: parameters that changed
+//! probe/jacobian.csv     the input-output Jacobian's gain at step 0
+//!                        (not with batch norm)
 //! probe/blocks.csv       residual networks only: per recorded step and
 //!                        block, the stream against the branch, and alpha
 //! ```
 
 pub mod blocks;
 pub mod diagnose;
+pub mod jacobian;
 pub mod stats;
 
 use crate::experiment::ProbeSettings;
 use crate::nn::{Activation, Model};
 use crate::record::dir::{PROBE, STEPS};
 use crate::record::rows::{
-    histogram_columns, BlockStatsRow, ChangeRow, HistogramRow, LayerStatsRow, StepRow, BLOCK_STATS_COLUMNS,
-    CHANGE_COLUMNS, LAYER_STATS_COLUMNS,
+    histogram_columns, BlockStatsRow, ChangeRow, HistogramRow, JacobianRow, LayerStatsRow, StepRow,
+    BLOCK_STATS_COLUMNS, CHANGE_COLUMNS, JACOBIAN_COLUMNS, LAYER_STATS_COLUMNS,
 };
 use crate::table::{read_rows, write_rows, CsvBuffer};
 use crate::train::{Checkpoint, Event, Observer, Trainer};
@@ -79,6 +82,8 @@ pub struct Probe {
     /// The residual blocks' rows (`blocks.csv`), for a residual network.
     block_rows: Vec<BlockStatsRow>,
     residual: bool,
+    /// The Jacobian's gain at step 0 (`jacobian.csv`).
+    jacobian: Vec<JacobianRow>,
     scalars: Vec<RowScalars>,
     losses: Vec<f32>,
     changes: Vec<ChangeRow>,
@@ -105,6 +110,7 @@ impl Probe {
             histograms_csv: CsvBuffer::new(&histogram_columns(stats::BINS)),
             block_rows: Vec::new(),
             residual: false,
+            jacobian: Vec::new(),
             scalars: Vec::new(),
             losses: Vec::new(),
             changes: Vec::new(),
@@ -191,6 +197,10 @@ impl Probe {
         self.before_update.clear();
         self.before_update.extend_from_slice(&model.params);
         self.block_rows.extend(blocks::block_rows(trainer, self.step));
+        if self.step == 0 {
+            let gain = jacobian::jacobian_gain(trainer, 0);
+            self.jacobian = gain.map(|gain| JacobianRow { step: 0, gain }).into_iter().collect();
+        }
     }
 
     /// Completes the pending rows with the update just applied (`model`
@@ -290,6 +300,7 @@ impl Probe {
     fn reset(&mut self, total_steps: usize, step: usize, model: &Model) {
         self.residual = !model.blocks().is_empty();
         self.block_rows.clear();
+        self.jacobian.clear();
         self.total_steps = total_steps;
         self.step = step;
         self.layers_csv = CsvBuffer::new(&LAYER_STATS_COLUMNS);
@@ -348,6 +359,8 @@ impl Probe {
         for row in read_if_written::<HistogramRow>(&dir.join("histograms.csv"))?.iter().filter(|r| r.step < before) {
             self.histograms_csv.push(row);
         }
+        self.jacobian = read_if_written::<JacobianRow>(&dir.join("jacobian.csv"))?;
+        self.jacobian.retain(|r| r.step < before);
         let blocks = read_if_written::<BlockStatsRow>(&dir.join("blocks.csv"))?;
         self.block_rows = blocks.into_iter().filter(|r| r.step < before).collect();
         self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
@@ -369,6 +382,9 @@ impl Probe {
         self.histograms_csv.write(&dir.join("histograms.csv"))?;
         if self.residual {
             write_rows(&dir.join("blocks.csv"), &BLOCK_STATS_COLUMNS, &self.block_rows)?;
+        }
+        if !self.jacobian.is_empty() {
+            write_rows(&dir.join("jacobian.csv"), &JACOBIAN_COLUMNS, &self.jacobian)?;
         }
         write_rows(&dir.join("changes.csv"), &CHANGE_COLUMNS, &self.changes)
     }

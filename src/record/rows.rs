@@ -216,6 +216,19 @@ pub struct BlockStatsRow {
     pub alpha: f64,
 }
 
+/// `probe/jacobian.csv`: the input-output Jacobian's gain at a step
+/// (see `probe::jacobian`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JacobianRow {
+    /// Updates applied before the step.
+    pub step: usize,
+    /// `E|J^T v|^2 / E|v|^2` from the logits to the first layer's output.
+    pub gain: f64,
+}
+
+/// The columns of `probe/jacobian.csv`, in [`JacobianRow`]'s order.
+pub const JACOBIAN_COLUMNS: [&str; 2] = ["step", "gain"];
+
 /// The columns of `probe/blocks.csv`, in [`BlockStatsRow`]'s order.
 pub const BLOCK_STATS_COLUMNS: [&str; 6] = ["step", "block", "stream_rms", "branch_rms", "branch_ratio", "alpha"];
 

@@ -76,6 +76,13 @@ pub struct VariantPrediction {
     pub critical_weight_variance: Option<f64>,
     /// What is not covered, for the network as a whole.
     pub note: Option<String>,
+    /// The input-output Jacobian's gain from the first layer's output to
+    /// the logits, `E|J^T v|^2 / E|v|^2`: the product of the layers' chi
+    /// (Poole et al. 2016, Eq. 7 chained; for residual blocks the product
+    /// of their gradient growth). The probe measures it at step 0
+    /// (`probe/jacobian.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian_gain: Option<f64>,
     /// Per residual block (empty for a plain network).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<residual::BlockPrediction>,
@@ -162,8 +169,11 @@ pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
         regime: None,
         critical_weight_variance: None,
         note: None,
+        jacobian_gain: None,
         blocks: Vec::new(),
     };
+    let hidden = &prediction.layers[..prediction.layers.len() - 1];
+    prediction.jacobian_gain = hidden.iter().map(|l| l.chi1).product::<Option<f64>>().filter(|_| !spec.batch_norm);
     whole_network(&field, &mut prediction);
     prediction
 }

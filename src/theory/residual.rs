@@ -60,6 +60,7 @@ pub fn predict(spec: &RunSpec, net: &Residual, input_second_moment: f64) -> Vari
         regime: None,
         critical_weight_variance: None,
         note: None,
+        jacobian_gain: None,
         blocks: Vec::new(),
     };
     match sigmas(spec, net) {
@@ -69,9 +70,10 @@ pub fn predict(spec: &RunSpec, net: &Residual, input_second_moment: f64) -> Vari
                 Some("post-activation blocks are not covered: the stream after the addition is not Gaussian".into());
         }
         Ok(sigmas) => {
-            let (layers, blocks) = Stream::new(&field, net, spec, &sigmas).run(input_second_moment);
+            let (layers, blocks, jacobian) = Stream::new(&field, net, spec, &sigmas).run(input_second_moment);
             prediction.layers = layers;
             prediction.blocks = blocks;
+            prediction.jacobian_gain = Some(jacobian).filter(|_| net.norm != BranchNorm::BatchNorm);
         }
     }
     prediction
@@ -146,7 +148,8 @@ impl<'a> Stream<'a> {
         }
     }
 
-    fn run(&self, input_second_moment: f64) -> (Vec<LayerPrediction>, Vec<BlockPrediction>) {
+    /// The layers, the blocks and the Jacobian's gain.
+    fn run(&self, input_second_moment: f64) -> (Vec<LayerPrediction>, Vec<BlockPrediction>, f64) {
         let (inputs, width, classes) = self.widths;
         let f = self.field;
         let (w0, b0) = self.sigmas[0];
@@ -185,7 +188,8 @@ impl<'a> Stream<'a> {
         layers.push(self.layer(out, (width, classes), w * f.post_second_moment(n) + bias, None));
         chis[out] = w * f.derivative_moment(n) * self.norm_jacobian(s);
         self.gradient_ratios(&mut layers, &blocks, &chis, input_second_moment);
-        (layers, blocks)
+        let jacobian = chis[out] * blocks.iter().map(|b| b.gradient_growth).product::<f64>();
+        (layers, blocks, jacobian)
     }
 
     /// |dL/dW^l| / |dL/dW^out| = sqrt(|delta^l|^2 |x^{l-1}|^2 / the output

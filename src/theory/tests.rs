@@ -314,3 +314,57 @@ fn residual_stream_moments_match_wide_random_networks_at_step_0() {
     }
     println!("{table}");
 }
+
+/// The Jacobian's gain `E|J^T v|^2 / E|v|^2` of a wide random network at
+/// step 0 (64 Gaussian inputs, 16 draws of v) against the product of chi:
+/// a plain ReLU MLP at He's scale (chi = 1, gain 1), a tanh one in the
+/// ordered phase, and SkipInit residual blocks.
+#[test]
+fn the_jacobian_gain_matches_wide_random_networks_at_step_0() {
+    use crate::nn::residual::{Alpha, BranchNorm, ResidualRule};
+    use crate::nn::Workspace;
+    let plain = |activation: Activation, weight: Init| {
+        let mut exp = Experiment::seed_experiment();
+        exp.model.hidden = vec![512; 6];
+        exp.model.activation = activation;
+        exp.variants.truncate(1);
+        exp.variants[0].weight_init = weight;
+        RunSpec::per_variant(&exp, DataShape { input_width: 784, classes: 10 }).remove(0)
+    };
+    let mut net = blocks_of(ResidualRule::Skipinit, BranchNorm::None);
+    net.alpha = Some(Alpha { init: 0.25, trainable: true });
+    let cases = [
+        plain(Activation::Relu, Init::kaiming_relu()),
+        plain(Activation::Tanh, Init::Normal { mean: 0.0, std: 0.04 }),
+        residual_spec(net, Activation::Tanh, 512, Init::kaiming_relu()),
+    ];
+    for spec in cases {
+        let predicted = predict(&spec, 0.1).jacobian_gain.unwrap();
+        let mut model = spec.model();
+        model.initialise_layers(&spec.schemes, 5);
+        if let Some(net) = spec.residual {
+            model.scale_linears(&net.weight_factors());
+        }
+        let batch = 64;
+        let mut ws = Workspace::new(&model, batch);
+        let mut stream = Stream::new(5, "theory/jacobian-inputs", 0);
+        let sd = 0.1f32.sqrt();
+        ws.input.iter_mut().for_each(|x| *x = sd * stream.standard_normal() as f32);
+        model.forward_train(&mut ws, batch);
+        let mut grads = vec![0.0; model.params.len()];
+        let (mut out, mut into) = (0.0, 0.0);
+        for _ in 0..16 {
+            let v: Vec<f32> = (0..batch * 10).map(|_| stream.standard_normal() as f32).collect();
+            into += v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+            let g = model.vector_jacobian(&mut ws, &v, &mut grads, batch, 0);
+            out += g.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+        }
+        let measured = out / into;
+        println!(
+            "{:?} residual={}: predicted {predicted:.4}, measured {measured:.4}",
+            spec.activation,
+            spec.residual.is_some()
+        );
+        assert!(close(predicted, measured, 0.15), "predicted {predicted}, measured {measured}");
+    }
+}

@@ -6,6 +6,7 @@ use crate::nn::loss::softmax_cross_entropy_sum;
 
 /// Every buffer one forward/backward pass needs, for up to `capacity`
 /// samples, allocated once and reused by every step.
+#[derive(Clone)]
 pub struct Workspace {
     /// Most samples per pass.
     pub capacity: usize,
@@ -154,15 +155,35 @@ impl Model {
     /// Backward through every layer, last first, from dL/dlogits in
     /// `ws.grad`: each layer's parameter gradients go into `grads`.
     fn backward(&self, ws: &mut Workspace, grads: &mut [f32], batch: usize) {
-        for (p, layer) in self.layers.iter().enumerate().rev() {
+        self.backward_above(ws, grads, batch, 0);
+    }
+
+    /// J^T v for the map from the output of the layer at `position` to the
+    /// logits, at the inputs of the last training forward pass in `ws`
+    /// (`batch` rows; `v` `[batch, classes]`): the backward pass from
+    /// dL/dlogits = `v`, stopped at that output. Parameter gradients go
+    /// into `grads` (scratch). Returns `[batch, width]`. Without batch
+    /// norm the rows are independent, one Jacobian per sample.
+    pub fn vector_jacobian<'a>(
+        &self,
+        ws: &'a mut Workspace,
+        v: &[f32],
+        grads: &mut [f32],
+        batch: usize,
+        position: usize,
+    ) -> &'a [f32] {
+        ws.grad[..v.len()].copy_from_slice(v);
+        self.backward_above(ws, grads, batch, position + 1);
+        let n = batch * ws.widths[position];
+        add_skip_grad(ws, position, n);
+        &ws.grad[..n]
+    }
+
+    /// Backward through the layers at positions `lowest..`, last first.
+    fn backward_above(&self, ws: &mut Workspace, grads: &mut [f32], batch: usize, lowest: usize) {
+        for (p, layer) in self.layers.iter().enumerate().skip(lowest).rev() {
             let n = batch * ws.widths[p];
-            // What the additions above handed down joins dL/d(this output).
-            if !ws.skip_grad[p].is_empty() {
-                ws.grad[..n].iter_mut().zip(&mut ws.skip_grad[p][..n]).for_each(|(g, s)| {
-                    *g += *s;
-                    *s = 0.0;
-                });
-            }
+            add_skip_grad(ws, p, n);
             let x: &[f32] = if p == 0 { &ws.input } else { &ws.outputs[p - 1] };
             match layer {
                 // dz [batch, out] -> dW, db; dx [batch, in] (none for the first)
@@ -195,5 +216,16 @@ impl Model {
                 }
             }
         }
+    }
+}
+
+/// What the additions above handed down to the output of the layer at `p`
+/// joins dL/d(that output) in `ws.grad` (and is cleared for the next pass).
+fn add_skip_grad(ws: &mut Workspace, p: usize, n: usize) {
+    if !ws.skip_grad[p].is_empty() {
+        ws.grad[..n].iter_mut().zip(&mut ws.skip_grad[p][..n]).for_each(|(g, s)| {
+            *g += *s;
+            *s = 0.0;
+        });
     }
 }
