@@ -210,7 +210,7 @@ fn vanishing_gradients(e: &Evidence) -> Vec<Verdict> {
     let message = format!(
         "vanishing gradients: median weight-gradient norm over {} steps: {}; output layer {output:.1e}",
         e.steps_seen,
-        vanishing.join(", ")
+        first_four(&vanishing)
     );
     vec![Verdict::new(VerdictKind::VanishingGradients, message)]
 }
@@ -332,17 +332,27 @@ fn parameters_unchanged(e: &Evidence) -> Vec<Verdict> {
 /// Hidden ReLU layers with more than [`DEAD_FRACTION`] of their units dead
 /// over the last tenth of training.
 fn dead_relu(e: &Evidence) -> Vec<Verdict> {
-    let mut out = Vec::new();
-    for l in 1..e.layers {
-        let Some(share) = e.dead_shares[l - 1].filter(|&s| s > DEAD_FRACTION) else { continue };
+    let dead: Vec<(usize, f64)> =
+        (1..e.layers).filter_map(|l| e.dead_shares[l - 1].filter(|&s| s > DEAD_FRACTION).map(|s| (l, s))).collect();
+    // Up to four layers, a verdict each; more (a deep network), one for all.
+    if dead.len() > 4 {
+        let layers: Vec<String> = dead.iter().map(|(l, s)| format!("layer {l} {:.0}%", 100.0 * s)).collect();
+        let message = format!(
+            "dead ReLU units in {} layers: {} of their units output zero for every sample of the batch over the last tenth of training",
+            dead.len(),
+            first_four(&layers)
+        );
+        return vec![Verdict::new(VerdictKind::DeadRelu, message)];
+    }
+    let each = |&(l, share): &(usize, f64)| {
         let message = format!(
             "dead ReLU units: {:.0}% of layer {l}'s {} units output zero for every sample of the batch over the last tenth of training",
             100.0 * share,
             e.model.linear(l - 1).fan_out
         );
-        out.push(Verdict::new(VerdictKind::DeadRelu, message));
-    }
-    out
+        Verdict::new(VerdictKind::DeadRelu, message)
+    };
+    dead.iter().map(each).collect()
 }
 
 /// The window and the shortest plateau for a run of `steps` losses, or
