@@ -338,7 +338,7 @@ fn dead_relu(e: &Evidence) -> Vec<Verdict> {
     if dead.len() > 4 {
         let layers: Vec<String> = dead.iter().map(|(l, s)| format!("layer {l} {:.0}%", 100.0 * s)).collect();
         let message = format!(
-            "dead ReLU units in {} layers: {} of their units output zero for every sample of the batch over the last tenth of training",
+            "dead ReLU units in {} layers (the share of a layer's units that output zero for every sample of the batch over the last tenth of training): {}",
             dead.len(),
             first_four(&layers)
         );
