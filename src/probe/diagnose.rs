@@ -101,6 +101,26 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// "layer 1 a, layer 2 b, layer 3 c, layer 4 d and 2 more layers".
+/// Layers as a list with runs of more than three collapsed: `1, 2, 3`,
+/// `1-1001`, `2, 5-40`.
+fn layer_runs(layers: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let mut j = i;
+        while j + 1 < layers.len() && layers[j + 1] == layers[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 3 {
+            parts.push(format!("{}-{}", layers[i], layers[j]));
+        } else {
+            parts.extend(layers[i..=j].iter().map(|l| l.to_string()));
+        }
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 fn first_four(items: &[String]) -> String {
     let shown = items.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
     match items.len() {
@@ -224,7 +244,6 @@ fn zero_gradients(e: &Evidence) -> Vec<Verdict> {
     if zero.is_empty() {
         return Vec::new();
     }
-    let names: Vec<String> = zero.iter().map(|l| l.to_string()).collect();
     let all_dead: Vec<usize> =
         (1..e.layers).filter(|&l| e.dead_shares[l - 1].is_some_and(|share| share >= 1.0)).collect();
     let cause = match all_dead.first() {
@@ -235,7 +254,7 @@ fn zero_gradients(e: &Evidence) -> Vec<Verdict> {
     };
     let message = format!(
         "zero gradients: the weight gradients of layer(s) {} were exactly 0 at most of the {} recorded steps: these weights receive no training signal at all, they cannot learn{cause}",
-        names.join(", "),
+        layer_runs(&zero),
         e.steps_seen
     );
     vec![Verdict::new(VerdictKind::ZeroGradients, message)]
@@ -323,8 +342,7 @@ fn parameters_unchanged(e: &Evidence) -> Vec<Verdict> {
             e.model.params.len()
         )
     } else {
-        let names: Vec<String> = frozen.iter().map(|l| l.to_string()).collect();
-        format!("parameters did not change: layer(s) {} kept every parameter in {epochs} epochs", names.join(", "))
+        format!("parameters did not change: layer(s) {} kept every parameter in {epochs} epochs", layer_runs(&frozen))
     };
     vec![Verdict::new(VerdictKind::ParametersUnchanged, message)]
 }

@@ -182,3 +182,10 @@ fn mostly_dead_relu_layers_are_named() {
     assert_eq!(kinds(&run), vec![VerdictKind::DeadRelu]);
     assert!(messages(&run).contains("67% of layer 1's 6 units"), "{}", messages(&run));
 }
+
+#[test]
+fn long_runs_of_layers_are_collapsed() {
+    assert_eq!(layer_runs(&[1, 2, 3]), "1, 2, 3");
+    assert_eq!(layer_runs(&(1..=1001).collect::<Vec<_>>()), "1-1001");
+    assert_eq!(layer_runs(&[2, 5, 6, 7, 8, 9, 12]), "2, 5-9, 12");
+}
