@@ -73,7 +73,7 @@ struct Dimension {
     title: String,
     /// Per position, the label.
     labels: Vec<String>,
-    /// Per position, the value when the axis is one numeric key.
+    /// Per position, the value when the axis's (first) key is numeric.
     numbers: Option<Vec<f64>>,
 }
 
@@ -124,14 +124,20 @@ fn dimensions(spec: &SweepSpec) -> Vec<Dimension> {
         .enumerate()
         .filter(|(_, a)| a.values.len() > 1 && a.keys != ["seed"])
         .map(|(axis, a)| {
-            let numbers: Option<Vec<f64>> = (a.keys.len() == 1)
-                .then(|| a.values.iter().map(|v| v[0].as_float().or(v[0].as_integer().map(|i| i as f64))).collect())
-                .flatten();
+            // Tied keys (a zip) are placed by the first key's numbers and
+            // titled by it, the others counted.
+            let numbers: Option<Vec<f64>> =
+                a.values.iter().map(|v| v[0].as_float().or(v[0].as_integer().map(|i| i as f64))).collect();
             let labels = match &numbers {
                 Some(numbers) => numbers.iter().map(|&x| significant(x, 4)).collect(),
                 None => a.values.iter().map(|v| v.iter().map(value_text).collect::<Vec<_>>().join(" / ")).collect(),
             };
-            Dimension { axis, title: a.keys.join(" / "), labels, numbers }
+            let title = match a.keys.len() {
+                1 => a.keys[0].clone(),
+                n if numbers.is_some() => format!("{} (and {} tied keys)", a.keys[0], n - 1),
+                _ => a.keys.join(" / "),
+            };
+            Dimension { axis, title, labels, numbers }
         })
         .collect()
 }
