@@ -158,24 +158,31 @@ pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
     let field = MeanField::new(spec.activation);
     let mut layers = propagate(&field, widths, schemes, spec.batch_norm, input_second_moment);
     gradient_ratios(&mut layers, input_second_moment);
-    let mut prediction = VariantPrediction {
-        name: spec.group.clone(),
-        activation: activation_name(spec.activation),
-        input_second_moment,
-        layers,
-        uniform: None,
-        fixed_point: None,
-        chi1: None,
-        regime: None,
-        critical_weight_variance: None,
-        note: None,
-        jacobian_gain: None,
-        blocks: Vec::new(),
-    };
+    let mut prediction = VariantPrediction { layers, ..VariantPrediction::empty(spec, input_second_moment) };
     let hidden = &prediction.layers[..prediction.layers.len() - 1];
     prediction.jacobian_gain = hidden.iter().map(|l| l.chi1).product::<Option<f64>>().filter(|_| !spec.batch_norm);
     whole_network(&field, &mut prediction);
     prediction
+}
+
+impl VariantPrediction {
+    /// Run `spec`'s prediction with nothing predicted yet.
+    fn empty(spec: &RunSpec, input_second_moment: f64) -> Self {
+        VariantPrediction {
+            name: spec.group.clone(),
+            activation: activation_name(spec.activation),
+            input_second_moment,
+            layers: Vec::new(),
+            uniform: None,
+            fixed_point: None,
+            chi1: None,
+            regime: None,
+            critical_weight_variance: None,
+            note: None,
+            jacobian_gain: None,
+            blocks: Vec::new(),
+        }
+    }
 }
 
 fn activation_name(activation: Activation) -> String {

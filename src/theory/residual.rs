@@ -21,7 +21,7 @@
 //! a nonlinearity of a sum of non-Gaussian terms), and says so.
 
 use super::meanfield::MeanField;
-use super::{activation_name, variance, LayerPrediction, VariantPrediction};
+use super::{variance, LayerPrediction, VariantPrediction};
 use crate::nn::residual::{BlockOrder, BranchNorm, Residual};
 use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
@@ -49,20 +49,7 @@ pub struct BlockPrediction {
 /// second moment `input_second_moment`.
 pub fn predict(spec: &RunSpec, net: &Residual, input_second_moment: f64) -> VariantPrediction {
     let field = MeanField::new(spec.activation);
-    let mut prediction = VariantPrediction {
-        name: spec.group.clone(),
-        activation: activation_name(spec.activation),
-        input_second_moment,
-        layers: Vec::new(),
-        uniform: None,
-        fixed_point: None,
-        chi1: None,
-        regime: None,
-        critical_weight_variance: None,
-        note: None,
-        jacobian_gain: None,
-        blocks: Vec::new(),
-    };
+    let mut prediction = VariantPrediction::empty(spec, input_second_moment);
     match sigmas(spec, net) {
         Err(note) => prediction.note = Some(note),
         Ok(_) if net.order == BlockOrder::Post => {
