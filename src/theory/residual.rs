@@ -69,12 +69,19 @@ pub fn predict(spec: &RunSpec, net: &Residual, input_second_moment: f64) -> Vari
 /// Every Linear's (sigma_w^2, sigma_b^2) as initialised, the rule's
 /// factors applied; or what is not covered.
 fn sigmas(spec: &RunSpec, net: &Residual) -> Result<Vec<(f64, f64)>, String> {
-    let model = spec.model();
+    let (inputs, width, classes) = (spec.widths[0], spec.widths[1], spec.widths[2]);
     let factors = net.weight_factors();
-    let layers = model.linears().zip(&spec.schemes).zip(factors).enumerate();
+    let last = factors.len() - 1;
+    // Input Linear in -> W, every branch Linear W -> W, output W -> classes.
+    let fans = |l: usize| match l {
+        0 => (inputs, width),
+        l if l == last => (width, classes),
+        _ => (width, width),
+    };
+    let layers = spec.schemes.iter().zip(factors).enumerate();
     layers
-        .map(|(l, ((linear, (weight, bias)), f))| {
-            let (fi, fo) = (linear.fan_in, linear.fan_out);
+        .map(|(l, ((weight, bias), f))| {
+            let (fi, fo) = fans(l);
             let w = variance(weight, fi, fo, true).map_err(|e| format!("layer {}: weights: {e}", l + 1))?;
             let b = variance(bias, fi, fo, false).map_err(|e| format!("layer {}: biases: {e}", l + 1))?;
             let f = f64::from(f);
