@@ -30,6 +30,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod runlock;
+pub mod schedule;
 pub mod spec;
 pub mod sweep;
 pub mod table;
