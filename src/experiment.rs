@@ -3,10 +3,13 @@
 
 use crate::data::{DataSource, DatasetName};
 use crate::error::input;
+use crate::nn::loss::Loss;
 use crate::nn::residual::{BranchNorm, Residual};
 use crate::nn::{Activation, Init};
-use crate::optim::OptimizerSettings;
+use crate::optim::clip::ClipSettings;
+use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::rng::RngKind;
+use crate::schedule::{ScheduleSettings, Shape};
 use anyhow::Result;
 use std::path::Path;
 
@@ -120,6 +123,15 @@ pub struct Variant {
     /// This variant's optimiser, instead of the experiment's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerSettings>,
+    /// This variant's learning-rate schedule, instead of the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSettings>,
+    /// This variant's gradient clipping, instead of the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<ClipSettings>,
+    /// This variant's loss, instead of the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Loss>,
 }
 
 /// One layer's own initialisation in a variant.
@@ -139,7 +151,17 @@ pub struct LayerInit {
 impl Variant {
     /// A variant with the experiment's network and optimiser.
     pub fn new(name: &str, weight_init: Init, bias_init: Init) -> Self {
-        Variant { name: name.into(), weight_init, bias_init, layers: Vec::new(), model: None, optimizer: None }
+        Variant {
+            name: name.into(),
+            weight_init,
+            bias_init,
+            layers: Vec::new(),
+            model: None,
+            optimizer: None,
+            schedule: None,
+            clip: None,
+            loss: None,
+        }
     }
 
     /// The (weight, bias) schemes of each of `layers` Linear layers.
@@ -203,6 +225,15 @@ pub struct Experiment {
     /// The optimiser.
     #[serde(default = "seed_optimizer")]
     pub optimizer: OptimizerSettings,
+    /// The learning-rate schedule (unsaid: the optimiser's lr throughout).
+    #[serde(default = "ScheduleSettings::constant", skip_serializing_if = "ScheduleSettings::is_constant")]
+    pub schedule: ScheduleSettings,
+    /// Gradient clipping before each update (unsaid: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<ClipSettings>,
+    /// The loss trained on (unsaid: cross-entropy, the seed's).
+    #[serde(default, skip_serializing_if = "Loss::is_default")]
+    pub loss: Loss,
     /// What the probe records while training.
     #[serde(default)]
     pub probe: ProbeSettings,
@@ -340,6 +371,21 @@ impl Experiment {
         variant.optimizer.as_ref().unwrap_or(&self.optimizer)
     }
 
+    /// The learning-rate schedule `variant` trains with.
+    pub fn schedule_of<'a>(&'a self, variant: &'a Variant) -> &'a ScheduleSettings {
+        variant.schedule.as_ref().unwrap_or(&self.schedule)
+    }
+
+    /// The gradient clipping `variant` trains with.
+    pub fn clip_of(&self, variant: &Variant) -> Option<ClipSettings> {
+        variant.clip.or(self.clip)
+    }
+
+    /// The loss `variant` trains on.
+    pub fn loss_of(&self, variant: &Variant) -> Loss {
+        variant.loss.unwrap_or(self.loss)
+    }
+
     /// The original notebook's experiment (see the README): MNIST, MLP
     /// 784-512-256-128-64-10 with ReLU, Kaiming-uniform against N(0, 0.001),
     /// SGD lr 0.1, batch 128, 15 epochs, seed 123.
@@ -363,6 +409,9 @@ impl Experiment {
                 residual: None,
             },
             optimizer: OptimizerSettings::sgd(0.1),
+            schedule: ScheduleSettings::constant(),
+            clip: None,
+            loss: Loss::default(),
             probe: ProbeSettings::default(),
             variants: vec![
                 Variant::new("kaiming", Init::kaiming_relu(), Init::zeros()),
@@ -419,6 +468,7 @@ impl Experiment {
             if let Some(optimizer) = &v.optimizer {
                 optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
             }
+            self.check_recipe(v, i)?;
             if self.model_of(v).has_batch_norm() && self.batch_size < 2 {
                 bail!(
                     "batch_size: variant {:?} uses batch norm, which needs at least 2 samples per training batch (PyTorch refuses a batch of 1 in training mode)",
@@ -456,6 +506,26 @@ impl Experiment {
                 bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
             }
         }
+        Ok(())
+    }
+
+    /// The schedule, clipping and loss `v` trains with, each named where it
+    /// is written (the variant's own, or the experiment's).
+    fn check_recipe(&self, v: &Variant, i: usize) -> Result<()> {
+        let at = |own: bool, name: &str| if own { format!("variants[{i}].{name}") } else { name.to_string() };
+        let key = at(v.schedule.is_some(), "schedule");
+        let optimizer = self.optimizer_of(v);
+        let schedule = self.schedule_of(v);
+        schedule.validate(&key, optimizer.lr).map_err(input)?;
+        if let Shape::OneCycle(c) = &schedule.shape {
+            if c.cycle_momentum && optimizer.kind == OptimizerKind::Adagrad {
+                bail!("{key}.cycle_momentum: adagrad has no momentum to cycle (PyTorch refuses); set it to false");
+            }
+        }
+        if let Some(clip) = self.clip_of(v) {
+            clip.validate(&at(v.clip.is_some(), "clip")).map_err(input)?;
+        }
+        self.loss_of(v).validate(&at(v.loss.is_some(), "loss")).map_err(input)?;
         Ok(())
     }
 

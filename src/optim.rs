@@ -19,6 +19,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod clip;
+
 /// Which update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -286,9 +288,23 @@ impl Optimizer {
         Optimizer { settings, steps: 0, first: Vec::new(), second: Vec::new(), third: Vec::new() }
     }
 
-    /// The learning rate.
+    /// The learning rate the next step uses.
     pub fn lr(&self) -> f64 {
         self.settings.lr
+    }
+
+    /// Sets the learning rate, and the momentum (SGD's and RMSprop's, or
+    /// Adam's beta1) where given, of the next step: a schedule's values, as
+    /// PyTorch's schedulers write them into `param_groups`.
+    pub fn set_scheduled(&mut self, lr: f64, momentum: Option<f64>) {
+        self.settings.lr = lr;
+        if let Some(m) = momentum {
+            match self.settings.kind {
+                OptimizerKind::Sgd | OptimizerKind::Rmsprop => self.settings.momentum = m,
+                OptimizerKind::Adam | OptimizerKind::Adamw => self.settings.betas[0] = m,
+                OptimizerKind::Adagrad => {}
+            }
+        }
     }
 
     /// One update of every parameter from `grads`, with FMA instructions

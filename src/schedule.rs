@@ -354,5 +354,52 @@ impl OneCycle {
     }
 }
 
+/// A run's schedule: the value for each step, advanced after each step or
+/// each epoch as its interval says.
+#[derive(Clone, Debug)]
+pub struct RunSchedule {
+    schedule: LrSchedule,
+    interval: Interval,
+}
+
+impl RunSchedule {
+    /// The schedule of `settings` for an optimiser of learning rate `lr`
+    /// over `epochs` epochs of `steps_per_epoch`, advanced to where a run
+    /// stands after `steps_taken` steps in its (1-based) `epoch`. Errors
+    /// name the field.
+    pub fn start(
+        settings: &ScheduleSettings,
+        lr: f64,
+        (steps_per_epoch, epochs): (usize, usize),
+        (steps_taken, epoch): (usize, usize),
+    ) -> Result<Self, String> {
+        let (intervals, done) = match settings.interval {
+            Interval::Step => (steps_per_epoch * epochs, steps_taken),
+            Interval::Epoch => (epochs, epoch.saturating_sub(1)),
+        };
+        let schedule = LrSchedule::new(&settings.effective_shape(), lr, intervals)?.advanced(done);
+        Ok(RunSchedule { schedule, interval: settings.interval })
+    }
+
+    /// The lr and (where the schedule sets it) the momentum of the next step.
+    pub fn values(&self) -> (f64, Option<f64>) {
+        (self.schedule.lr(), self.schedule.momentum())
+    }
+
+    /// After an optimiser step.
+    pub fn after_step(&mut self) {
+        if self.interval == Interval::Step {
+            self.schedule.advance();
+        }
+    }
+
+    /// After an epoch.
+    pub fn after_epoch(&mut self) {
+        if self.interval == Interval::Epoch {
+            self.schedule.advance();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -6,10 +6,13 @@
 
 use crate::data::{Dataset, CLASSES};
 use crate::experiment::{Experiment, RunUnit};
+use crate::nn::loss::Loss;
 use crate::nn::residual::Residual;
 use crate::nn::{Activation, Init, Model};
+use crate::optim::clip::ClipSettings;
 use crate::optim::OptimizerSettings;
 use crate::rng::RngKind;
+use crate::schedule::ScheduleSettings;
 
 /// The shape of the data a run trains on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +57,12 @@ pub struct RunSpec {
     pub weight_init: Init,
     /// The optimiser and its settings.
     pub optimizer: OptimizerSettings,
+    /// How the learning rate moves over the run.
+    pub schedule: ScheduleSettings,
+    /// Gradient clipping before each update.
+    pub clip: Option<ClipSettings>,
+    /// The loss trained on.
+    pub loss: Loss,
     /// Images per training batch.
     pub batch_size: usize,
     /// Passes over the training images.
@@ -84,6 +93,9 @@ impl RunSpec {
             residual: model.residual,
             weight_init: variant.weight_init.clone(),
             optimizer: *exp.optimizer_of(variant),
+            schedule: exp.schedule_of(variant).clone(),
+            clip: exp.clip_of(variant),
+            loss: exp.loss_of(variant),
             batch_size: exp.batch_size,
             epochs: exp.epochs,
             validation_fraction: exp.validation_fraction,

@@ -13,8 +13,9 @@ pub use variant::{train_variant, Accuracy, EpochMetrics, Event, Observer, Varian
 
 use crate::data::batch::fill_batch;
 use crate::data::LabeledImages;
-use crate::nn::loss::argmax_rows;
+use crate::nn::loss::{argmax_rows, Loss};
 use crate::nn::{Model, Workspace};
+use crate::optim::clip::{self, ClipOutcome, ClipSettings};
 use crate::optim::{Optimizer, OptimizerSettings};
 use crate::parallel::{for_each_split, part};
 
@@ -57,6 +58,12 @@ pub struct Trainer {
     shards: Vec<Shard>,
     eval: Vec<EvalWorker>,
     threads: usize,
+    loss: Loss,
+    clip: Option<ClipSettings>,
+    /// Each parameter tensor's range (the norm is PyTorch's, per tensor).
+    tensors: Vec<std::ops::Range<usize>>,
+    /// What clipping saw in the last gradient.
+    clip_outcome: ClipOutcome,
 }
 
 impl Trainer {
@@ -79,7 +86,32 @@ impl Trainer {
         let eval = (0..threads)
             .map(|_| EvalWorker { ws: Workspace::new(&model, EVAL_BATCH), labels: Vec::new(), predictions: Vec::new() })
             .collect();
-        Trainer { model, optimizer, shards, eval, threads }
+        let tensors = model.tensors().into_iter().map(|t| t.range).collect();
+        let (loss, clip, clip_outcome) = (Loss::default(), None, ClipOutcome::default());
+        Trainer { model, optimizer, shards, eval, threads, loss, clip, tensors, clip_outcome }
+    }
+
+    /// Trains on `loss` instead of cross-entropy.
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Clips each gradient before its update.
+    pub fn with_clip(mut self, clip: Option<ClipSettings>) -> Self {
+        self.clip = clip;
+        self
+    }
+
+    /// The last gradient's global norm before clipping, and whether
+    /// [`Trainer::apply_update`] clips it.
+    pub fn clip_outcome(&self) -> ClipOutcome {
+        self.clip_outcome
+    }
+
+    /// Sets the next step's learning rate and momentum (a schedule's).
+    pub fn set_scheduled(&mut self, lr: f64, momentum: Option<f64>) {
+        self.optimizer.set_scheduled(lr, momentum);
     }
 
     /// The model being trained.
@@ -138,12 +170,12 @@ impl Trainer {
     /// parameters. Returns the batch's mean loss.
     pub fn compute_gradients(&mut self, data: &LabeledImages, indices: &[u32]) -> f32 {
         let batch = indices.len();
-        let model = &self.model;
+        let (model, loss) = (&self.model, &self.loss);
         let shard_count = self.shards.len();
         for_each_split(&mut self.shards, self.threads, |s, shard| {
             let rows = &indices[part(batch, shard_count, s)];
             fill_batch(data, rows, &mut shard.ws.input, &mut shard.labels);
-            shard.loss_sum = model.forward_backward_part(&mut shard.ws, &shard.labels, &mut shard.grads, batch);
+            shard.loss_sum = model.forward_backward_part(&mut shard.ws, &shard.labels, &mut shard.grads, batch, loss);
         });
         // Sum the shards' gradients into the first, in shard order.
         let (first, rest) = self.shards.split_first_mut().expect("SHARDS >= 1");
@@ -152,12 +184,17 @@ impl Trainer {
             first.grads.iter_mut().zip(&shard.grads).for_each(|(g, s)| *g += s);
             loss_sum += shard.loss_sum;
         }
+        let norm = clip::global_norm(&first.grads, &self.tensors);
+        self.clip_outcome = clip::outcome(self.clip.as_ref(), &first.grads, norm);
         (loss_sum / batch as f64) as f32
     }
 
     /// Updates the parameters with the gradient of the last
-    /// [`Trainer::compute_gradients`].
+    /// [`Trainer::compute_gradients`], clipped first if the trainer clips.
     pub fn apply_update(&mut self) {
+        if let Some(settings) = &self.clip {
+            clip::clip(settings, &mut self.shards[0].grads, self.clip_outcome.norm);
+        }
         self.optimizer.step(&mut self.model.params, &self.shards[0].grads);
         let rows = self.shards[0].labels.len();
         self.model.update_running(&self.shards[0].ws, rows);

@@ -10,6 +10,7 @@ use crate::data::Dataset;
 use crate::nn::{load_into, lsuv, Init, Model, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::RngKind;
+use crate::schedule::RunSchedule;
 use crate::spec::RunSpec;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -202,8 +203,16 @@ pub fn train_variant(
     let Some((model, mut orders)) = initial_model(spec, data, &split, stop)? else {
         return Ok(VariantOutcome::NotStarted);
     };
-    let mut trainer = Trainer::new(model, spec.optimizer, spec.batch_size, threads);
+    let mut trainer =
+        Trainer::new(model, spec.optimizer, spec.batch_size, threads).with_loss(spec.loss).with_clip(spec.clip);
     let mut at = start_or_resume(&mut trainer, &spec.name, split.steps_per_epoch, spec.epochs, resume, observer)?;
+    let mut schedule = RunSchedule::start(
+        &spec.schedule,
+        spec.optimizer.lr,
+        (split.steps_per_epoch, spec.epochs),
+        (at.steps_taken, at.epoch),
+    )
+    .map_err(crate::error::input)?;
     // Seconds trained before this process, plus this process's: a checkpoint
     // may hold more seconds than the machine has been up, so no Instant is
     // moved back by them.
@@ -219,6 +228,8 @@ pub fn train_variant(
         let epoch = at.epoch;
         let epoch_orders = orders.epoch(epoch);
         for (step, batch) in epoch_orders.train.chunks_exact(spec.batch_size).enumerate().skip(at.step) {
+            let (lr, momentum) = schedule.values();
+            trainer.set_scheduled(lr, momentum);
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
                 at.initial_loss = f64::from(loss);
@@ -233,6 +244,7 @@ pub fn train_variant(
                 break;
             }
             trainer.apply_update();
+            schedule.after_step();
             observer.on_event(&spec.name, &Event::Updated { model: trainer.model() })?;
             at.steps_taken += 1;
             if stop() {
@@ -240,6 +252,7 @@ pub fn train_variant(
             }
         }
         let metrics = evaluate_epoch(&mut trainer, spec, data, &split, &epoch_orders, &at, elapsed());
+        schedule.after_epoch();
         at = at.next_epoch(&metrics);
         let checkpoint = &at.checkpoint(&spec.name);
         let event =

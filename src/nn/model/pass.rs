@@ -2,7 +2,7 @@
 //! sequence, over a [`Workspace`] allocated once.
 
 use super::{Layer, Model};
-use crate::nn::loss::softmax_cross_entropy_sum;
+use crate::nn::loss::Loss;
 
 /// Every buffer one forward/backward pass needs, for up to `capacity`
 /// samples, allocated once and reused by every step.
@@ -128,11 +128,11 @@ impl Model {
     /// the mean cross-entropy loss.
     pub fn forward_backward(&self, ws: &mut Workspace, labels: &[u8], grads: &mut [f32]) -> f32 {
         let rows = labels.len();
-        (self.forward_backward_part(ws, labels, grads, rows) / rows as f64) as f32
+        (self.forward_backward_part(ws, labels, grads, rows, &Loss::default()) / rows as f64) as f32
     }
 
-    /// [`Model::forward_backward`] for a shard of `labels.len()` samples of
-    /// a batch of `batch_size`: the gradients are this shard's share of the
+    /// [`Model::forward_backward`] on `loss` for a shard of `labels.len()`
+    /// samples of a batch of `batch_size`: the gradients are this shard's share of the
     /// batch's mean-loss gradient (shards' gradients sum to the batch's),
     /// and the return value is the shard's loss SUM.
     pub fn forward_backward_part(
@@ -141,13 +141,14 @@ impl Model {
         labels: &[u8],
         grads: &mut [f32],
         batch_size: usize,
+        loss: &Loss,
     ) -> f64 {
         let batch = labels.len();
         assert!(!self.has_batch_norm() || batch == batch_size, "batch norm needs the whole batch in one pass");
         self.forward_train(ws, batch);
         let classes = self.classes();
         let logits = &ws.outputs[self.layers.len() - 1][..batch * classes];
-        let loss = softmax_cross_entropy_sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
+        let loss = loss.sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
         self.backward(ws, grads, batch);
         loss
     }
