@@ -1,18 +1,33 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/torch/recipes.json: PyTorch's learning-rate schedules.
+"""Writes tests/fixtures/torch/recipes.json: PyTorch's training recipes.
 
-For every schedule below (written as initscope's `[schedule]` table, with
-the optimiser it drives), the value PyTorch keeps in
-`optimizer.param_groups[0]["lr"]` (and the momentum, or Adam's beta1) before
-each optimiser step, over STEPS steps of a toy model, `scheduler.step()`
-after each. The tests read the file without PyTorch. To remake it:
+- `schedules`: for every schedule below (written as initscope's
+  `[schedule]` table, with the optimiser it drives), the value PyTorch keeps
+  in `optimizer.param_groups[0]["lr"]` (and the momentum, or Adam's beta1)
+  before each optimiser step, over STEPS steps of a toy model,
+  `scheduler.step()` after each.
+- `training`: for every recipe below (a schedule, gradient clipping, a
+  loss), the seed network (Kaiming, seed 123, PyTorch's draws) trained
+  TRAIN_STEPS steps on MNIST images 0.. in order at batch 128: the losses in
+  float32 (`f32`) and float64 (`f64`), and the float32 run made again with
+  the inputs and every hidden layer's units reversed and in eight random
+  orders (`reversed`, `permuted1`..`permuted8`; the same function, every
+  sum in another order): PyTorch's own sensitivity to a summation order,
+  the yardstick of `tests/optim_torch/recipes.rs`. With clipping, `grad_norm`
+  and `clipped` per step of the float32 run.
+
+The tests read the file without PyTorch. To remake it (MNIST fetched by
+`initscope data fetch mnist`):
 
     python3 -m venv /tmp/torchenv
     /tmp/torchenv/bin/pip install torch numpy safetensors
-    /tmp/torchenv/bin/python scripts/torch-recipes.py
+    /tmp/torchenv/bin/python scripts/torch-recipes.py [--data DIR]
 """
 
+import argparse
+import importlib.util
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -118,13 +133,132 @@ def schedule_fixture(settings, table):
     return {"optimizer": settings, "schedule": {**table, "interval": "step"}, "lr": lrs, "momentum": momenta}
 
 
+TRAIN_STEPS = 60
+BATCH = 128
+
+# name: (optimizer, schedule table or None, clip table or None, loss table or None)
+RECIPES = {
+    "clip_norm": ({"kind": "sgd", "lr": 0.1}, None, {"max_norm": 0.5}, None),
+    "clip_value": ({"kind": "sgd", "lr": 0.1, "momentum": 0.9}, None, {"max_value": 0.01}, None),
+    "label_smoothing": ({"kind": "sgd", "lr": 0.1}, None, None, {"kind": "cross_entropy", "label_smoothing": 0.1}),
+    "mse_one_hot": ({"kind": "sgd", "lr": 0.1}, None, None, {"kind": "mse", "target": "one_hot"}),
+    "mse_centered_adam": ({"kind": "adam", "lr": 1e-3}, None, None, {"kind": "mse", "target": "centered"}),
+    "warmup_cosine": (
+        {"kind": "sgd", "lr": 0.05, "momentum": 0.9},
+        {"kind": "cosine", "t_max": 40, "eta_min": 0.001, "warmup_steps": 20, "warmup_start_factor": 0.05},
+        {"max_norm": 1.0},
+        None,
+    ),
+    "one_cycle_adam": ({"kind": "adam", "lr": 1e-3}, {"kind": "one_cycle", "max_lr": 3e-3}, None, None),
+}
+
+
+def load_fixtures_module():
+    path = Path(__file__).resolve().parent / "torch-fixtures.py"
+    spec = importlib.util.spec_from_file_location("torch_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def loss_of(table):
+    if table is None or (table["kind"] == "cross_entropy" and not table.get("label_smoothing")):
+        return torch.nn.functional.cross_entropy
+    if table["kind"] == "cross_entropy":
+        return lambda out, y: torch.nn.functional.cross_entropy(out, y, label_smoothing=table["label_smoothing"])
+
+    def mse(out, y):
+        target = out.new_zeros(out.size(0), out.size(1))
+        target.scatter_(1, y.unsqueeze(-1), 1)
+        if table.get("target") == "centered":
+            target -= 1 / out.size(1)
+        return torch.nn.functional.mse_loss(out, target)
+
+    return mse
+
+
+def train_recipe(fx, model, recipe, images, labels, dtype):
+    """TRAIN_STEPS steps of the recipe; the losses, pre-clip norms and whether clipping fired."""
+    settings, schedule, clip, loss_table = recipe
+    model = model.to(dtype)
+    opt = fx.torch_optimizer(model.parameters(), settings)
+    sched = build(opt, {**schedule, "interval": "step"}, TRAIN_STEPS) if schedule else None
+    loss_fn = loss_of(loss_table)
+    losses, norms, clipped = [], [], []
+    for k in range(TRAIN_STEPS):
+        x, y = images[k * BATCH : (k + 1) * BATCH].to(dtype), labels[k * BATCH : (k + 1) * BATCH]
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        if clip and "max_norm" in clip:
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip["max_norm"])
+            norms.append(norm.item())
+            clipped.append(bool(norm.item() + 1e-6 > clip["max_norm"]))
+        elif clip:
+            grads = [p.grad for p in model.parameters()]
+            norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+            clipped.append(any(bool((g.abs() > clip["max_value"]).any()) for g in grads))
+            torch.nn.utils.clip_grad_value_(model.parameters(), clip["max_value"])
+        opt.step()
+        if sched:
+            sched.step()
+        losses.append(loss.item())
+    return losses, norms, clipped
+
+
+def permute_every_layer(fx, model, images, seed):
+    """The same function with every sum in another order: layer 1's inputs
+    (the pixels) and each hidden layer's units permuted (a Linear's rows and
+    bias, the next Linear's columns), from `manual_seed(seed)`; `seed` 0
+    reverses them all."""
+    g = torch.Generator().manual_seed(seed)
+    linears = [m for m in model.my_network if isinstance(m, torch.nn.Linear)]
+    order = lambda n: torch.arange(n - 1, -1, -1) if seed == 0 else torch.randperm(n, generator=g)
+    pixels = order(784)
+    with torch.no_grad():
+        linears[0].weight.copy_(linears[0].weight[:, pixels])
+        for layer, after in zip(linears, linears[1:]):
+            units = order(layer.out_features)
+            layer.weight.copy_(layer.weight[units])
+            layer.bias.copy_(layer.bias[units])
+            after.weight.copy_(after.weight[:, units])
+    return model, images.reshape(len(images), -1)[:, pixels]
+
+
+def training_fixtures(data_dir):
+    fx = load_fixtures_module()
+    images, labels = fx.mnist_train(data_dir)
+    weight, bias = fx.SMALL_VARIANTS["kaiming"]
+    fresh = lambda: fx.build(fx.SEED_SIZES, weight, bias, 123)
+    orders = {f"permuted{seed}": seed for seed in range(1, 9)}
+    orders["reversed"] = 0
+    out = {"steps": TRAIN_STEPS, "batch": BATCH, "recipes": {}}
+    for name, recipe in RECIPES.items():
+        settings, schedule, clip, loss_table = recipe
+        runs = {"optimizer": settings, "schedule": schedule, "clip": clip, "loss": loss_table}
+        runs["f32"], runs["grad_norm"], runs["clipped"] = train_recipe(fx, fresh(), recipe, images, labels, torch.float32)
+        runs["f64"], _, _ = train_recipe(fx, fresh(), recipe, images, labels, torch.float64)
+        for key, seed in orders.items():
+            model, permuted = permute_every_layer(fx, fresh(), images, seed)
+            runs[key], _, _ = train_recipe(fx, model, recipe, permuted, labels, torch.float32)
+        out["recipes"][name] = runs
+        print(f"{name}: final loss {runs['f32'][-1]:.4f}")
+    return out
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
+    parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
+    args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     out = {
         "torch_version": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "steps": STEPS,
         "schedules": {name: schedule_fixture(*pair) for name, pair in SCHEDULES.items()},
+        "training": training_fixtures(args.data),
     }
     with open(OUT, "w") as f:
         json.dump(out, f, indent=1)

@@ -324,3 +324,6 @@ fn batch_norm_and_cross_entropy_match_pytorch() {
 
 #[path = "optim_torch/residual.rs"]
 mod residual;
+
+#[path = "optim_torch/recipes.rs"]
+mod recipes;
