@@ -215,8 +215,17 @@ impl Observer for Recorder {
                 self.write_csvs(&dir)?;
                 save_checkpoint(&dir, checkpoint, model, optimizer)?;
             }
-            Event::Step { epoch, step, loss, .. } => {
-                self.steps.push(&StepRow { step: self.steps.rows(), epoch: *epoch, batch: *step, loss: *loss });
+            Event::Step { epoch, step, loss, trainer } => {
+                let clip = trainer.clip_outcome();
+                self.steps.push(&StepRow {
+                    step: self.steps.rows(),
+                    epoch: *epoch,
+                    batch: *step,
+                    loss: *loss,
+                    lr: trainer.optimizer().lr(),
+                    grad_norm: clip.norm,
+                    clipped: clip.clipped,
+                });
             }
             Event::Updated { .. } => {}
             Event::Epoch { metrics, model, optimizer, checkpoint } => {

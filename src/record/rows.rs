@@ -16,6 +16,15 @@ pub struct StepRow {
     pub batch: usize,
     /// The batch's loss before the update (NaN once diverged).
     pub loss: f32,
+    /// The learning rate of the step's update (the schedule's).
+    #[serde(default)]
+    pub lr: f64,
+    /// The gradient's global L2 norm before any clipping.
+    #[serde(default)]
+    pub grad_norm: f32,
+    /// Whether clipping changed the gradient.
+    #[serde(default)]
+    pub clipped: bool,
 }
 
 /// One epoch of `epochs.csv`.
@@ -60,7 +69,7 @@ pub struct PredictionRow {
 }
 
 /// The columns of `steps.csv`, in [`StepRow`]'s order.
-pub const STEPS_COLUMNS: [&str; 4] = ["step", "epoch", "batch", "loss"];
+pub const STEPS_COLUMNS: [&str; 7] = ["step", "epoch", "batch", "loss", "lr", "grad_norm", "clipped"];
 /// The columns of `epochs.csv`, in [`EpochRow`]'s order.
 pub const EPOCHS_COLUMNS: [&str; 8] = [
     "epoch",
@@ -253,11 +262,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steps.csv");
         let rows = vec![
-            StepRow { step: 0, epoch: 1, batch: 0, loss: 2.125 },
-            StepRow { step: 1, epoch: 1, batch: 1, loss: f32::NAN },
+            StepRow { step: 0, epoch: 1, batch: 0, loss: 2.125, lr: 0.1, grad_norm: 1.5, clipped: false },
+            StepRow { step: 1, epoch: 1, batch: 1, loss: f32::NAN, lr: 0.05, grad_norm: f32::NAN, clipped: true },
         ];
-        write(&path, &["step", "epoch", "batch", "loss"], &rows).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,batch,loss\n0,1,0,2.125\n1,1,1,NaN\n");
+        write(&path, &STEPS_COLUMNS, &rows).unwrap();
+        let text = "step,epoch,batch,loss,lr,grad_norm,clipped\n0,1,0,2.125,0.1,1.5,false\n1,1,1,NaN,0.05,NaN,true\n";
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         let back: Vec<StepRow> = read(&path).unwrap();
         assert_eq!(back[0], rows[0]);
         assert!(back[1].loss.is_nan());
@@ -277,7 +287,7 @@ mod tests {
             w.serialize(row).unwrap();
             String::from_utf8(w.into_inner().unwrap()).unwrap().lines().next().unwrap().to_string()
         }
-        assert_eq!(header(StepRow { step: 0, epoch: 1, batch: 0, loss: 0.0 }), STEPS_COLUMNS.join(","));
+        assert_eq!(header(StepRow { step: 0, epoch: 1, batch: 0, loss: 0.0, lr: 0.1, grad_norm: 0.0, clipped: false }), STEPS_COLUMNS.join(","));
         let epoch = EpochRow {
             epoch: 1,
             mean_loss: 0.0,
