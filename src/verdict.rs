@@ -36,11 +36,13 @@ pub enum VerdictKind {
     /// Residual branches that contribute nothing at the first step and
     /// still nothing at the last.
     BranchesOff,
+    /// Gradient clipping changed the gradient on most steps.
+    ClippedMostSteps,
 }
 
 impl VerdictKind {
     /// Every kind, in the order the probe checks them.
-    pub const ALL: [VerdictKind; 11] = [
+    pub const ALL: [VerdictKind; 12] = [
         VerdictKind::NonfiniteLoss,
         VerdictKind::VanishingGradients,
         VerdictKind::ZeroGradients,
@@ -52,6 +54,7 @@ impl VerdictKind {
         VerdictKind::DeadRelu,
         VerdictKind::ExplodingStream,
         VerdictKind::BranchesOff,
+        VerdictKind::ClippedMostSteps,
     ];
 
     /// The name written in `summary.json`.
@@ -68,6 +71,7 @@ impl VerdictKind {
             VerdictKind::DeadRelu => "dead_relu",
             VerdictKind::ExplodingStream => "exploding_stream",
             VerdictKind::BranchesOff => "branches_off",
+            VerdictKind::ClippedMostSteps => "clipped_most_steps",
         }
     }
 }

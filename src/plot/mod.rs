@@ -5,6 +5,7 @@ pub mod curves;
 pub mod distributions;
 pub mod grid;
 pub mod images;
+pub mod optimizer;
 pub mod phase;
 pub mod ticks;
 

@@ -3,6 +3,7 @@
 //! thresholds are constants below, each with its reason; those that count
 //! steps scale with the length of the run, so a short run is judged too.
 
+use crate::nn::loss::Loss;
 use crate::nn::{Activation, Model};
 use crate::record::rows::{BlockStatsRow, ChangeRow, LayerStatsRow};
 use crate::verdict::{Verdict, VerdictKind};
@@ -52,6 +53,12 @@ pub const FLAT_MIN_STEPS: usize = 1000;
 /// ... and stays above this level: a loss that has converged near zero is
 /// not a failure (its windows differ by far more than 1% anyway).
 pub const FLAT_MIN_LEVEL: f64 = 0.05;
+
+/// Clipping that changes the gradient on more than this share of the
+/// steps is no longer a guard against the odd spike: the run is being held
+/// together by clipping, and its effective step is set by `max_norm` (or
+/// `max_value`) rather than by the learning rate.
+pub const CLIPPED_MOST: f64 = 0.5;
 
 /// A ReLU layer with more than this share of units that output zero for
 /// every sample of the batch, on average over the last tenth of training,
@@ -129,11 +136,23 @@ fn first_four(items: &[String]) -> String {
     }
 }
 
+/// Every step's loss and clipping, and the loss they are of.
+#[derive(Clone, Debug, Default)]
+pub struct StepHistory {
+    /// Each step's batch loss before its update.
+    pub losses: Vec<f32>,
+    /// Whether clipping changed each step's gradient.
+    pub clipped: Vec<bool>,
+    /// The loss trained on.
+    pub loss: Loss,
+}
+
 /// What the checks share: the inputs and the per-layer figures several of
 /// them use.
 struct Evidence<'a> {
     rows: &'a [RowScalars],
     losses: &'a [f32],
+    history: &'a StepHistory,
     changes: &'a [ChangeRow],
     model: &'a Model,
     layers: usize,
@@ -147,7 +166,8 @@ struct Evidence<'a> {
 }
 
 impl<'a> Evidence<'a> {
-    fn new(rows: &'a [RowScalars], losses: &'a [f32], changes: &'a [ChangeRow], model: &'a Model) -> Self {
+    fn new(rows: &'a [RowScalars], history: &'a StepHistory, changes: &'a [ChangeRow], model: &'a Model) -> Self {
+        let losses = &history.losses[..];
         let layers = model.linear_count();
         let finite = |r: &&RowScalars| r.nonfinite == 0 && r.grad_norm.is_finite();
         let grad_medians = (1..=layers)
@@ -155,7 +175,7 @@ impl<'a> Evidence<'a> {
             .collect();
         let steps_seen = rows.iter().filter(|r| r.layer == 1).count();
         let dead_shares = Self::dead_shares(rows, model);
-        Evidence { rows, losses, changes, model, layers, grad_medians, steps_seen, dead_shares }
+        Evidence { rows, losses, history, changes, model, layers, grad_medians, steps_seen, dead_shares }
     }
 
     /// Per hidden layer of a ReLU network, the mean share of dead units over
@@ -183,18 +203,18 @@ impl<'a> Evidence<'a> {
     }
 }
 
-/// Draws the verdicts from a variant's recorded rows, every step's loss,
-/// the per-epoch parameter changes `(epoch, layer, changed, total)` and the
-/// final model.
+/// Draws the verdicts from a variant's recorded rows, every step's loss
+/// and clipping, the per-epoch parameter changes `(epoch, layer, changed,
+/// total)` and the final model.
 pub fn diagnose(
     rows: &[RowScalars],
-    losses: &[f32],
+    history: &StepHistory,
     changes: &[ChangeRow],
     blocks: &[BlockStatsRow],
     model: &Model,
 ) -> Vec<Verdict> {
-    let e = Evidence::new(rows, losses, changes, model);
-    let checks: [fn(&Evidence) -> Vec<Verdict>; 9] = [
+    let e = Evidence::new(rows, history, changes, model);
+    let checks: [fn(&Evidence) -> Vec<Verdict>; 10] = [
         nonfinite_loss,
         vanishing_gradients,
         zero_gradients,
@@ -202,8 +222,9 @@ pub fn diagnose(
         stalled_updates,
         exploding_gradients,
         parameters_unchanged,
-        |e| flat_loss(e.losses, e.model.classes()).into_iter().collect(),
+        |e| flat_loss(e.losses, &e.history.loss, e.model.classes()).into_iter().collect(),
         dead_relu,
+        clipped_most_steps,
     ];
     let mut verdicts: Vec<Verdict> = checks.iter().flat_map(|check| check(&e)).collect();
     verdicts.extend(residual::block_verdicts(blocks));
@@ -383,7 +404,7 @@ fn flat_scale(steps: usize) -> Option<(usize, usize)> {
 
 /// The longest stretch of windows whose means stay within
 /// [`FLAT_TOLERANCE`] of its first window's, if it is long and high enough.
-fn flat_loss(losses: &[f32], classes: usize) -> Option<Verdict> {
+fn flat_loss(losses: &[f32], loss: &Loss, classes: usize) -> Option<Verdict> {
     let (window, min_steps) = flat_scale(losses.len())?;
     let means: Vec<f64> =
         losses.chunks_exact(window).map(|w| w.iter().map(|&l| f64::from(l)).sum::<f64>() / window as f64).collect();
@@ -406,12 +427,9 @@ fn flat_loss(losses: &[f32], classes: usize) -> Option<Verdict> {
         return None;
     }
     let level = means[s];
-    let chance = (classes as f64).ln();
-    let note = if (level - chance).abs() < 0.05 * chance {
-        format!(", next to the loss of a uniform guess over {classes} classes, ln {classes} = {chance:.4}")
-    } else {
-        String::new()
-    };
+    let (chance, what) = loss.constant_guess(classes);
+    let note =
+        if (level - chance).abs() < 0.05 * chance { format!(", next to {what} = {chance:.4}") } else { String::new() };
     let message = format!(
         "loss flat at {level:.4} from step {} to step {} ({steps} steps within {:.0}%){note}",
         s * window,
@@ -419,6 +437,22 @@ fn flat_loss(losses: &[f32], classes: usize) -> Option<Verdict> {
         100.0 * FLAT_TOLERANCE
     );
     Some(Verdict::new(VerdictKind::FlatLoss, message))
+}
+
+/// Clipping changed the gradient on more than [`CLIPPED_MOST`] of the steps.
+fn clipped_most_steps(e: &Evidence) -> Vec<Verdict> {
+    let clipped = e.history.clipped.iter().filter(|&&c| c).count();
+    let steps = e.history.clipped.len();
+    if steps == 0 || (clipped as f64) <= CLIPPED_MOST * steps as f64 {
+        return Vec::new();
+    }
+    let last_tenth = &e.history.clipped[steps - steps.div_ceil(10)..];
+    let late = 100.0 * last_tenth.iter().filter(|&&c| c).count() as f64 / last_tenth.len() as f64;
+    let message = format!(
+        "clipping fired on {clipped} of {steps} steps ({:.0}%; {late:.0}% of the last tenth): the run is held together by clipping, its step size set by the bound rather than the learning rate",
+        100.0 * clipped as f64 / steps as f64
+    );
+    vec![Verdict::new(VerdictKind::ClippedMostSteps, message)]
 }
 
 mod residual;

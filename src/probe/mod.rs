@@ -85,7 +85,7 @@ pub struct Probe {
     /// The Jacobian's gain at step 0 (`jacobian.csv`).
     jacobian: Vec<JacobianRow>,
     scalars: Vec<RowScalars>,
-    losses: Vec<f32>,
+    history: diagnose::StepHistory,
     changes: Vec<ChangeRow>,
     snapshot: Vec<f32>,
     /// The rows of the step being recorded, until its update is measured.
@@ -112,7 +112,7 @@ impl Probe {
             residual: false,
             jacobian: Vec::new(),
             scalars: Vec::new(),
-            losses: Vec::new(),
+            history: diagnose::StepHistory::default(),
             changes: Vec::new(),
             snapshot: Vec::new(),
             pending: Vec::new(),
@@ -306,7 +306,7 @@ impl Probe {
         self.layers_csv = CsvBuffer::new(&LAYER_STATS_COLUMNS);
         self.histograms_csv = CsvBuffer::new(&histogram_columns(stats::BINS));
         self.scalars.clear();
-        self.losses.clear();
+        self.history = diagnose::StepHistory::default();
         self.changes.clear();
         self.verdicts.clear();
     }
@@ -366,7 +366,8 @@ impl Probe {
         self.changes = read_if_written::<ChangeRow>(&dir.join("changes.csv"))?;
         self.changes.retain(|c| c.epoch < checkpoint.epoch);
         let steps = read_if_written::<StepRow>(&vdir.join(STEPS))?;
-        self.losses = steps.iter().take(before).map(|r| r.loss).collect();
+        self.history.losses = steps.iter().take(before).map(|r| r.loss).collect();
+        self.history.clipped = steps.iter().take(before).map(|r| r.clipped).collect();
         self.snapshot = if checkpoint.step > 0 {
             crate::tensorfile::load_vector(&dir.join("epoch-start.safetensors"))?
         } else {
@@ -460,7 +461,9 @@ impl Observer for Probe {
                 }
             }
             Event::Step { loss, trainer, .. } => {
-                self.losses.push(*loss);
+                self.history.losses.push(*loss);
+                self.history.clipped.push(trainer.clip_outcome().clipped);
+                self.history.loss = trainer.loss();
                 let every = self.settings.every;
                 if (every > 0 && self.step.is_multiple_of(every)) || self.histogram_due() {
                     self.record_step(trainer);
@@ -477,7 +480,8 @@ impl Observer for Probe {
                 // The final weights, after the last update.
                 self.step = self.total_steps;
                 self.record_weight_histograms(model);
-                self.verdicts = diagnose::diagnose(&self.scalars, &self.losses, &self.changes, &self.block_rows, model);
+                self.verdicts =
+                    diagnose::diagnose(&self.scalars, &self.history, &self.changes, &self.block_rows, model);
                 self.write_files(variant)?;
             }
         }

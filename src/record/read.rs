@@ -20,6 +20,10 @@ pub struct VariantRecords {
     pub group: String,
     /// Every minibatch loss, in step order.
     pub losses: Vec<f64>,
+    /// Every step's row (its lr, gradient norm and clipping too).
+    pub steps: Vec<StepRow>,
+    /// The gradient clipping the variant trained with.
+    pub clip: Option<crate::optim::clip::ClipSettings>,
     /// Steps per epoch (from the steps file).
     pub steps_per_epoch: usize,
     /// `epochs.csv`'s rows (empty before the first epoch ends).
@@ -69,7 +73,7 @@ fn weights(path: &Path) -> Result<Vec<Vec<f32>>> {
 }
 
 impl VariantRecords {
-    fn load(run: &RunDir, name: &str) -> Result<Self> {
+    fn load(run: &RunDir, name: &str, clip: Option<crate::optim::clip::ClipSettings>) -> Result<Self> {
         let file = |f: &str| run.variant_file(name, f);
         let steps: Vec<StepRow> = read_rows(&file(STEPS))?;
         let losses = steps.iter().map(|r| f64::from(r.loss)).collect();
@@ -81,6 +85,8 @@ impl VariantRecords {
             name: name.into(),
             group: name.into(),
             losses,
+            steps,
+            clip,
             steps_per_epoch,
             epochs,
             initial_weights: weights(&file(INITIAL_WEIGHTS))?,
@@ -110,7 +116,7 @@ impl RunRecords {
         for unit in experiment.runs() {
             let name = &unit.variant.name;
             if run.variant_file(name, STEPS).exists() {
-                let mut records = VariantRecords::load(&run, name)?;
+                let mut records = VariantRecords::load(&run, name, experiment.clip_of(&unit.variant))?;
                 records.group = unit.group.clone();
                 variants.push(records);
             }

@@ -287,7 +287,10 @@ mod tests {
             w.serialize(row).unwrap();
             String::from_utf8(w.into_inner().unwrap()).unwrap().lines().next().unwrap().to_string()
         }
-        assert_eq!(header(StepRow { step: 0, epoch: 1, batch: 0, loss: 0.0, lr: 0.1, grad_norm: 0.0, clipped: false }), STEPS_COLUMNS.join(","));
+        assert_eq!(
+            header(StepRow { step: 0, epoch: 1, batch: 0, loss: 0.0, lr: 0.1, grad_norm: 0.0, clipped: false }),
+            STEPS_COLUMNS.join(",")
+        );
         let epoch = EpochRow {
             epoch: 1,
             mean_loss: 0.0,

@@ -12,6 +12,7 @@ use crate::plot::distributions::{
     RecordedHistogram, StartEndChart, WeightComparisonChart, WeightDistributionChart, WeightsOverTimeChart,
 };
 use crate::plot::images::{confusion, ConfusionChart, ExamplesChart};
+use crate::plot::optimizer::OptimizerChart;
 use crate::plot::{save, Written};
 use crate::record::read::{RunRecords, VariantRecords};
 use crate::record::rows::LayerStatsRow;
@@ -70,6 +71,9 @@ fn training_charts(
             &file("accuracy"),
         )?);
     }
+    if let Some(chart) = optimizer_chart(v) {
+        out.push(save(&chart, plots, &file("optimizer"))?);
+    }
     for (when, weights) in [("initial", &v.initial_weights), ("final", &v.final_weights)] {
         if !weights.is_empty() {
             let title = format!(
@@ -84,6 +88,23 @@ fn training_charts(
         }
     }
     Ok(())
+}
+
+/// The learning rate and gradient norm per step, when the schedule moved
+/// the lr or the variant clips its gradients.
+fn optimizer_chart(v: &VariantRecords) -> Option<OptimizerChart> {
+    let lr: Vec<f64> = v.steps.iter().map(|r| r.lr).collect();
+    let moved = lr.iter().any(|&x| x != lr[0]);
+    if lr.is_empty() || !(moved || v.clip.is_some()) {
+        return None;
+    }
+    Some(OptimizerChart {
+        title: format!("{}: learning rate and gradient norm", v.name),
+        lr,
+        grad_norm: v.steps.iter().map(|r| f64::from(r.grad_norm)).collect(),
+        clipped: v.steps.iter().map(|r| r.clipped).collect(),
+        max_norm: v.clip.and_then(|c| c.max_norm),
+    })
 }
 
 /// The example test images with their predictions, and the confusion matrix.

@@ -103,6 +103,11 @@ impl Trainer {
         self
     }
 
+    /// The loss trained on.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
     /// The last gradient's global norm before clipping, and whether
     /// [`Trainer::apply_update`] clips it.
     pub fn clip_outcome(&self) -> ClipOutcome {

@@ -17,7 +17,15 @@ fn model() -> Model {
 struct Run {
     rows: Vec<RowScalars>,
     losses: Vec<f32>,
+    clipped: Vec<bool>,
+    loss: Loss,
     changes: Vec<ChangeRow>,
+}
+
+impl Run {
+    fn history(&self) -> StepHistory {
+        StepHistory { losses: self.losses.clone(), clipped: self.clipped.clone(), loss: self.loss }
+    }
 }
 
 fn healthy(steps: usize) -> Run {
@@ -38,15 +46,15 @@ fn healthy(steps: usize) -> Run {
     let changes = (1..=2)
         .flat_map(|epoch| (1..=3).map(move |layer| ChangeRow { epoch, layer, changed: 10, total: 10 }))
         .collect();
-    Run { rows, losses, changes }
+    Run { rows, losses, clipped: vec![false; steps], loss: Loss::default(), changes }
 }
 
 fn kinds(run: &Run) -> Vec<VerdictKind> {
-    diagnose(&run.rows, &run.losses, &run.changes, &[], &model()).iter().map(|v| v.kind).collect()
+    diagnose(&run.rows, &run.history(), &run.changes, &[], &model()).iter().map(|v| v.kind).collect()
 }
 
 fn messages(run: &Run) -> String {
-    diagnose(&run.rows, &run.losses, &run.changes, &[], &model())
+    diagnose(&run.rows, &run.history(), &run.changes, &[], &model())
         .iter()
         .map(|v| v.message.clone())
         .collect::<Vec<_>>()
@@ -171,6 +179,23 @@ fn a_flat_loss_is_found_in_short_and_long_runs() {
     let mut run = healthy(STEPS);
     run.losses = vec![0.001; STEPS];
     assert_eq!(kinds(&run), vec![]);
+    // Under MSE the level to name is the best constant output's, (C - 1) / C^2.
+    let mut run = healthy(STEPS);
+    run.loss = Loss::Mse { target: crate::nn::loss::MseTarget::Centered };
+    run.losses = vec![0.0901; STEPS];
+    assert_eq!(kinds(&run), vec![VerdictKind::FlatLoss]);
+    assert!(messages(&run).contains("(C - 1) / C^2 = 0.0900"), "{}", messages(&run));
+}
+
+/// Clipping on most steps is named with its share; on fewer it is a guard.
+#[test]
+fn clipping_on_most_steps_is_named() {
+    let mut run = healthy(STEPS);
+    run.clipped = (0..STEPS).map(|i| i % 5 < 2).collect(); // 40%
+    assert_eq!(kinds(&run), vec![]);
+    run.clipped = (0..STEPS).map(|i| i % 5 < 3).collect(); // 60%
+    assert_eq!(kinds(&run), vec![VerdictKind::ClippedMostSteps]);
+    assert!(messages(&run).contains("240 of 400 steps (60%; 60% of the last tenth)"), "{}", messages(&run));
 }
 
 #[test]
