@@ -19,10 +19,11 @@ pub const PRESETS: [(&str, &str); 7] = [
 
 /// `(name, file text)` of every sweep preset (a `[sweep]` table of axes
 /// over an experiment), run by `initscope sweep NAME`.
-pub const SWEEP_PRESETS: [(&str, &str); 3] = [
+pub const SWEEP_PRESETS: [(&str, &str); 4] = [
     ("depth-sweep", include_str!("../presets/depth-sweep.toml")),
     ("tanh-trainability", include_str!("../presets/tanh-trainability.toml")),
     ("residual-depth", include_str!("../presets/residual-depth.toml")),
+    ("warmup-init", include_str!("../presets/warmup-init.toml")),
 ];
 
 /// A commented starter experiment file for `initscope new NAME`: two
