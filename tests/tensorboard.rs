@@ -31,6 +31,8 @@ fn tensorboards_reader_reads_every_record_back() {
             "epoch/mean_loss".into(),
             "epoch/train_accuracy".into(),
             "epoch/valid_accuracy".into(),
+            "optimizer/lr".into(),
+            "optimizer/grad_norm".into(),
         ];
         for layer in 1..=5 {
             for name in ["weight_norm", "grad_norm", "update_ratio", "pre_std"] {
@@ -54,6 +56,9 @@ fn tensorboards_reader_reads_every_record_back() {
             .map(|e| (e[0].as_i64().unwrap(), e[1].as_f64().unwrap() as f32))
             .collect();
         assert_eq!(read, losses, "{variant}: the per-step losses differ from steps.csv");
+        let lrs = scalars["optimizer/lr"].as_array().unwrap();
+        assert_eq!(lrs.len(), losses.len(), "{variant}: one lr per step");
+        assert!(lrs.iter().all(|e| (e[1].as_f64().unwrap() - 0.1).abs() < 1e-7), "{variant}: the seed's lr 0.1");
         assert_eq!(scalars["epoch/valid_accuracy"].as_array().unwrap().len(), 2);
         let histograms = events["histograms"].as_object().unwrap();
         for kind in ["weight", "weight_grad", "pre", "post"] {

@@ -2,7 +2,8 @@
 //! RUN_DIR` shows each variant as a run: `tensorboard/<variant>/events.out.tfevents.*`,
 //! rewritten from the records (CSV) alone, like the report.
 //!
-//! Scalars: `loss` per step; `epoch/mean_loss`, `epoch/train_accuracy`,
+//! Scalars: `loss`, `optimizer/lr` and `optimizer/grad_norm` (before any
+//! clipping) per step; `epoch/mean_loss`, `epoch/train_accuracy`,
 //! `epoch/valid_accuracy` per epoch; per layer `layer<l>/weight_norm`,
 //! `layer<l>/grad_norm`, `layer<l>/update_ratio`, `layer<l>/pre_std` and
 //! (hidden layers) `layer<l>/post_std` at the probe's steps. Histograms:
@@ -64,6 +65,10 @@ fn variant_events(v: &VariantRecords, wall_time: f64) -> EventFile {
     let mut file = EventFile::new(wall_time);
     for (step, loss) in v.losses.iter().enumerate() {
         file.scalar("loss", step, *loss);
+    }
+    for row in &v.steps {
+        file.scalar("optimizer/lr", row.step, row.lr);
+        file.scalar("optimizer/grad_norm", row.step, f64::from(row.grad_norm));
     }
     for e in &v.epochs {
         file.scalar("epoch/mean_loss", e.epoch, e.mean_loss);
