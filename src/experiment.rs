@@ -146,6 +146,23 @@ pub struct LayerInit {
     /// Its biases' scheme (default: the variant's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias_init: Option<Init>,
+    /// Its weights' learning rate as a multiple of the optimiser's (a
+    /// parameter group of PyTorch's with `lr = lr * lr_scale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_scale: Option<f64>,
+    /// Its biases' learning-rate multiple (default: `lr_scale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_lr_scale: Option<f64>,
+    /// Its weights' and biases' weight decay (default: the optimiser's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+}
+
+impl LayerInit {
+    /// Whether it gives the layer its own learning rate or weight decay.
+    pub fn has_own_group(&self) -> bool {
+        self.lr_scale.is_some() || self.bias_lr_scale.is_some() || self.weight_decay.is_some()
+    }
 }
 
 impl Variant {
@@ -486,6 +503,14 @@ impl Experiment {
                 }
                 if v.layers[..j].iter().any(|p| p.layer == o.layer) {
                     bail!("{key}.layer: layer {} appears twice", o.layer);
+                }
+                for (name, v) in [("lr_scale", o.lr_scale), ("bias_lr_scale", o.bias_lr_scale)] {
+                    if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                        bail!("{key}.{name}: must be a positive number, got {}", v.unwrap_or_default());
+                    }
+                }
+                if o.weight_decay.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                    bail!("{key}.weight_decay: must be >= 0, got {}", o.weight_decay.unwrap_or_default());
                 }
                 for (part, scheme) in [("weight_init", &o.weight_init), ("bias_init", &o.bias_init)] {
                     if let Some(scheme) = scheme {

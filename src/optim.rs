@@ -20,6 +20,9 @@
 use serde::{Deserialize, Serialize};
 
 pub mod clip;
+mod kernels;
+
+use std::ops::Range;
 
 /// Which update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -265,6 +268,19 @@ impl OptimizerSettings {
     }
 }
 
+/// Some parameters with their own learning rate and weight decay, as one
+/// of PyTorch's `param_groups` (the rest take the optimiser's settings).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamGroup {
+    /// Their ranges in the parameter buffer.
+    pub ranges: Vec<Range<usize>>,
+    /// The group's learning rate (a schedule moves it as PyTorch moves
+    /// each group's: from this value).
+    pub lr: f64,
+    /// The group's weight decay.
+    pub weight_decay: f64,
+}
+
 /// An optimiser: its settings and its state.
 #[derive(Clone, Debug)]
 pub struct Optimizer {
@@ -280,24 +296,67 @@ pub struct Optimizer {
     pub second: Vec<f32>,
     /// Centred RMSprop's mean gradient (`grad_avg`); otherwise empty.
     pub third: Vec<f32>,
+    /// Parameter groups with their own lr and weight decay (none: one
+    /// group, the settings').
+    groups: Vec<ParamGroup>,
+    /// The buffer cut into runs of one group each (`None`: the settings'),
+    /// in buffer order; empty without groups.
+    segments: Vec<(Range<usize>, Option<usize>)>,
 }
 
 impl Optimizer {
     /// A fresh optimiser.
     pub fn new(settings: OptimizerSettings) -> Self {
-        Optimizer { settings, steps: 0, first: Vec::new(), second: Vec::new(), third: Vec::new() }
+        Optimizer {
+            settings,
+            steps: 0,
+            first: Vec::new(),
+            second: Vec::new(),
+            third: Vec::new(),
+            groups: Vec::new(),
+            segments: Vec::new(),
+        }
     }
 
-    /// The learning rate the next step uses.
+    /// Gives `groups` (disjoint ranges of a buffer of `len` parameters)
+    /// their own lr and weight decay.
+    pub fn with_groups(mut self, groups: Vec<ParamGroup>, len: usize) -> Self {
+        let mut owner: Vec<(Range<usize>, usize)> =
+            groups.iter().enumerate().flat_map(|(g, group)| group.ranges.iter().map(move |r| (r.clone(), g))).collect();
+        owner.sort_by_key(|(r, _)| r.start);
+        let mut at = 0;
+        for (r, g) in owner {
+            assert!(r.start >= at && r.end <= len, "parameter groups overlap or run past the buffer");
+            if r.start > at {
+                self.segments.push((at..r.start, None));
+            }
+            at = r.end;
+            self.segments.push((r, Some(g)));
+        }
+        if at < len && !groups.is_empty() {
+            self.segments.push((at..len, None));
+        }
+        self.groups = groups;
+        self
+    }
+
+    /// The parameter groups.
+    pub fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    /// The learning rate the next step uses (outside any group).
     pub fn lr(&self) -> f64 {
         self.settings.lr
     }
 
     /// Sets the learning rate, and the momentum (SGD's and RMSprop's, or
     /// Adam's beta1) where given, of the next step: a schedule's values, as
-    /// PyTorch's schedulers write them into `param_groups`.
-    pub fn set_scheduled(&mut self, lr: f64, momentum: Option<f64>) {
+    /// PyTorch's schedulers write them into `param_groups`; `group_lrs`
+    /// are each group's.
+    pub fn set_scheduled(&mut self, lr: f64, momentum: Option<f64>, group_lrs: &[f64]) {
         self.settings.lr = lr;
+        self.groups.iter_mut().zip(group_lrs).for_each(|(g, &lr)| g.lr = lr);
         if let Some(m) = momentum {
             match self.settings.kind {
                 OptimizerKind::Sgd | OptimizerKind::Rmsprop => self.settings.momentum = m,
@@ -328,155 +387,74 @@ impl Optimizer {
         self.update(params, grads);
     }
 
+    /// The state buffers this step needs, created on the first step that
+    /// needs them as PyTorch creates its state; whether SGD's momentum
+    /// buffer was created now (its first step clones the gradient).
+    fn allocate(&mut self, n: usize) -> bool {
+        let s = &self.settings;
+        let empty = |v: &Vec<f32>| v.is_empty();
+        match s.kind {
+            OptimizerKind::Sgd => {
+                let fresh = s.momentum != 0.0 && empty(&self.first);
+                if fresh {
+                    self.first = vec![0.0; n];
+                }
+                return fresh;
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw if empty(&self.first) => {
+                (self.first, self.second) = (vec![0.0; n], vec![0.0; n]);
+            }
+            OptimizerKind::Adagrad if empty(&self.second) => {
+                self.second = vec![s.initial_accumulator_value as f32; n];
+            }
+            OptimizerKind::Rmsprop if empty(&self.second) => {
+                self.second = vec![0.0; n];
+                if s.momentum > 0.0 {
+                    self.first = vec![0.0; n];
+                }
+                if s.centered {
+                    self.third = vec![0.0; n];
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
     /// PyTorch's single-tensor update, kernel by kernel (see the module
-    /// documentation): scalars are Python floats (f64) rounded once to f32
-    /// where a kernel takes them.
+    /// documentation and `optim/kernels.rs`), group by group: each group's
+    /// scalars from its own lr and weight decay.
     #[inline(always)]
     fn update(&mut self, params: &mut [f32], grads: &[f32]) {
-        let s = self.settings;
-        let wd = s.weight_decay as f32;
-        match s.kind {
-            OptimizerKind::Sgd => self.sgd(&s, params, grads),
-            OptimizerKind::Adagrad => self.adagrad(&s, params, grads),
-            OptimizerKind::Rmsprop => self.rmsprop(&s, params, grads),
-            OptimizerKind::Adam | OptimizerKind::Adamw => {
-                if self.first.is_empty() {
-                    self.first = vec![0.0; params.len()];
-                    self.second = vec![0.0; params.len()];
-                }
-                let decoupled = s.kind == OptimizerKind::Adamw;
-                // torch.optim.Adam's scalars, in Python floats.
-                let t = self.steps as f64;
-                let step_size = s.lr / (1.0 - s.betas[0].powf(t));
-                let correction2_sqrt = (1.0 - s.betas[1].powf(t)).powf(0.5) as f32;
-                let (b2, one_minus_b1, one_minus_b2) =
-                    (s.betas[1] as f32, (1.0 - s.betas[0]) as f32, (1.0 - s.betas[1]) as f32);
-                let (eps, minus_step_size) = (s.eps as f32, (-step_size) as f32);
-                let shrink = (1.0 - s.lr * s.weight_decay) as f32;
-                for (((p, &g), m), v) in
-                    params.iter_mut().zip(grads).zip(self.first.iter_mut()).zip(self.second.iter_mut())
-                {
-                    let g = if decoupled {
-                        if wd != 0.0 {
-                            *p *= shrink; // param.mul_(1 - lr * weight_decay)
-                        }
-                        g
-                    } else if wd != 0.0 {
-                        p.mul_add(wd, g) // grad.add(param, alpha=weight_decay)
-                    } else {
-                        g
-                    };
-                    *m = lerp(*m, g, one_minus_b1); // exp_avg.lerp_(grad, 1 - beta1)
-                                                    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    *v = (one_minus_b2 * g).mul_add(g, *v * b2);
-                    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                    let denom = v.sqrt() / correction2_sqrt + eps;
-                    // param.addcdiv_(exp_avg, denom, value=-step_size)
-                    *p += minus_step_size * *m / denom;
-                }
-            }
-        }
-    }
-
-    /// `torch.optim.SGD`'s single-tensor update.
-    #[inline(always)]
-    fn sgd(&mut self, s: &OptimizerSettings, params: &mut [f32], grads: &[f32]) {
-        let (wd, momentum, minus_lr) = (s.weight_decay as f32, s.momentum as f32, (-s.lr) as f32);
-        let one_minus_dampening = (1.0 - s.dampening) as f32;
-        let decay = |p: f32, g: f32| if wd != 0.0 { p.mul_add(wd, g) } else { g }; // grad.add(param, alpha=wd)
-        if s.momentum == 0.0 {
-            for (p, &g) in params.iter_mut().zip(grads) {
-                *p = decay(*p, g).mul_add(minus_lr, *p); // param.add_(grad, alpha=-lr)
-            }
-            return;
-        }
-        let first_step = self.first.is_empty();
-        if first_step {
-            self.first = vec![0.0; params.len()];
-        }
-        for ((p, &g), buf) in params.iter_mut().zip(grads).zip(self.first.iter_mut()) {
-            let d = decay(*p, g);
-            // The first step clones the gradient; then
-            // buf.mul_(momentum).add_(grad, alpha=1 - dampening).
-            *buf = if first_step { d } else { d.mul_add(one_minus_dampening, *buf * momentum) };
-            // Nesterov: grad.add(buf, alpha=momentum).
-            let d = if s.nesterov { buf.mul_add(momentum, d) } else { *buf };
-            *p = d.mul_add(minus_lr, *p);
-        }
-    }
-}
-
-impl Optimizer {
-    /// `torch.optim.Adagrad`'s single-tensor update: `sum.addcmul_(g, g)`,
-    /// `std = sum.sqrt().add_(eps)`, `param.addcdiv_(g, std, value=-clr)`
-    /// with `clr = lr / (1 + (t - 1) lr_decay)` in Python floats.
-    #[inline(always)]
-    fn adagrad(&mut self, s: &OptimizerSettings, params: &mut [f32], grads: &[f32]) {
-        if self.second.is_empty() {
-            self.second = vec![s.initial_accumulator_value as f32; params.len()];
-        }
-        let clr = s.lr / (1.0 + (self.steps as f64 - 1.0) * s.lr_decay);
-        let (wd, eps, minus_clr) = (s.weight_decay as f32, s.eps as f32, (-clr) as f32);
-        for ((p, &g), sum) in params.iter_mut().zip(grads).zip(self.second.iter_mut()) {
-            let g = if wd != 0.0 { p.mul_add(wd, g) } else { g }; // grad.add(param, alpha=wd)
-            *sum = g.mul_add(g, *sum); // addcmul_(grad, grad, value=1)
-            let std = sum.sqrt() + eps;
-            *p += minus_clr * g / std;
-        }
-    }
-
-    /// `torch.optim.RMSprop`'s single-tensor update:
-    /// `square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)`; centred,
-    /// `grad_avg.lerp_(g, 1 - alpha)` and `avg = square_avg.addcmul(
-    /// grad_avg, grad_avg, value=-1).sqrt_()`, else `avg = square_avg.sqrt()`;
-    /// `avg.add_(eps)`; with momentum `buf.mul_(momentum).addcdiv_(g, avg)`
-    /// and `param.add_(buf, alpha=-lr)`, else `param.addcdiv_(g, avg, value=-lr)`.
-    #[inline(always)]
-    fn rmsprop(&mut self, s: &OptimizerSettings, params: &mut [f32], grads: &[f32]) {
         let n = params.len();
-        if self.second.is_empty() {
-            self.second = vec![0.0; n];
-            if s.momentum > 0.0 {
-                self.first = vec![0.0; n];
+        let first_step = self.allocate(n);
+        let Optimizer { settings, steps, first, second, third, groups, segments } = self;
+        let whole = [(0..n, None)];
+        let segments = if segments.is_empty() { &whole[..] } else { &segments[..] };
+        for (r, group) in segments {
+            let mut s = *settings;
+            if let Some(g) = group.map(|g| &groups[g]) {
+                (s.lr, s.weight_decay) = (g.lr, g.weight_decay);
             }
-            if s.centered {
-                self.third = vec![0.0; n];
+            let (p, g) = (&mut params[r.clone()], &grads[r.clone()]);
+            let (m, v, a) = (part(first, r), part(second, r), part(third, r));
+            match s.kind {
+                OptimizerKind::Sgd => kernels::sgd(&s, p, g, m, first_step),
+                OptimizerKind::Adam | OptimizerKind::Adamw => kernels::adam(&s, *steps, p, g, m, v),
+                OptimizerKind::Adagrad => kernels::adagrad(&s, *steps, p, g, v),
+                OptimizerKind::Rmsprop => kernels::rmsprop(&s, p, g, v, m, a),
             }
-        }
-        let (wd, eps, minus_lr) = (s.weight_decay as f32, s.eps as f32, (-s.lr) as f32);
-        let (alpha, one_minus_alpha, momentum) = (s.alpha as f32, (1.0 - s.alpha) as f32, s.momentum as f32);
-        for i in 0..n {
-            let p = params[i];
-            let g = if wd != 0.0 { p.mul_add(wd, grads[i]) } else { grads[i] };
-            let sq = &mut self.second[i];
-            *sq = (one_minus_alpha * g).mul_add(g, *sq * alpha);
-            let avg = if s.centered {
-                let mean = &mut self.third[i];
-                *mean = lerp(*mean, g, one_minus_alpha);
-                (-*mean).mul_add(*mean, *sq).sqrt() + eps
-            } else {
-                sq.sqrt() + eps
-            };
-            params[i] = if s.momentum > 0.0 {
-                let buf = &mut self.first[i];
-                *buf = *buf * momentum + g / avg; // addcdiv_(grad, avg, value=1)
-                buf.mul_add(minus_lr, p)
-            } else {
-                p + minus_lr * g / avg
-            };
         }
     }
 }
 
-/// `torch.lerp(start, end, weight)` on the CPU: `start + weight * (end -
-/// start)` for |weight| < 0.5, else `end - (end - start) * (1 - weight)`,
-/// each one fused multiply-add as in its vectorised kernel.
-#[inline(always)]
-fn lerp(start: f32, end: f32, weight: f32) -> f32 {
-    if weight.abs() < 0.5 {
-        weight.mul_add(end - start, start)
+/// The range `r` of a state buffer, or the buffer itself when this
+/// optimiser does not keep it (empty).
+fn part<'a>(buffer: &'a mut [f32], r: &Range<usize>) -> &'a mut [f32] {
+    if buffer.is_empty() {
+        buffer
     } else {
-        (weight - 1.0).mul_add(end - start, end)
+        &mut buffer[r.clone()]
     }
 }
 

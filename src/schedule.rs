@@ -359,17 +359,32 @@ impl OneCycle {
 #[derive(Clone, Debug)]
 pub struct RunSchedule {
     schedule: LrSchedule,
+    /// One per parameter group, from the group's own lr (PyTorch steps
+    /// every group's lr from its own `initial_lr`).
+    groups: Vec<LrSchedule>,
     interval: Interval,
+}
+
+/// What a schedule gives the next optimiser step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scheduled {
+    /// The learning rate outside any parameter group.
+    pub lr: f64,
+    /// The momentum (SGD's and RMSprop's, or Adam's beta1), where the
+    /// schedule sets it (OneCycle).
+    pub momentum: Option<f64>,
+    /// Each parameter group's learning rate.
+    pub group_lrs: Vec<f64>,
 }
 
 impl RunSchedule {
     /// The schedule of `settings` for an optimiser of learning rate `lr`
-    /// over `epochs` epochs of `steps_per_epoch`, advanced to where a run
-    /// stands after `steps_taken` steps in its (1-based) `epoch`. Errors
-    /// name the field.
+    /// (and parameter groups of `group_lrs`) over `epochs` epochs of
+    /// `steps_per_epoch`, advanced to where a run stands after
+    /// `steps_taken` steps in its (1-based) `epoch`. Errors name the field.
     pub fn start(
         settings: &ScheduleSettings,
-        lr: f64,
+        (lr, group_lrs): (f64, &[f64]),
         (steps_per_epoch, epochs): (usize, usize),
         (steps_taken, epoch): (usize, usize),
     ) -> Result<Self, String> {
@@ -377,26 +392,40 @@ impl RunSchedule {
             Interval::Step => (steps_per_epoch * epochs, steps_taken),
             Interval::Epoch => (epochs, epoch.saturating_sub(1)),
         };
-        let schedule = LrSchedule::new(&settings.effective_shape(), lr, intervals)?.advanced(done);
-        Ok(RunSchedule { schedule, interval: settings.interval })
+        let shape = settings.effective_shape();
+        if !group_lrs.is_empty() && matches!(shape, Shape::OneCycle(_)) {
+            return Err("schedule.kind: one_cycle gives every parameter group the same max_lr; per-layer lr_scale would be ignored".into());
+        }
+        let build = |lr: f64| LrSchedule::new(&shape, lr, intervals).map(|s| s.advanced(done));
+        let groups = group_lrs.iter().map(|&lr| build(lr)).collect::<Result<_, _>>()?;
+        Ok(RunSchedule { schedule: build(lr)?, groups, interval: settings.interval })
     }
 
-    /// The lr and (where the schedule sets it) the momentum of the next step.
-    pub fn values(&self) -> (f64, Option<f64>) {
-        (self.schedule.lr(), self.schedule.momentum())
+    /// The lrs and (where the schedule sets it) the momentum of the next step.
+    pub fn values(&self) -> Scheduled {
+        Scheduled {
+            lr: self.schedule.lr(),
+            momentum: self.schedule.momentum(),
+            group_lrs: self.groups.iter().map(LrSchedule::lr).collect(),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.schedule.advance();
+        self.groups.iter_mut().for_each(LrSchedule::advance);
     }
 
     /// After an optimiser step.
     pub fn after_step(&mut self) {
         if self.interval == Interval::Step {
-            self.schedule.advance();
+            self.advance();
         }
     }
 
     /// After an epoch.
     pub fn after_epoch(&mut self) {
         if self.interval == Interval::Epoch {
-            self.schedule.advance();
+            self.advance();
         }
     }
 }

@@ -30,6 +30,40 @@ impl DataShape {
     }
 }
 
+/// One Linear's own learning rate and weight decay (of its weight, and
+/// of its bias), as PyTorch's `param_groups` would hold them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerGroup {
+    /// The Linear, 1 for the first.
+    pub layer: usize,
+    /// The weight's lr (the optimiser's times the layer's `lr_scale`).
+    pub weight_lr: f64,
+    /// The bias's lr (times `bias_lr_scale`, or `lr_scale`).
+    pub bias_lr: f64,
+    /// The weight decay of both.
+    pub weight_decay: f64,
+}
+
+/// The layers of `variant` with their own learning rate or weight decay.
+fn layer_groups(variant: &crate::experiment::Variant, optimizer: &OptimizerSettings) -> Vec<LayerGroup> {
+    let mut groups: Vec<LayerGroup> = variant
+        .layers
+        .iter()
+        .filter(|o| o.has_own_group())
+        .map(|o| {
+            let scale = o.lr_scale.unwrap_or(1.0);
+            LayerGroup {
+                layer: o.layer,
+                weight_lr: optimizer.lr * scale,
+                bias_lr: optimizer.lr * o.bias_lr_scale.unwrap_or(scale),
+                weight_decay: o.weight_decay.unwrap_or(optimizer.weight_decay),
+            }
+        })
+        .collect();
+    groups.sort_by_key(|g| g.layer);
+    groups
+}
+
 /// One run, resolved.
 #[derive(Clone, Debug)]
 pub struct RunSpec {
@@ -63,6 +97,9 @@ pub struct RunSpec {
     pub clip: Option<ClipSettings>,
     /// The loss trained on.
     pub loss: Loss,
+    /// Linears with their own learning rate or weight decay, each a
+    /// parameter group of its weight and one of its bias.
+    pub param_groups: Vec<LayerGroup>,
     /// Images per training batch.
     pub batch_size: usize,
     /// Passes over the training images.
@@ -96,6 +133,7 @@ impl RunSpec {
             schedule: exp.schedule_of(variant).clone(),
             clip: exp.clip_of(variant),
             loss: exp.loss_of(variant),
+            param_groups: layer_groups(variant, exp.optimizer_of(variant)),
             batch_size: exp.batch_size,
             epochs: exp.epochs,
             validation_fraction: exp.validation_fraction,
@@ -118,6 +156,27 @@ impl RunSpec {
             }
         }
         out
+    }
+
+    /// The optimiser, with a weight group and a bias group for each of
+    /// [`RunSpec::param_groups`] on `model`'s buffer.
+    pub fn optimizer(&self, model: &Model) -> crate::optim::Optimizer {
+        let groups = self
+            .param_groups
+            .iter()
+            .flat_map(|g| {
+                let linear = model.linear(g.layer - 1);
+                let group =
+                    |range, lr| crate::optim::ParamGroup { ranges: vec![range], lr, weight_decay: g.weight_decay };
+                [group(linear.weight_range(), g.weight_lr), group(linear.bias_range(), g.bias_lr)]
+            })
+            .collect();
+        crate::optim::Optimizer::new(self.optimizer).with_groups(groups, model.params.len())
+    }
+
+    /// Each parameter group's initial lr, in [`RunSpec::optimizer`]'s order.
+    pub fn group_lrs(&self) -> Vec<f64> {
+        self.param_groups.iter().flat_map(|g| [g.weight_lr, g.bias_lr]).collect()
     }
 
     /// The network, every Linear zero (the layers, not yet initialised).

@@ -71,7 +71,12 @@ impl Trainer {
     /// largest training batch [`Trainer::step`] will see; `threads` the
     /// worker threads (results do not depend on it).
     pub fn new(model: Model, optimizer: OptimizerSettings, batch_size: usize, threads: usize) -> Self {
-        let optimizer = Optimizer::new(optimizer);
+        Self::with_optimizer(model, Optimizer::new(optimizer), batch_size, threads)
+    }
+
+    /// [`Trainer::new`] with an optimiser already made (with parameter
+    /// groups, say).
+    pub fn with_optimizer(model: Model, optimizer: Optimizer, batch_size: usize, threads: usize) -> Self {
         let threads = threads.max(1);
         let count = model.shards_per_batch(SHARDS);
         let shard_rows = batch_size.div_ceil(count);
@@ -114,9 +119,9 @@ impl Trainer {
         self.clip_outcome
     }
 
-    /// Sets the next step's learning rate and momentum (a schedule's).
-    pub fn set_scheduled(&mut self, lr: f64, momentum: Option<f64>) {
-        self.optimizer.set_scheduled(lr, momentum);
+    /// Sets the next step's learning rates and momentum (a schedule's).
+    pub fn set_scheduled(&mut self, values: &crate::schedule::Scheduled) {
+        self.optimizer.set_scheduled(values.lr, values.momentum, &values.group_lrs);
     }
 
     /// The model being trained.

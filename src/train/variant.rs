@@ -203,12 +203,13 @@ pub fn train_variant(
     let Some((model, mut orders)) = initial_model(spec, data, &split, stop)? else {
         return Ok(VariantOutcome::NotStarted);
     };
+    let optimizer = spec.optimizer(&model);
     let mut trainer =
-        Trainer::new(model, spec.optimizer, spec.batch_size, threads).with_loss(spec.loss).with_clip(spec.clip);
+        Trainer::with_optimizer(model, optimizer, spec.batch_size, threads).with_loss(spec.loss).with_clip(spec.clip);
     let mut at = start_or_resume(&mut trainer, &spec.name, split.steps_per_epoch, spec.epochs, resume, observer)?;
     let mut schedule = RunSchedule::start(
         &spec.schedule,
-        spec.optimizer.lr,
+        (spec.optimizer.lr, &spec.group_lrs()),
         (split.steps_per_epoch, spec.epochs),
         (at.steps_taken, at.epoch),
     )
@@ -228,8 +229,7 @@ pub fn train_variant(
         let epoch = at.epoch;
         let epoch_orders = orders.epoch(epoch);
         for (step, batch) in epoch_orders.train.chunks_exact(spec.batch_size).enumerate().skip(at.step) {
-            let (lr, momentum) = schedule.values();
-            trainer.set_scheduled(lr, momentum);
+            trainer.set_scheduled(&schedule.values());
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
                 at.initial_loss = f64::from(loss);

@@ -25,13 +25,12 @@ fn recipe_run(recipe: &Value, data: &LabeledImages) -> (Vec<f64>, Vec<f64>, Vec<
         }
     };
     let batch = 128;
-    let mut run = RunSchedule::start(&schedule, optimizer.lr, (STEPS, 1), (0, 1)).unwrap();
+    let mut run = RunSchedule::start(&schedule, (optimizer.lr, &[]), (STEPS, 1), (0, 1)).unwrap();
     let mut trainer =
         Trainer::new(seed_model(false), optimizer, batch, 1).with_loss(loss.unwrap_or_default()).with_clip(clip);
     let (mut losses, mut norms, mut clipped) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..STEPS {
-        let (lr, momentum) = run.values();
-        trainer.set_scheduled(lr, momentum);
+        trainer.set_scheduled(&run.values());
         let indices: Vec<u32> = ((k * batch) as u32..((k + 1) * batch) as u32).collect();
         losses.push(f64::from(trainer.compute_gradients(data, &indices)));
         norms.push(f64::from(trainer.clip_outcome().norm));
