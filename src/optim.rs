@@ -599,4 +599,35 @@ mod tests {
         assert!(resolved.contains("weight_decay = 0.01"), "{resolved}");
         assert!(toml::from_str::<OptimizerSettings>("lr = 0.1\nmomentun = 0.9").is_err());
     }
+
+    /// A group with the settings' own lr and decay changes nothing; a
+    /// group's own lr moves only its parameters by it (SGD: lr * g), and
+    /// Adam's first step is its group's lr for every parameter.
+    #[test]
+    fn parameter_groups_take_their_own_lr_and_decay() {
+        let grads = [1.0f32, 2.0, -1.0, 4.0];
+        for kind in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+            let settings = OptimizerSettings { momentum: 0.0, ..OptimizerSettings::of_kind(kind, 0.1) };
+            let mut plain = Optimizer::new(settings);
+            let same = ParamGroup { ranges: vec![1..3], lr: 0.1, weight_decay: 0.0 };
+            let mut grouped = Optimizer::new(settings).with_groups(vec![same], 4);
+            let (mut a, mut b) = (vec![1.0f32; 4], vec![1.0f32; 4]);
+            for _ in 0..3 {
+                plain.step(&mut a, &grads);
+                grouped.step(&mut b, &grads);
+            }
+            assert_eq!(a, b, "{kind:?}");
+        }
+        let slow = ParamGroup { ranges: vec![0..1, 3..4], lr: 0.01, weight_decay: 0.5 };
+        let mut opt = Optimizer::new(OptimizerSettings::sgd(0.1)).with_groups(vec![slow], 4);
+        let mut p = vec![1.0f32; 4];
+        opt.step(&mut p, &grads);
+        let expected = [1.0 - 0.01 * 1.5, 1.0 - 0.2, 1.1, 1.0 - 0.01 * 4.5];
+        assert!(p.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{p:?}");
+        let mut adam = Optimizer::new(OptimizerSettings::of_kind(OptimizerKind::Adam, 0.1))
+            .with_groups(vec![ParamGroup { ranges: vec![2..4], lr: 0.001, weight_decay: 0.0 }], 4);
+        let mut p = vec![0.0f32; 4];
+        adam.step(&mut p, &grads);
+        assert!(p.iter().zip([-0.1, -0.1, 0.001, -0.001]).all(|(a, b)| (a - b).abs() < 1e-6), "{p:?}");
+    }
 }
