@@ -609,7 +609,7 @@ mod tests {
         for kind in [OptimizerKind::Sgd, OptimizerKind::Adam] {
             let settings = OptimizerSettings { momentum: 0.0, ..OptimizerSettings::of_kind(kind, 0.1) };
             let mut plain = Optimizer::new(settings);
-            let same = ParamGroup { ranges: vec![1..3], lr: 0.1, weight_decay: 0.0 };
+            let same = ParamGroup { ranges: std::iter::once(1..3).collect(), lr: 0.1, weight_decay: 0.0 };
             let mut grouped = Optimizer::new(settings).with_groups(vec![same], 4);
             let (mut a, mut b) = (vec![1.0f32; 4], vec![1.0f32; 4]);
             for _ in 0..3 {
@@ -625,7 +625,7 @@ mod tests {
         let expected = [1.0 - 0.01 * 1.5, 1.0 - 0.2, 1.1, 1.0 - 0.01 * 4.5];
         assert!(p.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{p:?}");
         let mut adam = Optimizer::new(OptimizerSettings::of_kind(OptimizerKind::Adam, 0.1))
-            .with_groups(vec![ParamGroup { ranges: vec![2..4], lr: 0.001, weight_decay: 0.0 }], 4);
+            .with_groups(vec![ParamGroup { ranges: std::iter::once(2..4).collect(), lr: 0.001, weight_decay: 0.0 }], 4);
         let mut p = vec![0.0f32; 4];
         adam.step(&mut p, &grads);
         assert!(p.iter().zip([-0.1, -0.1, 0.001, -0.001]).all(|(a, b)| (a - b).abs() < 1e-6), "{p:?}");
