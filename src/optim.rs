@@ -340,11 +340,6 @@ impl Optimizer {
         self
     }
 
-    /// The parameter groups.
-    pub fn groups(&self) -> &[ParamGroup] {
-        &self.groups
-    }
-
     /// The learning rate the next step uses (outside any group).
     pub fn lr(&self) -> f64 {
         self.settings.lr

@@ -309,11 +309,6 @@ impl LrSchedule {
         self.group.momentum
     }
 
-    /// Advances taken so far.
-    pub fn advances(&self) -> usize {
-        self.advances
-    }
-
     /// `scheduler.step()`, after an interval. Past OneCycle's total it
     /// keeps the last value (PyTorch raises; the run checks the total
     /// before it starts).
