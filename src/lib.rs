@@ -22,6 +22,7 @@ pub mod nn;
 pub mod nonfinite;
 pub mod optim;
 pub mod parallel;
+pub mod parametrisation;
 pub mod plot;
 pub mod presets;
 pub mod probe;
