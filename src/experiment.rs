@@ -8,6 +8,7 @@ use crate::nn::residual::{BranchNorm, Residual};
 use crate::nn::{Activation, Init};
 use crate::optim::clip::ClipSettings;
 use crate::optim::{OptimizerKind, OptimizerSettings};
+use crate::parametrisation::Parametrisation;
 use crate::rng::RngKind;
 use crate::schedule::{ScheduleSettings, Shape};
 use anyhow::Result;
@@ -39,6 +40,10 @@ pub struct ModelSettings {
     /// that one width), instead of a plain chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual: Option<Residual>,
+    /// How each Linear's init, multiplier and learning rate scale with the
+    /// width, from a base width (unsaid: PyTorch's standard parametrisation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parametrisation: Option<Parametrisation>,
 }
 
 impl ModelSettings {
@@ -69,6 +74,7 @@ struct ModelFile {
     #[serde(default)]
     batch_norm: bool,
     residual: Option<Residual>,
+    parametrisation: Option<Parametrisation>,
 }
 
 impl TryFrom<ModelFile> for ModelSettings {
@@ -92,7 +98,7 @@ impl TryFrom<ModelFile> for ModelSettings {
             return Err("a residual network has one `width` (its stream's) and `residual.blocks`, not `depth` or several hidden widths".into());
         }
         let (activation, batch_norm, residual) = (file.activation, file.batch_norm, file.residual);
-        Ok(ModelSettings { hidden, activation, batch_norm, residual })
+        Ok(ModelSettings { hidden, activation, batch_norm, residual, parametrisation: file.parametrisation })
     }
 }
 
@@ -156,6 +162,17 @@ pub struct LayerInit {
     /// Its weights' and biases' weight decay (default: the optimiser's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// A factor on the weights its scheme draws (on top of the
+    /// parametrisation's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_scale: Option<f64>,
+    /// A factor on the biases its scheme draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_init_scale: Option<f64>,
+    /// A constant its input is multiplied by in the forward pass, `y = W
+    /// (multiplier x) + b` (on top of the parametrisation's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplier: Option<f64>,
 }
 
 impl LayerInit {
@@ -338,6 +355,9 @@ fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
             bail!("{key}.batch_norm: a residual network's norm is `residual.norm`");
         }
     }
+    if let Some(p) = &model.parametrisation {
+        p.check(&format!("{key}.parametrisation")).map_err(input)?;
+    }
     if let Activation::LeakyRelu { slope } = model.activation {
         if !slope.is_finite() {
             bail!("{key}.activation: the leaky_relu slope must be finite");
@@ -424,6 +444,7 @@ impl Experiment {
                 activation: Activation::Relu,
                 batch_norm: false,
                 residual: None,
+                parametrisation: None,
             },
             optimizer: OptimizerSettings::sgd(0.1),
             schedule: ScheduleSettings::constant(),
@@ -504,7 +525,14 @@ impl Experiment {
                 if v.layers[..j].iter().any(|p| p.layer == o.layer) {
                     bail!("{key}.layer: layer {} appears twice", o.layer);
                 }
-                for (name, v) in [("lr_scale", o.lr_scale), ("bias_lr_scale", o.bias_lr_scale)] {
+                let factors = [
+                    ("lr_scale", o.lr_scale),
+                    ("bias_lr_scale", o.bias_lr_scale),
+                    ("init_scale", o.init_scale),
+                    ("bias_init_scale", o.bias_init_scale),
+                    ("multiplier", o.multiplier),
+                ];
+                for (name, v) in factors {
                     if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
                         bail!("{key}.{name}: must be a positive number, got {}", v.unwrap_or_default());
                     }

@@ -394,7 +394,7 @@ impl RunSchedule {
         };
         let shape = settings.effective_shape();
         if !group_lrs.is_empty() && matches!(shape, Shape::OneCycle(_)) {
-            return Err("schedule.kind: one_cycle gives every parameter group the same max_lr; per-layer lr_scale would be ignored".into());
+            return Err("schedule.kind: one_cycle gives every parameter group the same max_lr; per-layer learning rates (lr_scale, or a parametrisation's) would be ignored".into());
         }
         let build = |lr: f64| LrSchedule::new(&shape, lr, intervals).map(|s| s.advanced(done));
         let groups = group_lrs.iter().map(|&lr| build(lr)).collect::<Result<_, _>>()?;

@@ -11,6 +11,8 @@ use crate::nn::residual::Residual;
 use crate::nn::{Activation, Init, Model};
 use crate::optim::clip::ClipSettings;
 use crate::optim::OptimizerSettings;
+use crate::parametrisation::{Dim, LayerScale, LinearShape, Parametrisation};
+use crate::rng::torch::TorchGenerator;
 use crate::rng::RngKind;
 use crate::schedule::ScheduleSettings;
 
@@ -40,28 +42,72 @@ pub struct LayerGroup {
     pub weight_lr: f64,
     /// The bias's lr (times `bias_lr_scale`, or `lr_scale`).
     pub bias_lr: f64,
-    /// The weight decay of both.
+    /// The weight's weight decay.
     pub weight_decay: f64,
+    /// The bias's weight decay.
+    pub bias_weight_decay: f64,
 }
 
-/// The layers of `variant` with their own learning rate or weight decay.
-fn layer_groups(variant: &crate::experiment::Variant, optimizer: &OptimizerSettings) -> Vec<LayerGroup> {
-    let mut groups: Vec<LayerGroup> = variant
-        .layers
-        .iter()
-        .filter(|o| o.has_own_group())
-        .map(|o| {
-            let scale = o.lr_scale.unwrap_or(1.0);
+/// The layers of `variant` with their own learning rate or weight decay,
+/// its per-layer settings on top of its parametrisation's factors
+/// (`scales`, one per Linear).
+fn layer_groups(
+    variant: &crate::experiment::Variant,
+    optimizer: &OptimizerSettings,
+    scales: &[LayerScale],
+) -> Vec<LayerGroup> {
+    let own = |layer: usize| variant.layers.iter().find(|o| o.layer == layer);
+    (1..=scales.len())
+        .filter(|&l| scales[l - 1].has_own_group() || own(l).is_some_and(|o| o.has_own_group()))
+        .map(|layer| {
+            let (o, s) = (own(layer), &scales[layer - 1]);
+            let lr_scale = o.and_then(|o| o.lr_scale).unwrap_or(1.0);
+            let bias_lr_scale = o.and_then(|o| o.bias_lr_scale).unwrap_or(lr_scale);
+            let wd = o.and_then(|o| o.weight_decay).unwrap_or(optimizer.weight_decay);
             LayerGroup {
-                layer: o.layer,
-                weight_lr: optimizer.lr * scale,
-                bias_lr: optimizer.lr * o.bias_lr_scale.unwrap_or(scale),
-                weight_decay: o.weight_decay.unwrap_or(optimizer.weight_decay),
+                layer,
+                weight_lr: optimizer.lr * lr_scale * s.weight_lr,
+                bias_lr: optimizer.lr * bias_lr_scale * s.bias_lr,
+                weight_decay: wd * s.weight_wd,
+                bias_weight_decay: wd * s.bias_wd,
             }
         })
-        .collect();
-    groups.sort_by_key(|g| g.layer);
-    groups
+        .collect()
+}
+
+/// The weight shapes of the Linears of `model` for a parametrisation: the
+/// first layer's fan-in (the pixels) and the last's fan-out (the classes)
+/// never scale; every other dimension is a hidden width against `base`.
+fn linear_shapes(model: &Model, base: usize) -> Vec<LinearShape> {
+    let last = model.linear_count() - 1;
+    let dim = |size: usize, fixed: bool| if fixed { Dim::FIXED } else { Dim::hidden(size, base) };
+    (0..=last)
+        .map(|l| {
+            let linear = model.linear(l);
+            LinearShape { fan_in: dim(linear.fan_in, l == 0), out: dim(linear.fan_out, l == last), readout: l == last }
+        })
+        .collect()
+}
+
+/// Each Linear's factors: the parametrisation's, times the variant's
+/// per-layer `init_scale`, `bias_init_scale` and `multiplier`.
+fn layer_scales(
+    variant: &crate::experiment::Variant,
+    model: &Model,
+    parametrisation: Option<&Parametrisation>,
+    kind: crate::optim::OptimizerKind,
+) -> Vec<LayerScale> {
+    let mut scales = match parametrisation {
+        Some(p) => p.scales(&linear_shapes(model, p.base_width), kind),
+        None => vec![LayerScale::IDENTITY; model.linear_count()],
+    };
+    for o in &variant.layers {
+        let s = &mut scales[o.layer - 1];
+        s.weight_init *= o.init_scale.unwrap_or(1.0);
+        s.bias_init *= o.bias_init_scale.unwrap_or(1.0);
+        s.multiplier *= o.multiplier.unwrap_or(1.0);
+    }
+    scales
 }
 
 /// One run, resolved.
@@ -100,6 +146,9 @@ pub struct RunSpec {
     /// Linears with their own learning rate or weight decay, each a
     /// parameter group of its weight and one of its bias.
     pub param_groups: Vec<LayerGroup>,
+    /// Each Linear's init factors and input multiplier (from the
+    /// parametrisation and the per-layer settings), first to last.
+    pub layer_scales: Vec<LayerScale>,
     /// Images per training batch.
     pub batch_size: usize,
     /// Passes over the training images.
@@ -118,6 +167,9 @@ impl RunSpec {
         let mut widths = vec![shape.input_width];
         widths.extend(&model.hidden);
         widths.push(shape.classes);
+        let optimizer = *exp.optimizer_of(variant);
+        let plain = Self::network(&widths, model.activation, model.batch_norm, model.residual.as_ref(), &[]);
+        let layer_scales = layer_scales(variant, &plain, model.parametrisation.as_ref(), optimizer.kind);
         RunSpec {
             name: variant.name.clone(),
             group: unit.group.clone(),
@@ -129,11 +181,12 @@ impl RunSpec {
             batch_norm: model.batch_norm,
             residual: model.residual,
             weight_init: variant.weight_init.clone(),
-            optimizer: *exp.optimizer_of(variant),
+            optimizer,
             schedule: exp.schedule_of(variant).clone(),
             clip: exp.clip_of(variant),
             loss: exp.loss_of(variant),
-            param_groups: layer_groups(variant, exp.optimizer_of(variant)),
+            param_groups: layer_groups(variant, &optimizer, &layer_scales),
+            layer_scales,
             batch_size: exp.batch_size,
             epochs: exp.epochs,
             validation_fraction: exp.validation_fraction,
@@ -167,8 +220,11 @@ impl RunSpec {
             .flat_map(|g| {
                 let linear = model.linear(g.layer - 1);
                 let group =
-                    |range, lr| crate::optim::ParamGroup { ranges: vec![range], lr, weight_decay: g.weight_decay };
-                [group(linear.weight_range(), g.weight_lr), group(linear.bias_range(), g.bias_lr)]
+                    |range, lr, weight_decay| crate::optim::ParamGroup { ranges: vec![range], lr, weight_decay };
+                [
+                    group(linear.weight_range(), g.weight_lr, g.weight_decay),
+                    group(linear.bias_range(), g.bias_lr, g.bias_weight_decay),
+                ]
             })
             .collect();
         crate::optim::Optimizer::new(self.optimizer).with_groups(groups, model.params.len())
@@ -179,11 +235,55 @@ impl RunSpec {
         self.param_groups.iter().flat_map(|g| [g.weight_lr, g.bias_lr]).collect()
     }
 
-    /// The network, every Linear zero (the layers, not yet initialised).
+    /// The network, every Linear zero (the layers, not yet initialised),
+    /// with its input multipliers.
     pub fn model(&self) -> Model {
-        match &self.residual {
-            Some(net) => Model::residual(self.widths[0], self.widths[1], self.widths[2], self.activation, net),
-            None => Model::mlp_with_batch_norm(&self.widths, self.activation, self.batch_norm),
+        let multipliers: Vec<f32> = self.layer_scales.iter().map(|s| s.multiplier as f32).collect();
+        Self::network(&self.widths, self.activation, self.batch_norm, self.residual.as_ref(), &multipliers)
+    }
+
+    /// The network with its drawn initial weights: each Linear's schemes
+    /// from the run's generator, then the residual rule's and the
+    /// parametrisation's factors; not yet the parts that need the data or a
+    /// file (LSUV, `from_file`). With `rng = "torch"`, also PyTorch's
+    /// generator as the draws left it (the data loaders draw on from there).
+    /// `None` when `stop` interrupted it.
+    pub fn drawn_model(&self, stop: &dyn Fn() -> bool) -> Option<(Model, Option<TorchGenerator>)> {
+        let mut model = self.model();
+        let generator = match self.rng {
+            RngKind::Chacha => {
+                if !model.initialise_layers_until(&self.schemes, self.seed, stop) {
+                    return None;
+                }
+                None
+            }
+            RngKind::Torch => Some(crate::nn::torch_init::initialise(&mut model, &self.schemes, self.seed)),
+        };
+        if let Some(net) = &self.residual {
+            model.scale_linears(&net.weight_factors());
+        }
+        self.scale_initial(&mut model);
+        Some((model, generator))
+    }
+
+    /// Multiplies each Linear's drawn weights and biases by its init
+    /// factors ([`RunSpec::layer_scales`]).
+    fn scale_initial(&self, model: &mut Model) {
+        for (l, s) in self.layer_scales.iter().enumerate() {
+            model.scale_linear(l, s.weight_init as f32, s.bias_init as f32);
+        }
+    }
+
+    fn network(
+        widths: &[usize],
+        activation: Activation,
+        batch_norm: bool,
+        residual: Option<&Residual>,
+        multipliers: &[f32],
+    ) -> Model {
+        match residual {
+            Some(net) => Model::residual_multiplied((widths[0], widths[1], widths[2]), activation, net, multipliers),
+            None => Model::mlp_multiplied(widths, activation, batch_norm, multipliers),
         }
     }
 }

@@ -327,3 +327,6 @@ mod residual;
 
 #[path = "optim_torch/recipes.rs"]
 mod recipes;
+
+#[path = "optim_torch/mup.rs"]
+mod mup;

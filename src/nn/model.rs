@@ -117,12 +117,12 @@ impl Model {
     /// Every layer described ([`LayerInfo`]), in order.
     pub fn info(&self) -> Vec<LayerInfo> {
         let mut fan_in = self.input_width;
-        let mut linear = 0;
+        let mut linears_seen = 0;
         let mut out = Vec::with_capacity(self.layers.len());
         for (position, layer) in self.layers.iter().enumerate() {
-            if matches!(layer, Layer::Linear(_)) && position > 0 {
-                linear += 1;
-            }
+            linears_seen += usize::from(matches!(layer, Layer::Linear(_)));
+            // A layer before the first Linear (its input multiplier) belongs to it.
+            let linear = linears_seen.saturating_sub(1);
             let fan_out = layer.fan_out(fan_in);
             let torch_name = self.names[position].clone();
             out.push(LayerInfo { kind: layer.kind(), position, linear, fan_in, fan_out, torch_name });
@@ -138,7 +138,10 @@ impl Model {
             _ => None,
         });
         adds.map(|(add, skip)| {
-            let alpha = self.layers[skip + 1..add].iter().rev().find_map(|l| match l {
+            // The alpha follows the branch's last Linear (a multiplier before a Linear is not it).
+            let last_linear =
+                (skip + 1..add).rev().find(|&p| matches!(self.layers[p], Layer::Linear(_))).unwrap_or(skip);
+            let alpha = self.layers[last_linear + 1..add].iter().rev().find_map(|l| match l {
                 Layer::Scalar(s) if s.op == ScalarOp::Multiply => Some(*s),
                 _ => None,
             });
@@ -195,6 +198,18 @@ impl Model {
                 self.params[layer.bias_range()].fill(0.0);
             } else if f != 1.0 {
                 self.params[layer.weight_range()].iter_mut().for_each(|w| *w *= f);
+            }
+        }
+    }
+
+    /// Multiplies Linear `l`'s drawn weights by `weight` and biases by
+    /// `bias` (a parametrisation's init factors; PyTorch's `weight.data *=
+    /// factor`, one float32 product each).
+    pub fn scale_linear(&mut self, l: usize, weight: f32, bias: f32) {
+        let layer = *self.linear(l);
+        for (range, f) in [(layer.weight_range(), weight), (layer.bias_range(), bias)] {
+            if f != 1.0 {
+                self.params[range].iter_mut().for_each(|w| *w *= f);
             }
         }
     }

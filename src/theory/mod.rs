@@ -14,6 +14,7 @@ use crate::data::batch::validation_split;
 use crate::data::{Dataset, LabeledImages};
 use crate::experiment::Experiment;
 use crate::nn::{Activation, Init};
+use crate::parametrisation::LayerScale;
 use crate::spec::{DataShape, RunSpec};
 use crate::verdict::{Verdict, VerdictKind};
 use meanfield::{FixedPoint, MeanField, Regime};
@@ -156,7 +157,7 @@ pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
     }
     let (widths, schemes) = (&spec.widths, &spec.schemes);
     let field = MeanField::new(spec.activation);
-    let mut layers = propagate(&field, widths, schemes, spec.batch_norm, input_second_moment);
+    let mut layers = propagate(&field, (widths, schemes, &spec.layer_scales), spec.batch_norm, input_second_moment);
     gradient_ratios(&mut layers, input_second_moment);
     let mut prediction = VariantPrediction { layers, ..VariantPrediction::empty(spec, input_second_moment) };
     let hidden = &prediction.layers[..prediction.layers.len() - 1];
@@ -193,11 +194,14 @@ fn activation_name(activation: Activation) -> String {
 }
 
 /// The forward recursion, layer by layer, stopping at the first layer the
-/// theory does not cover.
+/// theory does not cover. Each layer's sigma_w^2 is the effective one: its
+/// scheme's times the square of its init factor and input multiplier
+/// (`W (m x)` with `W = s W0` has variance `(s m)^2 Var(W0)`), and sigma_b^2
+/// its scheme's times the square of its bias factor, so the prediction
+/// follows every parametrisation.
 fn propagate(
     field: &MeanField,
-    widths: &[usize],
-    schemes: &[(Init, Init)],
+    (widths, schemes, scales): (&[usize], &[(Init, Init)], &[LayerScale]),
     batch_norm: bool,
     input_second_moment: f64,
 ) -> Vec<LayerPrediction> {
@@ -208,11 +212,12 @@ fn propagate(
         let (fan_in, fan_out) = (widths[l - 1], widths[l]);
         let (weight, bias) = &schemes[l - 1];
         let from_file = matches!(weight, Init::FromFile { .. });
-        let w = variance(weight, fan_in, fan_out, true);
+        let scale = scales.get(l - 1).copied().unwrap_or(LayerScale::IDENTITY);
+        let w = variance(weight, fan_in, fan_out, true).map(|v| v * (scale.weight_init * scale.multiplier).powi(2));
         let b = if from_file {
             Err("biases from a file have no formula".into())
         } else {
-            variance(bias, fan_in, fan_out, false)
+            variance(bias, fan_in, fan_out, false).map(|v| v * scale.bias_init.powi(2))
         };
         let mut note =
             w.as_ref().err().map(|e| format!("weights: {e}")).or(b.as_ref().err().map(|e| format!("biases: {e}")));

@@ -204,8 +204,13 @@ fn a_vanishing_signal_verdict_quotes_the_prediction_beside_the_measurement() {
 /// weights `weight`, zero biases.
 fn residual_spec(net: crate::nn::residual::Residual, activation: Activation, width: usize, weight: Init) -> RunSpec {
     let mut exp = Experiment::seed_experiment();
-    exp.model =
-        crate::experiment::ModelSettings { hidden: vec![width], activation, batch_norm: false, residual: Some(net) };
+    exp.model = crate::experiment::ModelSettings {
+        hidden: vec![width],
+        activation,
+        batch_norm: false,
+        residual: Some(net),
+        parametrisation: None,
+    };
     exp.variants.truncate(1);
     exp.variants[0].weight_init = weight;
     RunSpec::per_variant(&exp, DataShape { input_width: 784, classes: 10 }).remove(0)

@@ -284,24 +284,14 @@ fn initial_model(
             data.test.rows, data.test.cols, data.train.rows, data.train.cols
         )));
     }
-    let mut model = spec.model();
-    let schemes = &spec.schemes;
-    let (train, valid) = (split.train.clone(), split.valid.clone());
-    let orders = match spec.rng {
-        RngKind::Chacha => {
-            if !model.initialise_layers_until(schemes, seed, stop) {
-                return Ok(None);
-            }
-            Orders::Streams { seed, train, valid, shuffle: spec.shuffle }
-        }
-        RngKind::Torch => {
-            let after_init = crate::nn::torch_init::initialise(&mut model, schemes, seed);
-            Orders::Torch(Box::new(TorchLoaders::new(after_init, train, valid, spec.shuffle)))
-        }
+    let Some((mut model, generator)) = spec.drawn_model(stop) else {
+        return Ok(None);
     };
-    if let Some(net) = &spec.residual {
-        model.scale_linears(&net.weight_factors());
-    }
+    let (train, valid) = (split.train.clone(), split.valid.clone());
+    let orders = match generator {
+        None => Orders::Streams { seed, train, valid, shuffle: spec.shuffle },
+        Some(after_init) => Orders::Torch(Box::new(TorchLoaders::new(after_init, train, valid, spec.shuffle))),
+    };
     match &spec.weight_init {
         Init::FromFile { path } => load_into(&mut model, path)?,
         Init::Lsuv { tol, max_iter } => {

@@ -25,6 +25,10 @@ pub(super) struct Builder {
     /// Values the buffers start at other than 0: `(range, value)`.
     params_init: Vec<(std::ops::Range<usize>, f32)>,
     running_init: Vec<(std::ops::Range<usize>, f32)>,
+    /// Each Linear's input multiplier (unsaid: 1), first to last.
+    multipliers: Vec<f32>,
+    /// Linears added so far.
+    linears: usize,
 }
 
 impl Builder {
@@ -39,7 +43,16 @@ impl Builder {
             running: 0,
             params_init: Vec::new(),
             running_init: Vec::new(),
+            multipliers: Vec::new(),
+            linears: 0,
         }
+    }
+
+    /// Multiplies Linear `l`'s input by `multipliers[l]` (a fixed scalar
+    /// layer `<name>.multiplier` before it, where not 1).
+    pub(super) fn with_multipliers(mut self, multipliers: &[f32]) -> Self {
+        self.multipliers = multipliers.to_vec();
+        self
     }
 
     /// The position the next layer will have.
@@ -59,8 +72,15 @@ impl Builder {
         self.names.push(name);
     }
 
-    /// A Linear to `fan_out` features (all zero until initialised).
+    /// A Linear to `fan_out` features (all zero until initialised), behind
+    /// its input multiplier where that is not 1.
     pub(super) fn linear(&mut self, fan_out: usize, name: String) {
+        let multiplier = self.multipliers.get(self.linears).copied().unwrap_or(1.0);
+        self.linears += 1;
+        if multiplier != 1.0 {
+            let scalar = Scalar { op: ScalarOp::Multiply, value: ScalarValue::Fixed(multiplier) };
+            self.push(Layer::Scalar(scalar), format!("{name}.multiplier"));
+        }
         self.push(Layer::Linear(Linear { fan_in: self.width, fan_out, offset: self.params }), name);
     }
 
@@ -136,18 +156,30 @@ impl Model {
     /// 0 and variance 1), as the original `nn.Sequential` orders them; the
     /// layers are named `my_network.<i>` after it (index 0 its Flatten).
     pub fn mlp_with_batch_norm(sizes: &[usize], activation: Activation, batch_norm: bool) -> Self {
+        Self::mlp_multiplied(sizes, activation, batch_norm, &[])
+    }
+
+    /// [`Model::mlp_with_batch_norm`] with Linear `l`'s input multiplied by
+    /// `multipliers[l]` (unsaid: 1), as a fixed scalar layer named
+    /// `<linear>.multiplier` before it (the original's modules keep their
+    /// names).
+    pub fn mlp_multiplied(sizes: &[usize], activation: Activation, batch_norm: bool, multipliers: &[f32]) -> Self {
         assert!(sizes.len() >= 2 && sizes.iter().all(|&s| s > 0), "bad sizes {sizes:?}");
-        let mut b = Builder::new(sizes[0]);
-        let name = |b: &Builder| format!("my_network.{}", b.next_position() + 1);
+        let mut b = Builder::new(sizes[0]).with_multipliers(multipliers);
+        let mut module = 0;
+        let mut name = || {
+            module += 1;
+            format!("my_network.{module}")
+        };
         for (l, &out) in sizes[1..].iter().enumerate() {
-            b.linear(out, name(&b));
+            b.linear(out, name());
             if l == sizes.len() - 2 {
                 break;
             }
             if batch_norm {
-                b.batch_norm(name(&b));
+                b.batch_norm(name());
             }
-            b.activation(activation, name(&b));
+            b.activation(activation, name());
         }
         b.finish()
     }

@@ -16,8 +16,20 @@ impl Model {
     /// with `activation` in its branches; every Linear zero until
     /// initialised, norms at scale 1 and shift 0, alpha at its init.
     pub fn residual(input_width: usize, width: usize, classes: usize, activation: Activation, net: &Residual) -> Self {
+        Self::residual_multiplied((input_width, width, classes), activation, net, &[])
+    }
+
+    /// [`Model::residual`] with Linear `l`'s input multiplied by
+    /// `multipliers[l]` (unsaid: 1), as a fixed scalar layer named
+    /// `<linear>.multiplier` before it.
+    pub fn residual_multiplied(
+        (input_width, width, classes): (usize, usize, usize),
+        activation: Activation,
+        net: &Residual,
+        multipliers: &[f32],
+    ) -> Self {
         assert!(input_width > 0 && width > 0 && classes > 0 && net.blocks > 0, "bad residual network");
-        let mut b = Builder::new(input_width);
+        let mut b = Builder::new(input_width).with_multipliers(multipliers);
         b.linear(width, "input".into());
         if net.order == BlockOrder::Post {
             b.activation(activation, "input_act".into());
