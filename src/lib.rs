@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod console;
+pub mod coord_check;
 pub mod data;
 pub mod error;
 pub mod experiment;

@@ -86,3 +86,62 @@ fn mup_training_follows_the_package_step_for_step() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The experiment `scripts/torch-mup.py` checks: the model 784-w-w-10 as
+/// `parametrisation` builds it, PyTorch's default init, its optimiser.
+fn coord_experiment(parametrisation: &str, optimizer: &str, lr: f64, batch: usize) -> Experiment {
+    let p = if parametrisation == "mup" { "parametrisation = { name = \"mup\", base_width = 64 }\n" } else { "" };
+    let text = format!(
+        "rng = \"torch\"\nbatch_size = {batch}\noptimizer = {{ kind = \"{optimizer}\", lr = {lr} }}\n[model]\nwidth = 64\ndepth = 2\n{p}\
+         [[variants]]\nname = \"{parametrisation}\"\nweight_init = {{ scheme = \"pytorch_default\" }}\nbias_init = {{ scheme = \"pytorch_default\" }}\n"
+    );
+    Experiment::from_toml(&text, std::path::Path::new("coord.toml")).unwrap()
+}
+
+#[test]
+fn the_coord_check_gives_mups_own_numbers() {
+    use initscope::coord_check::{coord_rows, CoordSettings};
+    let json = torch_fixture_json("mup.json");
+    let coord = &json["coord"];
+    let (steps, seeds, batch) =
+        (coord["steps"].as_u64().unwrap(), coord["seeds"].as_u64().unwrap(), coord["batch"].as_u64().unwrap());
+    let data = mnist();
+    let mut worst_all = 0.0f64;
+    for run in coord["runs"].as_array().unwrap() {
+        let (p, opt) = (run["parametrisation"].as_str().unwrap(), run["optimizer"].as_str().unwrap());
+        let exp = coord_experiment(p, opt, run["lr"].as_f64().unwrap(), batch as usize);
+        let theirs = run["rows"].as_array().unwrap();
+        let mut widths: Vec<usize> = theirs.iter().map(|r| r["width"].as_u64().unwrap() as usize).collect();
+        widths.dedup();
+        let settings = CoordSettings { widths, steps: steps as usize, seeds: seeds as usize, tolerance: 0.1 };
+        let ours = coord_rows(&exp, &data, &settings, &mut |_| {}).unwrap();
+        // Worst relative difference at the first step (the initial weights,
+        // identical bits: summation order only) and at the later ones.
+        let (mut worst, mut worst_init) = (0.0f64, 0.0f64);
+        let mut compared = 0;
+        for t in theirs.iter().filter(|r| r["module"] != "my_network.0") {
+            let key = (
+                t["width"].as_u64().unwrap() as usize,
+                t["module"].as_str().unwrap(),
+                t["t"].as_u64().unwrap() as usize,
+                t["seed"].as_u64().unwrap(),
+            );
+            let mine = ours.iter().find(|r| (r.width, r.layer.as_str(), r.step, r.seed) == key);
+            let mine = mine.unwrap_or_else(|| panic!("{p} {opt}: no row for {key:?}"));
+            let gap = relative(mine.l1, t["l1"].as_f64().unwrap());
+            if key.2 == 1 {
+                worst_init = worst_init.max(gap);
+            }
+            worst = worst.max(gap);
+            compared += 1;
+        }
+        assert_eq!(compared, ours.len(), "{p} {opt}: one of our rows for each of mup's");
+        eprintln!("coord check, {p} {opt}: {compared} values, largest relative difference to mup's {worst:.1e} ({worst_init:.1e} at step 1)");
+        worst_all = worst_all.max(worst);
+        assert!(worst_init < 1e-5, "{p} {opt}: at initialisation {worst_init:.1e} from mup's");
+    }
+    // After the first update, float rounding only, but Adam's step divides
+    // by sqrt(v): for a gradient near zero a last-bit difference moves the
+    // weight by up to the whole lr, so its later steps get a wider bound.
+    assert!(worst_all < 1e-3, "largest relative difference {worst_all:.1e}");
+}
