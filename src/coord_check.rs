@@ -171,10 +171,14 @@ fn l1_and_std(x: &[f32]) -> (f64, f64) {
     (l1, var.sqrt())
 }
 
+/// A curve of the coord check: (variant, layer, step).
+pub type CurveKey = (String, String, usize);
+
 /// The mean over seeds of each (variant, layer, step, width)'s l1, in the
-/// rows' order of first appearance: `((variant, layer, step), [(width, l1)])`.
-pub fn seed_means(rows: &[CoordRow]) -> Vec<((String, String, usize), Vec<(usize, f64)>)> {
-    let mut out: Vec<((String, String, usize), Vec<(usize, f64, usize)>)> = Vec::new();
+/// rows' order of first appearance: `(curve, [(width, l1)])`.
+pub fn seed_means(rows: &[CoordRow]) -> Vec<(CurveKey, Vec<(usize, f64)>)> {
+    type Sums = Vec<(usize, f64, usize)>;
+    let mut out: Vec<(CurveKey, Sums)> = Vec::new();
     for r in rows {
         let key = (r.variant.clone(), r.layer.clone(), r.step);
         let i = out.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
@@ -218,7 +222,7 @@ fn least_squares_slope(points: &[(f64, f64)]) -> f64 {
 /// (…)" or "fails: my_network.5 grows as width^0.93 from step 2 (…)".
 pub fn verdict(variant: &str, slopes: &[Slope], tolerance: f64) -> String {
     let own: Vec<&Slope> = slopes.iter().filter(|s| s.variant == variant).collect();
-    let out_of = |s: &&&Slope| !(s.slope.abs() <= tolerance);
+    let out_of = |s: &&&Slope| s.slope.is_nan() || s.slope.abs() > tolerance;
     let worst = own.iter().filter(out_of).max_by(|a, b| a.slope.abs().total_cmp(&b.slope.abs()));
     let largest = own.iter().map(|s| s.slope.abs()).fold(0.0, f64::max);
     let Some(worst) = worst else {
@@ -260,7 +264,7 @@ pub fn to_csv<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     for row in rows {
         writer.serialize(row)?;
     }
-    Ok(writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+    writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[cfg(test)]
