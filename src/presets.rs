@@ -7,7 +7,7 @@ use anyhow::Result;
 use std::path::Path;
 
 /// `(name, file text)` of every preset.
-pub const PRESETS: [(&str, &str); 7] = [
+pub const PRESETS: [(&str, &str); 8] = [
     ("seed", include_str!("../presets/seed.toml")),
     ("seed-batchnorm", include_str!("../presets/seed-batchnorm.toml")),
     ("all-inits", include_str!("../presets/all-inits.toml")),
@@ -15,6 +15,7 @@ pub const PRESETS: [(&str, &str); 7] = [
     ("glorot2010", include_str!("../presets/glorot2010.toml")),
     ("zeros", include_str!("../presets/zeros.toml")),
     ("rezero-deep", include_str!("../presets/rezero-deep.toml")),
+    ("coord-check", include_str!("../presets/coord-check.toml")),
 ];
 
 /// `(name, file text)` of every sweep preset (a `[sweep]` table of axes

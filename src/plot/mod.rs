@@ -1,6 +1,7 @@
 //! Charts, drawn with `plotters` from the run records only, each written
 //! as SVG (for the report) and PNG (for image viewers).
 
+pub mod coord;
 pub mod curves;
 pub mod distributions;
 pub mod grid;

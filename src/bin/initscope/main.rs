@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+mod coord;
 mod sweep;
 mod theory;
 
@@ -77,6 +78,10 @@ enum Command {
     /// training: per variant and layer the pre-activation std and gradient
     /// ratio, chi_1, depth scales, the edge of chaos and the regime.
     Theory(theory::TheoryArgs),
+    /// The coord check: for several widths and the first steps on one
+    /// batch, each layer's mean |x|; a verdict from its slope in width
+    /// (flat: the parametrisation holds), charts and CSV.
+    CoordCheck(coord::CoordArgs),
     /// Write a commented starter experiment file, NAME.toml: two variants,
     /// every other setting at the seed experiment's value.
     New {
@@ -268,6 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => return run_command(args),
         Command::Sweep(args) => return sweep::sweep_command(*args),
         Command::Theory(args) => return theory::theory_command(args),
+        Command::CoordCheck(args) => return coord::coord_command(args),
         Command::Export { format: ExportFormat::Tensorboard { dir } } => {
             let files = initscope::tensorboard::export(&dir)?;
             println!("Wrote {} event files; view them with: tensorboard --logdir {}", files.len(), dir.display());
