@@ -9,12 +9,15 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// One layer's curve in one panel: its label and (log2 width, mean l1) points.
+pub type LayerCurve = (String, Vec<(f64, f64)>);
+
 /// One variant's coord-check chart.
 pub struct CoordChart {
     /// The title: the variant and its verdict.
     pub title: String,
     /// Per step (from 1), each layer's (name, [(log2 width, mean l1)]).
-    pub steps: Vec<Vec<(String, Vec<(f64, f64)>)>>,
+    pub steps: Vec<Vec<LayerCurve>>,
 }
 
 impl CoordChart {
