@@ -559,16 +559,28 @@ def residual_fixtures(data_dir):
 
 
 def residual_losses(model, settings, images, labels, dtype, steps):
-    optimizer = torch_optimizer(model.parameters(), settings)
+    return train_losses(model, torch_optimizer(model.parameters(), settings), images, labels, dtype, steps)
+
+
+def train_losses(model, optimizer, images, labels, dtype, steps, batch=BATCH):
+    """`steps` steps of cross-entropy on images 0.. in order; the losses."""
     losses = []
     for k in range(steps):
-        x, y = images[k * BATCH : (k + 1) * BATCH].to(dtype), labels[k * BATCH : (k + 1) * BATCH]
+        x, y = images[k * batch : (k + 1) * batch].to(dtype), labels[k * batch : (k + 1) * batch]
         loss = torch.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+def data_argument_parser(doc):
+    """A fixture script's parser: its doc's first line, and `--data`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
+    parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
+    return parser
 
 
 def add_optimizers(data_dir, chosen):
@@ -591,9 +603,7 @@ def add_optimizers(data_dir, chosen):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
-    parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
+    parser = data_argument_parser(__doc__)
     parser.add_argument(
         "--reorder-only",
         action="store_true",

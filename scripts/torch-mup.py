@@ -27,10 +27,8 @@ To remake it (MNIST fetched by `initscope data fetch mnist`):
     /tmp/torchenv/bin/python scripts/torch-mup.py [--data DIR]
 """
 
-import argparse
 import importlib.util
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -101,18 +99,9 @@ def optimizer(params, settings):
     return make(params, lr=settings["lr"], weight_decay=settings.get("weight_decay", 0.0), **extra)
 
 
-def train(model, settings, images, labels, dtype):
+def train(fx, model, settings, images, labels, dtype):
     model = model.to(dtype)
-    opt = optimizer(model.parameters(), settings)
-    losses = []
-    for k in range(TRAIN_STEPS):
-        x, y = images[k * BATCH : (k + 1) * BATCH].to(dtype), labels[k * BATCH : (k + 1) * BATCH]
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+    return fx.train_losses(model, optimizer(model.parameters(), settings), images, labels, dtype, TRAIN_STEPS, BATCH)
 
 
 def seeded(width):
@@ -135,11 +124,11 @@ def training_fixture(fx, recipes_module, images, labels):
     for width in WIDTHS:
         for name, settings in RECIPES.items():
             runs = {"optimizer": settings, "width": width}
-            runs["f32"] = train(seeded(width), settings, images, labels, torch.float32)
-            runs["f64"] = train(seeded(width), settings, images, labels, torch.float64)
+            runs["f32"] = train(fx, seeded(width), settings, images, labels, torch.float32)
+            runs["f64"] = train(fx, seeded(width), settings, images, labels, torch.float64)
             for key, seed in orders.items():
                 model, permuted = recipes_module.permute_every_layer(fx, seeded(width), images, seed)
-                runs[key] = train(model, settings, permuted, labels, torch.float32)
+                runs[key] = train(fx, model, settings, permuted, labels, torch.float32)
             out[f"{name}_w{width}"] = runs
             print(f"{name} width {width}: final loss {runs['f32'][-1]:.4f}")
     return out
@@ -176,14 +165,11 @@ def coord_fixture(images, labels):
 
 def main():
     global BASE_SHAPES
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
-    parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
-    args = parser.parse_args()
+    fx, recipes_module = load("torch-fixtures.py"), load("torch-recipes.py")
+    args = fx.data_argument_parser(__doc__).parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     BASE_SHAPES = get_shapes(mlp(BASE))
-    fx, recipes_module = load("torch-fixtures.py"), load("torch-recipes.py")
     images, labels = fx.mnist_train(args.data)
     out = {
         "torch_version": torch.__version__,

@@ -24,10 +24,8 @@ The tests read the file without PyTorch. To remake it (MNIST fetched by
     /tmp/torchenv/bin/python scripts/torch-recipes.py [--data DIR]
 """
 
-import argparse
 import importlib.util
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -247,10 +245,7 @@ def training_fixtures(data_dir):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("INITSCOPE_DATA_DIR") or Path.home() / ".cache" / "initscope"
-    parser.add_argument("--data", type=Path, default=Path(default_data), help="initscope's data directory")
-    args = parser.parse_args()
+    args = load_fixtures_module().data_argument_parser(__doc__).parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     out = {

@@ -121,7 +121,9 @@ pub fn coord_rows(
     for &width in &settings.widths {
         let wide = widen(exp, width)?;
         wide.validate()?;
-        for unit in wide.runs().into_iter().filter(|u| u.seed == wide.runs()[0].seed) {
+        let units = wide.runs();
+        // One unit per variant: the coord check's seeds replace the experiment's.
+        for unit in units.iter().filter(|u| u.seed == units[0].seed) {
             for seed in 0..settings.seeds as u64 {
                 let unit = crate::experiment::RunUnit { seed, ..unit.clone() };
                 let spec = RunSpec::resolve(&wide, &unit, DataShape::of(data));
@@ -135,7 +137,9 @@ pub fn coord_rows(
 
 /// One seed of one variant at one width.
 fn one_run(spec: &RunSpec, train: &LabeledImages, steps: usize, width: usize) -> Vec<CoordRow> {
-    let Some((model, _)) = spec.drawn_model(&|| false) else { unreachable!("nothing stops the draw") };
+    let Some((model, _)) = spec.drawn_model(&|| false) else {
+        return Vec::new(); // only a stop request ends a draw early, and none is made
+    };
     let batch = spec.batch_size;
     let indices: Vec<u32> = (0..batch as u32).collect();
     let optimizer = spec.optimizer(&model);

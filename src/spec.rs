@@ -75,31 +75,45 @@ fn layer_groups(
         .collect()
 }
 
-/// The weight shapes of the Linears of `model` for a parametrisation: the
-/// first layer's fan-in (the pixels) and the last's fan-out (the classes)
-/// never scale; every other dimension is a hidden width against `base`.
-fn linear_shapes(model: &Model, base: usize) -> Vec<LinearShape> {
-    let last = model.linear_count() - 1;
+/// Each Linear's `(fan_in, fan_out)`, first to last, of the network of
+/// `widths` (input, hidden..., classes; with `residual`, input, stream,
+/// classes and every branch Linear stream to stream).
+fn linear_fans(widths: &[usize], residual: Option<&Residual>) -> Vec<(usize, usize)> {
+    match residual {
+        Some(net) => {
+            let (input, stream, classes) = (widths[0], widths[1], widths[2]);
+            let branches = std::iter::repeat_n((stream, stream), net.blocks * net.branch_layers);
+            std::iter::once((input, stream)).chain(branches).chain([(stream, classes)]).collect()
+        }
+        None => widths.windows(2).map(|w| (w[0], w[1])).collect(),
+    }
+}
+
+/// The weight shapes of Linears of `fans` for a parametrisation: the first
+/// layer's fan-in (the pixels) and the last's fan-out (the classes) never
+/// scale; every other dimension is a hidden width against `base`.
+fn linear_shapes(fans: &[(usize, usize)], base: usize) -> Vec<LinearShape> {
+    let last = fans.len() - 1;
     let dim = |size: usize, fixed: bool| if fixed { Dim::FIXED } else { Dim::hidden(size, base) };
-    (0..=last)
-        .map(|l| {
-            let linear = model.linear(l);
-            LinearShape { fan_in: dim(linear.fan_in, l == 0), out: dim(linear.fan_out, l == last), readout: l == last }
-        })
-        .collect()
+    let shape = |(l, &(fan_in, out)): (usize, &(usize, usize))| LinearShape {
+        fan_in: dim(fan_in, l == 0),
+        out: dim(out, l == last),
+        readout: l == last,
+    };
+    fans.iter().enumerate().map(shape).collect()
 }
 
 /// Each Linear's factors: the parametrisation's, times the variant's
 /// per-layer `init_scale`, `bias_init_scale` and `multiplier`.
 fn layer_scales(
     variant: &crate::experiment::Variant,
-    model: &Model,
+    fans: &[(usize, usize)],
     parametrisation: Option<&Parametrisation>,
     kind: crate::optim::OptimizerKind,
 ) -> Vec<LayerScale> {
     let mut scales = match parametrisation {
-        Some(p) => p.scales(&linear_shapes(model, p.base_width), kind),
-        None => vec![LayerScale::IDENTITY; model.linear_count()],
+        Some(p) => p.scales(&linear_shapes(fans, p.base_width), kind),
+        None => vec![LayerScale::IDENTITY; fans.len()],
     };
     for o in &variant.layers {
         let s = &mut scales[o.layer - 1];
@@ -168,8 +182,8 @@ impl RunSpec {
         widths.extend(&model.hidden);
         widths.push(shape.classes);
         let optimizer = *exp.optimizer_of(variant);
-        let plain = Self::network(&widths, model.activation, model.batch_norm, model.residual.as_ref(), &[]);
-        let layer_scales = layer_scales(variant, &plain, model.parametrisation.as_ref(), optimizer.kind);
+        let fans = linear_fans(&widths, model.residual.as_ref());
+        let layer_scales = layer_scales(variant, &fans, model.parametrisation.as_ref(), optimizer.kind);
         RunSpec {
             name: variant.name.clone(),
             group: unit.group.clone(),
@@ -284,6 +298,23 @@ impl RunSpec {
         match residual {
             Some(net) => Model::residual_multiplied((widths[0], widths[1], widths[2]), activation, net, multipliers),
             None => Model::mlp_multiplied(widths, activation, batch_norm, multipliers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fans a parametrisation reads without building the network are
+    /// the built network's.
+    #[test]
+    fn linear_fans_are_the_built_networks() {
+        let net: Residual = toml::from_str("blocks = 3\nbranch_layers = 2").unwrap();
+        for (widths, residual) in [(vec![784, 300, 200, 10], None), (vec![20, 16, 5], Some(&net))] {
+            let model = RunSpec::network(&widths, Activation::Relu, false, residual, &[]);
+            let built: Vec<(usize, usize)> = model.linears().map(|l| (l.fan_in, l.fan_out)).collect();
+            assert_eq!(linear_fans(&widths, residual), built);
         }
     }
 }

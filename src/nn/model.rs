@@ -192,23 +192,19 @@ impl Model {
     pub fn scale_linears(&mut self, factors: &[f32]) {
         assert_eq!(factors.len(), self.linear_count(), "one factor per Linear");
         for (l, &f) in factors.iter().enumerate() {
-            let layer = *self.linear(l);
-            if f == 0.0 {
-                self.params[layer.weight_range()].fill(0.0);
-                self.params[layer.bias_range()].fill(0.0);
-            } else if f != 1.0 {
-                self.params[layer.weight_range()].iter_mut().for_each(|w| *w *= f);
-            }
+            self.scale_linear(l, f, if f == 0.0 { 0.0 } else { 1.0 });
         }
     }
 
     /// Multiplies Linear `l`'s drawn weights by `weight` and biases by
     /// `bias` (a parametrisation's init factors; PyTorch's `weight.data *=
-    /// factor`, one float32 product each).
+    /// factor`, one float32 product each); a factor of 0 sets +0.
     pub fn scale_linear(&mut self, l: usize, weight: f32, bias: f32) {
         let layer = *self.linear(l);
         for (range, f) in [(layer.weight_range(), weight), (layer.bias_range(), bias)] {
-            if f != 1.0 {
+            if f == 0.0 {
+                self.params[range].fill(0.0);
+            } else if f != 1.0 {
                 self.params[range].iter_mut().for_each(|w| *w *= f);
             }
         }
