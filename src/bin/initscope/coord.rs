@@ -58,6 +58,9 @@ fn settings(args: &CoordArgs) -> anyhow::Result<CoordSettings> {
 pub fn coord_command(args: CoordArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(&args)?;
     let exp = load_experiment(Some(&args.experiment))?;
+    // A network the widths cannot be set on is the file's fault: say so before loading data.
+    initscope::coord_check::widen(&exp, settings.widths[0])
+        .map_err(|e| input(format!("{}: {e}", args.experiment.display())))?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("coord-check").join(&exp.name));
     let data = exp.dataset.load(&args.data.root())?;
     let started = Instant::now();
