@@ -244,6 +244,12 @@ pub struct Experiment {
     /// Samples per training step.
     #[serde(default = "seed_batch_size")]
     pub batch_size: usize,
+    /// At most this many steps per epoch, the first batches of each
+    /// epoch's order (unsaid: every full batch of the training images). Short
+    /// epochs make the last epoch's mean loss the loss of the last steps,
+    /// the measure of learning-rate transfer (Tensor Programs V, Fig. 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_per_epoch: Option<usize>,
     /// Share of the training file held out (its last images) for validation.
     #[serde(default = "seed_validation_fraction")]
     pub validation_fraction: f64,
@@ -436,6 +442,7 @@ impl Experiment {
             rng: RngKind::Chacha,
             epochs: 15,
             batch_size: 128,
+            steps_per_epoch: None,
             validation_fraction: 0.1,
             shuffle: true,
             log_every: 50,
@@ -476,6 +483,9 @@ impl Experiment {
         }
         if self.batch_size == 0 {
             bail!("batch_size: must be at least 1");
+        }
+        if self.steps_per_epoch == Some(0) {
+            bail!("steps_per_epoch: must be at least 1");
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             bail!("validation_fraction: must be in [0, 1), got {}", self.validation_fraction);

@@ -19,6 +19,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod fsutil;
+pub mod lr_transfer;
 pub mod nn;
 pub mod nonfinite;
 pub mod optim;

@@ -167,6 +167,8 @@ pub struct RunSpec {
     pub batch_size: usize,
     /// Passes over the training images.
     pub epochs: usize,
+    /// The cap on steps per epoch, if any.
+    pub steps_per_epoch: Option<usize>,
     /// Share of the training file held out for validation.
     pub validation_fraction: f64,
     /// A new order of the training images every epoch.
@@ -203,6 +205,7 @@ impl RunSpec {
             layer_scales,
             batch_size: exp.batch_size,
             epochs: exp.epochs,
+            steps_per_epoch: exp.steps_per_epoch,
             validation_fraction: exp.validation_fraction,
             shuffle: exp.shuffle,
         }

@@ -275,3 +275,90 @@ fn a_corrupt_record_is_mended_by_retry_failed() {
     assert!(out.join("runs/p0003.corrupt-1/summary.json").is_file(), "the corrupt records are kept");
     assert_eq!(table_without_seconds(&out), expected);
 }
+
+/// A sweep of width against the learning rate: standard against muP,
+/// Adam, 2 epochs of 4 steps each.
+fn transfer_file(dir: &Path, data: &Path) -> std::path::PathBuf {
+    let text = format!(
+        r#"name = "transfer"
+dataset = "{data}"
+epochs = 2
+steps_per_epoch = 4
+batch_size = 50
+log_every = 0
+optimizer = {{ kind = "adam", lr = 0.01 }}
+model = {{ width = 16, depth = 2 }}
+probe = {{ every = 0, histogram_every = 0 }}
+
+[[variants]]
+name = "standard"
+weight_init = {{ scheme = "pytorch_default" }}
+bias_init = {{ scheme = "pytorch_default" }}
+
+[[variants]]
+name = "mup"
+weight_init = {{ scheme = "pytorch_default" }}
+bias_init = {{ scheme = "pytorch_default" }}
+model = {{ width = 16, depth = 2, parametrisation = {{ name = "mup", base_width = 16 }} }}
+
+[[sweep.zip]]
+"model.width" = [16, 32, 64]
+"variants.1.model.width" = [16, 32, 64]
+
+[sweep]
+"optimizer.lr" = [0.0001, 0.001, 0.01, 0.1]
+"#,
+        data = data.display(),
+    );
+    let file = dir.join("transfer.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn a_sweep_of_width_against_lr_reports_each_widths_optimum_from_its_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 10);
+    let out = tmp.path().join("sweep");
+    let r = sweep(&transfer_file(tmp.path(), &data), &out, &["--threads", "2"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let rows = table_without_seconds(&out);
+    assert_eq!(rows.len(), 1 + 12 * 2, "3 widths x 4 rates x 2 variants");
+    // steps_per_epoch caps each epoch: 2 epochs of 4 steps, of 50 images.
+    assert!(column(&rows, "steps").iter().all(|s| s == "8"), "{:?}", column(&rows, "steps"));
+    let epochs = std::fs::read_to_string(out.join("runs/p0001/standard/epochs.csv")).unwrap();
+    let first: Vec<&str> = epochs.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first[5], "200", "train_total of epoch 1 in\n{epochs}");
+
+    // Each variant's optimum per width, recomputed from sweep.csv.
+    let (widths, lrs, groups, losses) = (
+        column(&rows, "model.width"),
+        column(&rows, "optimizer.lr"),
+        column(&rows, "group"),
+        column(&rows, "final_loss"),
+    );
+    let mut expected = Vec::new();
+    for group in ["standard", "mup"] {
+        for width in ["16", "32", "64"] {
+            let best = (0..widths.len())
+                .filter(|&i| groups[i] == group && widths[i] == width)
+                .min_by(|&a, &b| losses[a].parse::<f64>().unwrap().total_cmp(&losses[b].parse().unwrap()))
+                .unwrap();
+            expected.push((group.to_string(), width.to_string(), lrs[best].parse::<f64>().unwrap()));
+        }
+    }
+    let optima = std::fs::read_to_string(out.join("lr-optima.csv")).unwrap();
+    let mut lines = optima.lines();
+    assert_eq!(lines.next(), Some("group,width,best_lr,best_log2_lr,loss,at_edge,octaves_per_doubling"));
+    let found: Vec<(String, String, f64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(found, expected, "{optima}");
+    assert!(out.join("plots/lr-transfer.svg").is_file());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Learning-rate transfer</h2>"));
+    assert_eq!(html.matches("octaves per doubling of width").count(), 2, "a sentence per variant");
+}

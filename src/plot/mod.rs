@@ -9,6 +9,7 @@ pub mod images;
 pub mod optimizer;
 pub mod phase;
 pub mod ticks;
+pub mod transfer;
 
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;

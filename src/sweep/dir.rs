@@ -167,4 +167,10 @@ impl SweepDir {
         let flat: Vec<ResultRow> = rows.iter().flatten().cloned().collect();
         write_table(&self.root.join("sweep.csv"), &spec.keys(), &flat)
     }
+
+    /// Writes `lr-optima.csv` (each variant's best learning rate per width,
+    /// [`crate::lr_transfer::optima_csv`]) atomically.
+    pub fn write_lr_optima(&self, csv: &str) -> Result<()> {
+        write_atomic(&self.root.join("lr-optima.csv"), csv.as_bytes())
+    }
 }

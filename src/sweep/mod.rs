@@ -7,6 +7,7 @@
 //! <sweep>/sweep.csv             one row per point and variant, rewritten after each point
 //! <sweep>/status/<point>.json   a point that failed (a crash or an I/O error), and why
 //! <sweep>/runs/<point>/         what `initscope run` writes, for each point
+//! <sweep>/lr-optima.csv         a sweep of width against lr: each width's best lr
 //! <sweep>/report.html           the table and the phase diagrams
 //! ```
 

@@ -6,6 +6,7 @@
 use super::spec::{value_text, Point, SweepSpec};
 use super::table::{ResultRow, VariantResult};
 use super::SweepDir;
+use crate::lr_transfer::{transfers, Cell as TransferCell, Transfer};
 use crate::plot::curves::mean_sd;
 use crate::plot::grid::{grid_position, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
 use crate::plot::ticks::significant;
@@ -101,12 +102,20 @@ pub fn build_sweep_report(dir: &Path, metric: Metric) -> Result<PathBuf> {
     sweep.write_table(&spec, &rows)?;
     let flat: Vec<ResultRow> = rows.into_iter().flatten().collect();
     let dimensions = dimensions(&spec);
-    let charts = draw_charts(&sweep, &spec, &points, &dimensions, &flat, metric, &dir.join("plots"))?;
+    let mut charts = draw_charts(&sweep, &spec, &points, &dimensions, &flat, metric, &dir.join("plots"))?;
+    let transfers = lr_transfers(&spec, &dimensions, &flat);
+    if !transfers.is_empty() {
+        sweep.write_lr_optima(&crate::lr_transfer::optima_csv(&transfers))?;
+        let chart = crate::plot::transfer::TransferChart { transfers: transfers.clone() };
+        charts.insert(0, save(&chart, &dir.join("plots"), "lr-transfer")?);
+    }
     let page = SweepPage {
         title: spec.name(),
         dir: dir.display().to_string(),
         counts: counts(&flat),
         reading: reading(&dimensions, metric),
+        transfer: transfers.iter().map(|t| t.statement()).collect(),
+        optima: optima_rows(&transfers),
         figures: charts.iter().map(Figure::of).collect(),
         header: super::table::header(&spec.keys()),
         rows: flat.iter().map(super::table::row_cells).collect(),
@@ -170,6 +179,48 @@ fn gather(
         }
     }
     groups
+}
+
+/// With exactly two dimensions, a width (`...model.width`) and a learning
+/// rate (`...optimizer.lr`), every variant's learning-rate transfer from
+/// the final training loss; otherwise none.
+fn lr_transfers(spec: &SweepSpec, dimensions: &[Dimension], rows: &[ResultRow]) -> Vec<Transfer> {
+    let ends = |d: &Dimension, key: &str| d.numbers.is_some() && spec.axes[d.axis].keys[0].ends_with(key);
+    let find = |key: &str| dimensions.iter().find(|d| ends(d, key));
+    let (Some(width), Some(lr)) = (find("model.width"), find("optimizer.lr")) else { return Vec::new() };
+    if dimensions.len() != 2 {
+        return Vec::new();
+    }
+    let mut cells: Vec<TransferCell> = Vec::new();
+    for row in rows {
+        let Some(result) = &row.result else { continue };
+        let positions = spec.positions(row.point - 1);
+        let number = |d: &Dimension| d.numbers.as_ref().map_or(f64::NAN, |n| n[positions[d.axis]]);
+        let (w, l) = (number(width), number(lr));
+        match cells.iter_mut().find(|c| c.group == row.group && c.width == w && c.lr == l) {
+            Some(c) => c.losses.push(result.final_loss),
+            None => {
+                cells.push(TransferCell { group: row.group.clone(), width: w, lr: l, losses: vec![result.final_loss] })
+            }
+        }
+    }
+    transfers(&cells)
+}
+
+/// The page's table of optima: a row per variant and width.
+fn optima_rows(transfers: &[Transfer]) -> Vec<Vec<String>> {
+    let row = |t: &Transfer, o: &crate::lr_transfer::Optimum| {
+        let edge = if o.at_edge { "at the grid's edge" } else { "" };
+        vec![
+            t.group.clone(),
+            format!("{}", o.width),
+            significant(o.lr, 4),
+            format!("{:.2}", o.lr.log2()),
+            format!("{:.4}", o.loss),
+            edge.into(),
+        ]
+    };
+    transfers.iter().flat_map(|t| t.optima.iter().map(move |o| row(t, o))).collect()
 }
 
 /// The prediction the first run of variant `group` in `point` wrote, if it did.
@@ -395,6 +446,8 @@ struct SweepPage {
     dir: String,
     counts: String,
     reading: String,
+    transfer: Vec<String>,
+    optima: Vec<Vec<String>>,
     figures: Vec<Figure>,
     header: Vec<String>,
     rows: Vec<Vec<String>>,

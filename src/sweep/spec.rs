@@ -15,7 +15,9 @@
 //! "optimizer.momentum" = { uniform = [0.0, 0.99] }
 //! "optimizer.lr" = { log_uniform = [1e-4, 1.0] }
 //! ```
-//! The sweep is the grid (product) of the axes, the last varying fastest.
+//! The sweep is the grid (product) of the axes, the last varying fastest:
+//! first the single keys in the file's order, then the tied axes (`zip`,
+//! `random`) in the file's order, wherever the file writes them.
 
 use crate::error::input;
 use crate::experiment::Experiment;
@@ -117,6 +119,10 @@ impl SweepSpec {
                 }
             }
         }
+        // One order whatever the file's layout, the one `resolved_toml`
+        // writes (plain keys before `[[sweep.zip]]`), so that the resolved
+        // file numbers the points as the file did.
+        axes.sort_by_key(|a| a.keys.len() > 1);
         if axes.is_empty() {
             return Err(spec.error(spec.line_of_key("sweep"), "sweep: no axes: add a key with a list of values"));
         }

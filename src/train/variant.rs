@@ -228,7 +228,8 @@ pub fn train_variant(
     while at.epoch <= spec.epochs {
         let epoch = at.epoch;
         let epoch_orders = orders.epoch(epoch);
-        for (step, batch) in epoch_orders.train.chunks_exact(spec.batch_size).enumerate().skip(at.step) {
+        let batches = epoch_orders.train.chunks_exact(spec.batch_size).take(split.steps_per_epoch);
+        for (step, batch) in batches.enumerate().skip(at.step) {
             trainer.set_scheduled(&schedule.values());
             let loss = trainer.compute_gradients(&data.train, batch);
             if at.steps_taken == 0 {
@@ -318,7 +319,8 @@ struct Split {
 impl Split {
     fn new(spec: &RunSpec, data: &Dataset) -> Result<Self> {
         let (train, valid) = validation_split(data.train.count, spec.validation_fraction);
-        let steps_per_epoch = train.len() / spec.batch_size; // the last partial batch is dropped
+        let full_batches = train.len() / spec.batch_size; // the last partial batch is dropped
+        let steps_per_epoch = spec.steps_per_epoch.map_or(full_batches, |cap| cap.min(full_batches));
         if steps_per_epoch == 0 {
             return Err(crate::error::input(format!(
                 "batch_size: {} is larger than the {} training images",

@@ -86,6 +86,22 @@ fn random_axes_draw_reproducibly_inside_their_ranges() {
 }
 
 #[test]
+fn a_zip_written_before_the_plain_keys_numbers_the_points_as_its_resolved_file() {
+    // TOML lets `[[sweep.zip]]` come first; the resolved file writes it last.
+    let text = format!(
+        "{}\n[[sweep.zip]]\nseed = [1, 2, 3]\nepochs = [4, 5, 6]\n[sweep]\n\"optimizer.lr\" = [0.01, 0.1]\n",
+        Experiment::seed_experiment().to_toml()
+    );
+    let s = SweepSpec::from_toml(&text, "s.toml").unwrap();
+    assert_eq!(s.keys(), ["optimizer.lr", "seed", "epochs"], "plain keys first, wherever written");
+    let again = SweepSpec::from_toml(&s.resolved_toml(), "resolved").unwrap();
+    let a: Vec<_> = s.points().unwrap().into_iter().map(|p| p.experiment).collect();
+    let b: Vec<_> = again.points().unwrap().into_iter().map(|p| p.experiment).collect();
+    assert_eq!(a, b);
+    assert_eq!((a[1].optimizer.lr, a[1].seed, a[1].epochs), (0.01, 2, 5));
+}
+
+#[test]
 fn the_resolved_file_expands_to_the_same_points() {
     let mut s = spec("[sweep]\n\"optimizer.lr\" = [0.01, 0.1]\n[[sweep.zip]]\nseed = [1, 2]\nepochs = [3, 4]\n");
     s.set_base("epochs", Value::Integer(9)).unwrap();
