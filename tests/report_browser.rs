@@ -82,6 +82,26 @@ fn a_sweep_report_loads_in_a_browser_with_its_phase_diagrams() {
 
 #[test]
 #[ignore = "needs Debian's chromium; .ci/run installs it and runs this with --ignored"]
+fn a_learning_rate_transfer_report_loads_in_a_browser_with_its_chart_and_optima() {
+    let browser = chromium().expect("Chromium is not installed (apt-get install chromium, as .ci/run does)");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 600, 100, 10);
+    let file = transfer_sweep_file(tmp.path(), &data);
+    let out = tmp.path().join("sweep");
+    let r = initscope(&["sweep", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let page = out.join("report.html");
+    // The transfer chart and a phase diagram per variant.
+    assert_eq!(self_check(&browser, &tmp.path().join("profile"), &page), 3);
+    let dom = headless(&browser, &tmp.path().join("profile2"), &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let optima = dom.split("<table id=\"optima\">").nth(1).expect("the table of optima").split("</table>").next().unwrap();
+    assert_eq!(optima.matches("<tr>").count(), 1 + 3 * 2, "a header and a row per variant and width");
+    assert!(dom.contains("alt=\"lr-transfer\""), "the transfer chart is on the page");
+}
+
+#[test]
+#[ignore = "needs Debian's chromium; .ci/run installs it and runs this with --ignored"]
 fn report_loads_in_a_browser_with_every_image_and_no_error() {
     let browser = chromium().expect("Chromium is not installed (apt-get install chromium, as .ci/run does)");
     let tmp = tempfile::tempdir().unwrap();

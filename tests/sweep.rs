@@ -276,51 +276,12 @@ fn a_corrupt_record_is_mended_by_retry_failed() {
     assert_eq!(table_without_seconds(&out), expected);
 }
 
-/// A sweep of width against the learning rate: standard against muP,
-/// Adam, 2 epochs of 4 steps each.
-fn transfer_file(dir: &Path, data: &Path) -> std::path::PathBuf {
-    let text = format!(
-        r#"name = "transfer"
-dataset = "{data}"
-epochs = 2
-steps_per_epoch = 4
-batch_size = 50
-log_every = 0
-optimizer = {{ kind = "adam", lr = 0.01 }}
-model = {{ width = 16, depth = 2 }}
-probe = {{ every = 0, histogram_every = 0 }}
-
-[[variants]]
-name = "standard"
-weight_init = {{ scheme = "pytorch_default" }}
-bias_init = {{ scheme = "pytorch_default" }}
-
-[[variants]]
-name = "mup"
-weight_init = {{ scheme = "pytorch_default" }}
-bias_init = {{ scheme = "pytorch_default" }}
-model = {{ width = 16, depth = 2, parametrisation = {{ name = "mup", base_width = 16 }} }}
-
-[[sweep.zip]]
-"model.width" = [16, 32, 64]
-"variants.1.model.width" = [16, 32, 64]
-
-[sweep]
-"optimizer.lr" = [0.0001, 0.001, 0.01, 0.1]
-"#,
-        data = data.display(),
-    );
-    let file = dir.join("transfer.toml");
-    std::fs::write(&file, text).unwrap();
-    file
-}
-
 #[test]
 fn a_sweep_of_width_against_lr_reports_each_widths_optimum_from_its_table() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path(), 600, 100, 10);
     let out = tmp.path().join("sweep");
-    let r = sweep(&transfer_file(tmp.path(), &data), &out, &["--threads", "2"]);
+    let r = sweep(&transfer_sweep_file(tmp.path(), &data), &out, &["--threads", "2"]);
     assert!(r.status.success(), "{}", stderr(&r));
     let rows = table_without_seconds(&out);
     assert_eq!(rows.len(), 1 + 12 * 2, "3 widths x 4 rates x 2 variants");

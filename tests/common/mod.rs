@@ -64,6 +64,45 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A sweep of width against the learning rate: standard against muP,
+/// Adam, 2 epochs of 4 steps each.
+pub fn transfer_sweep_file(dir: &Path, data: &Path) -> PathBuf {
+    let text = format!(
+        r#"name = "transfer"
+dataset = "{data}"
+epochs = 2
+steps_per_epoch = 4
+batch_size = 50
+log_every = 0
+optimizer = {{ kind = "adam", lr = 0.01 }}
+model = {{ width = 16, depth = 2 }}
+probe = {{ every = 0, histogram_every = 0 }}
+
+[[variants]]
+name = "standard"
+weight_init = {{ scheme = "pytorch_default" }}
+bias_init = {{ scheme = "pytorch_default" }}
+
+[[variants]]
+name = "mup"
+weight_init = {{ scheme = "pytorch_default" }}
+bias_init = {{ scheme = "pytorch_default" }}
+model = {{ width = 16, depth = 2, parametrisation = {{ name = "mup", base_width = 16 }} }}
+
+[[sweep.zip]]
+"model.width" = [16, 32, 64]
+"variants.1.model.width" = [16, 32, 64]
+
+[sweep]
+"optimizer.lr" = [0.0001, 0.001, 0.01, 0.1]
+"#,
+        data = data.display(),
+    );
+    let file = dir.join("transfer.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// A sweep of 4 points (depth x learning rate) over two variants of
 /// `width` units per hidden layer.
 pub fn sweep_file(dir: &Path, data: &Path, epochs: usize, width: usize) -> PathBuf {
