@@ -95,7 +95,8 @@ fn a_learning_rate_transfer_report_loads_in_a_browser_with_its_chart_and_optima(
     assert_eq!(self_check(&browser, &tmp.path().join("profile"), &page), 3);
     let dom = headless(&browser, &tmp.path().join("profile2"), &["--dump-dom"], &page);
     let dom = String::from_utf8_lossy(&dom.stdout);
-    let optima = dom.split("<table id=\"optima\">").nth(1).expect("the table of optima").split("</table>").next().unwrap();
+    let optima =
+        dom.split("<table id=\"optima\">").nth(1).expect("the table of optima").split("</table>").next().unwrap();
     assert_eq!(optima.matches("<tr>").count(), 1 + 3 * 2, "a header and a row per variant and width");
     assert!(dom.contains("alt=\"lr-transfer\""), "the transfer chart is on the page");
 }

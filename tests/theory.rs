@@ -1,13 +1,16 @@
 //! Mean-field theory against real random networks: the pre-activation
 //! variance each run's `theory.json` predicts, against what the probe
 //! measures at step 0 (before any update), over several seeds of wide
-//! networks; and the `theory` command's JSON and phase diagram.
+//! networks (per-layer multipliers and init factors included); and the
+//! `theory` command's JSON and phase diagram.
 
 mod common;
 use common::*;
 use std::path::Path;
 
-/// Four activations and initialisations on 4 hidden layers of 512 units.
+/// Four activations and initialisations on 4 hidden layers of 512 units,
+/// and per-layer input multipliers and init factors on a plain and on a
+/// residual network of that width.
 fn experiment(dir: &Path, data: &Path) -> std::path::PathBuf {
     let text = format!(
         r#"name = "theory-check"
@@ -55,6 +58,19 @@ name = "gelu-xavier"
 weight_init = {{ scheme = "xavier_normal", gain = 1.0 }}
 bias_init = {{ scheme = "uniform", a = -0.1, b = 0.1 }}
 model = {{ width = 512, depth = 4, activation = "gelu" }}
+
+[[variants]]
+name = "relu-multiplied"
+weight_init = {{ scheme = "kaiming_normal" }}
+bias_init = {{ scheme = "normal", std = 0.2 }}
+layers = [{{ layer = 2, multiplier = 1.5 }}, {{ layer = 3, init_scale = 0.6, bias_init_scale = 2.0 }}]
+
+[[variants]]
+name = "residual-multiplied"
+weight_init = {{ scheme = "kaiming_normal" }}
+bias_init = {{ scheme = "normal", std = 0.2 }}
+model = {{ width = 512, residual = {{ blocks = 3, branch_layers = 1 }} }}
+layers = [{{ layer = 2, multiplier = 1.7 }}, {{ layer = 3, init_scale = 0.5 }}]
 "#,
         data = data.display()
     );
@@ -71,7 +87,8 @@ fn predicted_variances_match_the_step_zero_measurements_of_wide_random_networks(
     let out = tmp.path().join("run");
     let r = initscope(&["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
     assert!(r.status.success(), "{}", stderr(&r));
-    for variant in ["relu-ordered", "tanh-chaotic", "selu", "gelu-xavier"] {
+    let variants = ["relu-ordered", "tanh-chaotic", "selu", "gelu-xavier", "relu-multiplied", "residual-multiplied"];
+    for variant in variants {
         // Mean over seeds of the measured variance of each hidden layer.
         let mut measured = [0.0f64; 4];
         let mut predicted = Vec::new();

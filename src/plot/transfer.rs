@@ -53,6 +53,8 @@ impl Figure for TransferChart {
                 .x_desc("log2 learning rate")
                 .y_desc(if i == 0 { "training loss (last epoch)" } else { "" })
                 .label_style((FAMILY, 12))
+                .light_line_style(TRANSPARENT)
+                .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_label_formatter(&|v| format!("{v:.2}"))
                 .draw()?;
             draw_curves(&mut chart, t, y_hi)?;

@@ -78,14 +78,17 @@ fn sigmas(spec: &RunSpec, net: &Residual) -> Result<Vec<(f64, f64)>, String> {
         l if l == last => (width, classes),
         _ => (width, width),
     };
-    let layers = spec.schemes.iter().zip(factors).enumerate();
+    let layers = spec.schemes.iter().zip(factors).zip(&spec.layer_scales).enumerate();
     layers
-        .map(|(l, ((weight, bias), f))| {
+        .map(|(l, (((weight, bias), f), scale))| {
             let (fi, fo) = fans(l);
             let w = variance(weight, fi, fo, true).map_err(|e| format!("layer {}: weights: {e}", l + 1))?;
             let b = variance(bias, fi, fo, false).map_err(|e| format!("layer {}: biases: {e}", l + 1))?;
-            let f = f64::from(f);
-            Ok((w * f * f, if f == 0.0 { 0.0 } else { b }))
+            // The rule's factor, the parametrisation's init factors and the
+            // input multiplier (a fixed scalar before the Linear) all scale
+            // the effective weights: sigma_w^2 by their squares.
+            let f = f64::from(f) * scale.weight_init * scale.multiplier;
+            Ok((w * f * f, if f == 0.0 { 0.0 } else { b * scale.bias_init.powi(2) }))
         })
         .collect()
 }
