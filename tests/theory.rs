@@ -134,7 +134,7 @@ fn the_theory_command_prints_the_documented_json_and_draws_phase_diagrams() {
     assert!(r.status.success(), "{}", stderr(&r));
     let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     let variants = json["variants"].as_array().unwrap();
-    assert_eq!(variants.len(), 4);
+    assert_eq!(variants.len(), 6);
     let relu = &variants[0];
     assert_eq!(relu["name"], "relu-ordered");
     assert_eq!(relu["regime"], "ordered");
