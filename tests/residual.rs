@@ -114,6 +114,9 @@ residual = { blocks = 3, norm = "layer_norm", alpha = { init = 0.5, trainable = 
     assert!(fixup.last().unwrap()[3] > 0.0);
     let ln = blocks("layernorm");
     assert!(ln.first().unwrap()[5] == 0.5 && ln.last().unwrap()[5] != 0.5, "alpha over time");
+    // The report draws each residual variant's branch ratio per block.
+    let svg = std::fs::read_to_string(out.join("plots/layernorm-branch-ratio.svg")).unwrap();
+    assert!(svg.contains("block 1") && svg.contains("block 3"), "a line per block");
 }
 
 #[test]

@@ -38,6 +38,8 @@ pub struct VariantRecords {
     pub layers: Option<Vec<LayerStatsRow>>,
     /// The probe's histograms, if recorded.
     pub histograms: Option<Vec<HistogramRow>>,
+    /// The probe's residual-block rows (`probe/blocks.csv`), if recorded.
+    pub blocks: Option<Vec<crate::record::rows::BlockStatsRow>>,
     /// Mean-field theory's prediction (`theory.json`), if written.
     pub theory: Option<crate::theory::VariantPrediction>,
 }
@@ -94,6 +96,7 @@ impl VariantRecords {
             test_predictions,
             layers: read_rows_if_written(&file(PROBE).join("layers.csv"))?,
             histograms: read_rows_if_written(&file(PROBE).join("histograms.csv"))?,
+            blocks: read_rows_if_written(&file(PROBE).join("blocks.csv"))?,
             theory: read_theory(&file(THEORY))?,
         })
     }

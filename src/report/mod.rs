@@ -177,7 +177,36 @@ fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String,
             &file("update-ratio"),
         )?);
     }
+    if let Some(chart) = branch_chart(v) {
+        out.push(save(&chart, plots, &file("branch-ratio"))?);
+    }
     Ok(())
+}
+
+/// Most blocks drawn on the branch-ratio chart, spread over the depth.
+const MAX_BLOCK_LINES: usize = 6;
+
+/// A residual network's branch ratio ||alpha F(x)|| / ||x|| against the
+/// step for up to [`MAX_BLOCK_LINES`] blocks from first to last: what
+/// Fixup, SkipInit and ReZero keep small at the start, and how it grows.
+fn branch_chart(v: &VariantRecords) -> Option<LogLinesChart> {
+    let blocks = v.blocks.as_ref().filter(|b| !b.is_empty())?;
+    let count = blocks.iter().map(|r| r.block).max()?;
+    let lines = count.min(MAX_BLOCK_LINES);
+    let mut shown: Vec<usize> = (0..lines).map(|i| 1 + i * (count - 1) / (lines - 1).max(1)).collect();
+    shown.dedup();
+    let series = shown
+        .into_iter()
+        .map(|b| {
+            let points = blocks.iter().filter(|r| r.block == b).map(|r| (r.step as f64, r.branch_ratio)).collect();
+            (format!("block {b}"), points)
+        })
+        .collect();
+    Some(LogLinesChart {
+        title: format!("{}: branch ratio ||alpha F(x)|| / ||x|| per block ({count} blocks)", v.name),
+        y_desc: "branch ratio (log)".into(),
+        series,
+    })
 }
 
 /// Mean-field theory's predicted pre-activation std per layer against the

@@ -74,7 +74,11 @@ pub fn coord_command(args: CoordArgs) -> anyhow::Result<ExitCode> {
     let mut lines = Vec::new();
     for variant in variants(&rows) {
         let line = verdict(&variant, &slopes, settings.tolerance);
-        let title = line.split(';').next().unwrap_or(&line).to_string();
+        // The verdict's first clause, its parenthesis closed.
+        let mut title = line.split(';').next().unwrap_or(&line).to_string();
+        if title.matches('(').count() > title.matches(')').count() {
+            title.push(')');
+        }
         let chart = CoordChart::new(&rows, &variant, title);
         let written = initscope::plot::save(&chart, &out, &format!("coord-{variant}"))?;
         println!("{line}\n  chart: {}", written.png.with_extension("svg").display());
