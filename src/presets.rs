@@ -20,12 +20,13 @@ pub const PRESETS: [(&str, &str); 8] = [
 
 /// `(name, file text)` of every sweep preset (a `[sweep]` table of axes
 /// over an experiment), run by `initscope sweep NAME`.
-pub const SWEEP_PRESETS: [(&str, &str); 5] = [
+pub const SWEEP_PRESETS: [(&str, &str); 6] = [
     ("depth-sweep", include_str!("../presets/depth-sweep.toml")),
     ("tanh-trainability", include_str!("../presets/tanh-trainability.toml")),
     ("residual-depth", include_str!("../presets/residual-depth.toml")),
     ("warmup-init", include_str!("../presets/warmup-init.toml")),
     ("lr-transfer", include_str!("../presets/lr-transfer.toml")),
+    ("residual-trainability", include_str!("../presets/residual-trainability.toml")),
 ];
 
 /// A commented starter experiment file for `initscope new NAME`: two

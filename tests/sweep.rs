@@ -323,3 +323,44 @@ fn a_sweep_of_width_against_lr_reports_each_widths_optimum_from_its_table() {
     assert!(html.contains("<h2>Learning-rate transfer</h2>"));
     assert_eq!(html.matches("octaves per doubling of width").count(), 2, "a sentence per variant");
 }
+
+#[test]
+fn a_residual_sweep_over_blocks_and_weight_scale_draws_theorys_gradient_growth_over_its_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path(), 300, 50, 8);
+    let text = format!(
+        r#"name = "residual-map"
+dataset = "{}"
+epochs = 1
+batch_size = 50
+log_every = 0
+model = {{ width = 16, activation = "tanh", residual = {{ blocks = 2, branch_layers = 1 }} }}
+probe = {{ every = 0, histogram_every = 0 }}
+
+[[variants]]
+name = "tanh"
+weight_init = {{ scheme = "kaiming_normal", gain = 1.0 }}
+bias_init = {{ scheme = "normal", std = 0.2 }}
+
+[sweep]
+"model.residual.blocks" = [2, 8, 32]
+"variants.0.weight_init.gain" = [0.5, 4.0]
+"#,
+        data.display()
+    );
+    let file = tmp.path().join("residual-map.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("sweep");
+    let r = sweep(&file, &out, &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    // Theory's gradient grows with the blocks, and faster at the larger gain.
+    let growth = |point: usize| -> f64 {
+        let path = out.join(format!("runs/p{point:04}/tanh/theory.json"));
+        let theory: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        theory["blocks"].as_array().unwrap().iter().map(|b| b["gradient_growth"].as_f64().unwrap().log10()).sum()
+    };
+    assert!(growth(3) < growth(5) && growth(4) < growth(6), "with depth");
+    assert!(growth(5) < growth(6), "with the weight scale");
+    let svg = std::fs::read_to_string(out.join("plots/phase-tanh.svg")).unwrap();
+    assert!(svg.contains("gradient x10") && svg.contains("gradient x100"), "both contours are drawn");
+}

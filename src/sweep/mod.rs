@@ -16,6 +16,7 @@ pub mod spec;
 pub use spec::{Point, SweepSpec};
 pub mod dir;
 pub mod local;
+mod overlay;
 pub mod queue;
 pub mod report;
 pub mod slurm;

@@ -8,10 +8,9 @@ use super::table::{ResultRow, VariantResult};
 use super::SweepDir;
 use crate::lr_transfer::{transfers, Cell as TransferCell, Transfer};
 use crate::plot::curves::mean_sd;
-use crate::plot::grid::{grid_position, AxisChart, Cell, ColourScale, HeatmapChart, XScale};
+use crate::plot::grid::{AxisChart, Cell, ColourScale, HeatmapChart, XScale};
 use crate::plot::ticks::significant;
 use crate::plot::{save, Written};
-use crate::record::dir::THEORY;
 use crate::report::page::Figure;
 use anyhow::Result;
 use askama::Template;
@@ -67,15 +66,15 @@ const MAX_PANELS: usize = 36;
 
 /// A dimension of the charts: an axis of the sweep with more than one
 /// position (a `seed` axis is not one: its points are averaged over).
-struct Dimension {
+pub(super) struct Dimension {
     /// The axis's place in the sweep.
-    axis: usize,
+    pub(super) axis: usize,
     /// Its keys, as the axis title.
-    title: String,
+    pub(super) title: String,
     /// Per position, the label.
-    labels: Vec<String>,
+    pub(super) labels: Vec<String>,
     /// Per position, the value when the axis's (first) key is numeric.
-    numbers: Option<Vec<f64>>,
+    pub(super) numbers: Option<Vec<f64>>,
 }
 
 /// The cells of one group, keyed by the positions of the dimensions.
@@ -223,12 +222,6 @@ fn optima_rows(transfers: &[Transfer]) -> Vec<Vec<String>> {
     transfers.iter().flat_map(|t| t.optima.iter().map(move |o| row(t, o))).collect()
 }
 
-/// The prediction the first run of variant `group` in `point` wrote, if it did.
-fn written_theory(sweep: &SweepDir, point: &Point, group: &str) -> Option<crate::theory::VariantPrediction> {
-    let unit = point.experiment.runs().into_iter().find(|u| u.group == group)?;
-    crate::record::read::read_theory(&sweep.run_dir(point).join(&unit.variant.name).join(THEORY)).ok().flatten()
-}
-
 /// The charts the axes call for, drawn into `plots`.
 fn draw_charts(
     sweep: &SweepDir,
@@ -249,7 +242,7 @@ fn draw_charts(
                 for (panel, fixed) in panels(dimensions).into_iter().enumerate().take(MAX_PANELS) {
                     let mut chart = heatmap(dimensions, group, cells, &fixed, metric);
                     if dimensions.len() == 2 {
-                        chart.curves = depth_scale_curves(sweep, spec, points, dimensions, group);
+                        chart.curves = super::overlay::theory_curves(sweep, spec, points, dimensions, group);
                     }
                     let name = if fixed.is_empty() {
                         format!("phase-{group}")
@@ -262,53 +255,6 @@ fn draw_charts(
             Ok(out)
         }
     }
-}
-
-/// Mean-field theory's depth scales over a phase diagram of depth (up)
-/// against a weight scale (across), as Schoenholz et al. 2017 Fig. 5 draw
-/// them: xi_c and 6 xi_c, the depth to which they find networks trainable.
-/// Each column's xi_c comes from the prediction a run of the column wrote
-/// (`theory.json`; only the hidden layers' sigma_w^2 and sigma_b^2
-/// matter); none when the axes are not these, the network is not uniform,
-/// or no point of a column has run.
-fn depth_scale_curves(
-    sweep: &SweepDir,
-    spec: &SweepSpec,
-    points: &[Point],
-    dimensions: &[Dimension],
-    group: &str,
-) -> Vec<(String, Vec<(f64, f64)>)> {
-    let (y_dim, x_dim) = (&dimensions[0], &dimensions[1]);
-    let weight_scale = x_dim.title.ends_with("weight_init.gain") || x_dim.title.ends_with("weight_init.std");
-    let Some(depths) =
-        y_dim.numbers.as_ref().filter(|d| y_dim.title == "model.depth" && d.windows(2).all(|w| w[0] < w[1]))
-    else {
-        return Vec::new();
-    };
-    if !weight_scale {
-        return Vec::new();
-    }
-    let mut xi_c = Vec::new();
-    for x in 0..x_dim.labels.len() {
-        let column = points.iter().filter(|p| spec.positions(p.index)[x_dim.axis] == x);
-        let Some(theory) = column.filter_map(|p| written_theory(sweep, p, group)).next() else { return Vec::new() };
-        let Some(fixed) = theory.fixed_point else { return Vec::new() };
-        xi_c.push((x as f64 + 0.5, fixed.xi_c));
-    }
-    let top = depths.len() as f64;
-    let curve = |factor: f64| -> Vec<(f64, f64)> {
-        xi_c.iter()
-            .filter_map(|&(x, xi)| {
-                let depth = factor * xi;
-                if depth > depths[depths.len() - 1] {
-                    Some((x, top))
-                } else {
-                    grid_position(depths, depth).map(|y| (x, y))
-                }
-            })
-            .collect()
-    };
-    vec![("xi_c".into(), curve(1.0)), ("6 xi_c".into(), curve(6.0))]
 }
 
 /// A metric against the one dimension, a series per group.
