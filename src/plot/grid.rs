@@ -328,7 +328,8 @@ impl HeatmapChart {
     {
         let (x_max, y_max) = ((corners.xs.len() - 1) as f64, (corners.ys.len() - 1) as f64);
         for (i, (label, points)) in self.curves.iter().enumerate() {
-            let style = if i % 2 == 0 { WHITE.stroke_width(3) } else { RGBColor(255, 120, 60).stroke_width(3) };
+            let colour = if i % 2 == 0 { WHITE } else { RGBColor(255, 120, 60) };
+            let style = colour.stroke_width(3);
             let inside: Vec<(i32, i32)> = points
                 .iter()
                 .filter(|(x, y)| (0.0..=x_max).contains(x) && (0.0..=y_max).contains(y))
@@ -338,9 +339,13 @@ impl HeatmapChart {
                 continue;
             }
             area.draw(&PathElement::new(inside.clone(), style))?;
-            let &(x, y) = inside.last().expect("two points at least");
+            // A key in the grid's top-left corner: the line's sample and its
+            // name on a dark box, readable over any cell.
+            let (left, top) = (corners.x(0.0) + 6, corners.y(y_max) + 6 + 22 * i as i32);
+            area.draw(&Rectangle::new([(left, top - 3), (left + 150, top + 17)], BLACK.mix(0.6).filled()))?;
+            area.draw(&PathElement::new(vec![(left + 4, top + 7), (left + 28, top + 7)], style))?;
             let text = TextStyle::from((FAMILY, 14).into_font()).color(&WHITE);
-            area.draw(&Text::new(label.clone(), (x + 4, y - 16), text))?;
+            area.draw(&Text::new(label.clone(), (left + 34, top), text))?;
         }
         Ok(())
     }

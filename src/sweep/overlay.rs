@@ -84,8 +84,8 @@ const GRADIENT_GROWTH: [f64; 2] = [10.0, 100.0];
 /// per column, the depth at which theory's backpropagated gradient, from
 /// the output to the first block's input, has grown by each factor of
 /// [`GRADIENT_GROWTH`] (the product of the blocks' `gradient_growth`, a
-/// squared-norm factor each). Yang & Schoenholz 2017 (arXiv 1712.08969,
-/// Sec. 5) find trainability of tanh residual networks set by this
+/// squared-norm factor each). Yang & Schoenholz 2017 (arXiv 1712.08969)
+/// find trainability of tanh residual networks set by this
 /// gradient explosion rather than by a depth scale. Between the depths of
 /// two rows the log growth is interpolated linearly; a column without a
 /// prediction is left out.
