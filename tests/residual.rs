@@ -117,6 +117,9 @@ residual = { blocks = 3, norm = "layer_norm", alpha = { init = 0.5, trainable = 
     // The report draws each residual variant's branch ratio per block.
     let svg = std::fs::read_to_string(out.join("plots/layernorm-branch-ratio.svg")).unwrap();
     assert!(svg.contains("block 1") && svg.contains("block 3"), "a line per block");
+    // A trained alpha is drawn against the step; a fixed one is not.
+    assert!(std::fs::read_to_string(out.join("plots/layernorm-alpha.svg")).unwrap().contains("block 2"));
+    assert!(!out.join("plots/off-alpha.svg").exists(), "a fixed alpha has no chart");
 }
 
 #[test]

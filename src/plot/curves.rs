@@ -190,37 +190,78 @@ impl Figure for LogLinesChart {
     where
         DB::ErrorType: 'static,
     {
-        root.fill(&WHITE)?;
-        let x_max = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
         let (lo, hi) = log_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-        let x = (NiceAxis::new(0.0, x_max, 10), "Step");
-        let mut chart = nice_chart(root, &self.title, x, (NiceAxis::log(lo, hi), &self.y_desc), 80)?;
-        // Thousands of steps per layer drawn raw overlap into one band:
-        // the raw values faint, a running median over them in full colour
-        // (as TensorBoard smooths), so layers can be told apart.
-        let longest = self.series.iter().map(|s| s.1.len()).max().unwrap_or(0);
-        let window = smoothing_window(longest);
-        for (i, (label, points)) in self.series.iter().enumerate() {
-            let c = colour(i);
-            let points: Vec<(f64, f64)> = finite(points.iter().copied()).into_iter().filter(|p| p.1 > 0.0).collect();
-            let line = if window > 1 {
-                chart.draw_series(LineSeries::new(points.iter().copied(), c.mix(0.18)))?;
-                running_median(&points, window)
-            } else {
-                points
-            };
-            chart
-                .draw_series(LineSeries::new(line, c.stroke_width(2)))?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        if window > 1 {
-            let note = format!("lines: running median over {window} recorded steps; faint: every recorded step");
-            root.draw(&Text::new(note, (90, 470), (FAMILY, 12).into_font().color(&RGBColor(90, 90, 90))))?;
-        }
-        Ok(())
+        draw_lines(root, (&self.title, &self.y_desc), &self.series, NiceAxis::log(lo, hi), true)
     }
+}
+
+/// One line per series against the step on a linear y axis: values that
+/// may be zero or change sign (a residual branch's alpha).
+pub struct LinesChart {
+    /// Title.
+    pub title: String,
+    /// y-axis description.
+    pub y_desc: String,
+    /// `(label, [(step, value)])`.
+    pub series: Vec<Series>,
+}
+
+impl Figure for LinesChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (lo, hi) = super::padded_range(self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+        draw_lines(root, (&self.title, &self.y_desc), &self.series, NiceAxis::new(lo, hi, 8), false)
+    }
+}
+
+/// The lines of [`LogLinesChart`] and [`LinesChart`] on `y` (only the
+/// positive values when `positive_only`, for a log axis).
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (title, y_desc): (&str, &str),
+    series: &[Series],
+    y: NiceAxis,
+    positive_only: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let x_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let x = (NiceAxis::new(0.0, x_max, 10), "Step");
+    let mut chart = nice_chart(root, title, x, (y, y_desc), 80)?;
+    // Thousands of steps per layer drawn raw overlap into one band:
+    // the raw values faint, a running median over them in full colour
+    // (as TensorBoard smooths), so layers can be told apart.
+    let longest = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    let window = smoothing_window(longest);
+    for (i, (label, points)) in series.iter().enumerate() {
+        let c = colour(i);
+        let points: Vec<(f64, f64)> =
+            finite(points.iter().copied()).into_iter().filter(|p| !positive_only || p.1 > 0.0).collect();
+        let line = if window > 1 {
+            chart.draw_series(LineSeries::new(points.iter().copied(), c.mix(0.18)))?;
+            running_median(&points, window)
+        } else {
+            points
+        };
+        chart
+            .draw_series(LineSeries::new(line, c.stroke_width(2)))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    if window > 1 {
+        let note = format!("lines: running median over {window} recorded steps; faint: every recorded step");
+        root.draw(&Text::new(note, (90, 470), (FAMILY, 12).into_font().color(&RGBColor(90, 90, 90))))?;
+    }
+    Ok(())
 }
 
 /// The running median's window for a series of `n` points: none below 200

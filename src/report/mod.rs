@@ -6,7 +6,7 @@ pub mod interactive;
 pub mod page;
 
 use crate::plot::curves::{
-    mean_sd, running_mean, AccuracyChart, BandChart, LayerProfileChart, LogLinesChart, LossChart, Series,
+    mean_sd, running_mean, AccuracyChart, BandChart, LayerProfileChart, LinesChart, LogLinesChart, LossChart, Series,
 };
 use crate::plot::distributions::{
     RecordedHistogram, StartEndChart, WeightComparisonChart, WeightDistributionChart, WeightsOverTimeChart,
@@ -180,6 +180,9 @@ fn probe_charts(v: &VariantRecords, plots: &Path, file: &dyn Fn(&str) -> String,
     if let Some(chart) = branch_chart(v) {
         out.push(save(&chart, plots, &file("branch-ratio"))?);
     }
+    if let Some(chart) = alpha_chart(v) {
+        out.push(save(&chart, plots, &file("alpha"))?);
+    }
     Ok(())
 }
 
@@ -190,6 +193,37 @@ const MAX_BLOCK_LINES: usize = 6;
 /// step for up to [`MAX_BLOCK_LINES`] blocks from first to last: what
 /// Fixup, SkipInit and ReZero keep small at the start, and how it grows.
 fn branch_chart(v: &VariantRecords) -> Option<LogLinesChart> {
+    let (count, series) = block_series(v, |r| r.branch_ratio)?;
+    Some(LogLinesChart {
+        title: format!("{}: branch ratio ||alpha F(x)|| / ||x|| per block ({count} blocks)", v.name),
+        y_desc: "branch ratio (log)".into(),
+        series,
+    })
+}
+
+/// A residual network's branch multipliers alpha against the step, for the
+/// blocks [`branch_chart`] shows; none when every alpha stays where it is
+/// (fixed, or no multiplier).
+fn alpha_chart(v: &VariantRecords) -> Option<LinesChart> {
+    let blocks = v.blocks.as_ref()?;
+    let first = blocks.first()?.alpha;
+    if blocks.iter().all(|r| r.alpha == first) {
+        return None;
+    }
+    let (count, series) = block_series(v, |r| r.alpha)?;
+    Some(LinesChart {
+        title: format!("{}: branch multiplier alpha per block ({count} blocks)", v.name),
+        y_desc: "alpha".into(),
+        series,
+    })
+}
+
+/// The block count and, for up to [`MAX_BLOCK_LINES`] blocks from first to
+/// last, `value` of each recorded step.
+fn block_series(
+    v: &VariantRecords,
+    value: fn(&crate::record::rows::BlockStatsRow) -> f64,
+) -> Option<(usize, Vec<Series>)> {
     let blocks = v.blocks.as_ref().filter(|b| !b.is_empty())?;
     let count = blocks.iter().map(|r| r.block).max()?;
     let lines = count.min(MAX_BLOCK_LINES);
@@ -198,15 +232,11 @@ fn branch_chart(v: &VariantRecords) -> Option<LogLinesChart> {
     let series = shown
         .into_iter()
         .map(|b| {
-            let points = blocks.iter().filter(|r| r.block == b).map(|r| (r.step as f64, r.branch_ratio)).collect();
+            let points = blocks.iter().filter(|r| r.block == b).map(|r| (r.step as f64, value(r))).collect();
             (format!("block {b}"), points)
         })
         .collect();
-    Some(LogLinesChart {
-        title: format!("{}: branch ratio ||alpha F(x)|| / ||x|| per block ({count} blocks)", v.name),
-        y_desc: "branch ratio (log)".into(),
-        series,
-    })
+    Some((count, series))
 }
 
 /// Mean-field theory's predicted pre-activation std per layer against the
