@@ -204,22 +204,9 @@ pub fn slopes(rows: &[CoordRow]) -> Vec<Slope> {
         .into_iter()
         .map(|((variant, layer, step), points)| {
             let logs: Vec<(f64, f64)> = points.iter().map(|&(w, l1)| ((w as f64).ln(), l1.ln())).collect();
-            Slope { variant, layer, step, slope: least_squares_slope(&logs) }
+            Slope { variant, layer, step, slope: crate::fit::least_squares_slope(&logs).unwrap_or(f64::NAN) }
         })
         .collect()
-}
-
-/// The least-squares slope of `points` (NaN with fewer than two x values).
-fn least_squares_slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx > 0.0 {
-        sxy / sxx
-    } else {
-        f64::NAN
-    }
 }
 
 /// One variant's verdict, in a line: "passes: every slope within ±0.1

@@ -18,6 +18,7 @@ pub mod coord_check;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod fit;
 pub mod fsutil;
 pub mod lr_transfer;
 pub mod nn;

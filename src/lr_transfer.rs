@@ -81,7 +81,8 @@ fn transfer<'a>(group: &str, cells: impl Iterator<Item = &'a Cell>) -> Transfer 
     curves.sort_by(|a, b| a.0.total_cmp(&b.0));
     curves.iter_mut().for_each(|(_, curve)| curve.sort_by(|a, b| a.0.total_cmp(&b.0)));
     let optima: Vec<Optimum> = curves.iter().filter_map(|(w, curve)| optimum(*w, curve)).collect();
-    let octaves_per_doubling = slope(&optima.iter().map(|o| (o.width.log2(), o.lr.log2())).collect::<Vec<_>>());
+    let octaves_per_doubling =
+        crate::fit::least_squares_slope(&optima.iter().map(|o| (o.width.log2(), o.lr.log2())).collect::<Vec<_>>());
     Transfer { group: group.to_string(), curves, optima, octaves_per_doubling }
 }
 
@@ -95,15 +96,6 @@ fn optimum(width: f64, curve: &[(f64, Option<f64>)]) -> Option<Optimum> {
         },
     )?;
     Some(Optimum { width, lr, loss, at_edge: i == 0 || i + 1 == curve.len() })
-}
-
-/// The least-squares slope of y on x; `None` with fewer than two distinct x.
-fn slope(points: &[(f64, f64)]) -> Option<f64> {
-    let n = points.len() as f64;
-    let (mx, my) = points.iter().fold((0.0, 0.0), |(a, b), &(x, y)| (a + x / n, b + y / n));
-    let sxx: f64 = points.iter().map(|&(x, _)| (x - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|&(x, y)| (x - mx) * (y - my)).sum();
-    (points.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
 }
 
 impl Transfer {

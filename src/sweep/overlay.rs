@@ -97,16 +97,21 @@ fn gradient_curves(
     depths: &[f64],
     group: &str,
 ) -> Vec<Curve> {
-    // Per column, (depth, log10 of the gradient's norm growth) per row.
+    // Per (column, row), log10 of the gradient's norm growth, one theory
+    // file read per point.
+    let mut growth = std::collections::BTreeMap::new();
+    for p in points {
+        let Some(theory) = written_theory(sweep, p, group).filter(|t| !t.blocks.is_empty()) else { continue };
+        let g = theory.blocks.iter().map(|b| b.gradient_growth.log10()).sum::<f64>() / 2.0;
+        let at = spec.positions(p.index);
+        if g.is_finite() {
+            growth.entry((at[x_dim.axis], at[y_dim.axis])).or_insert(g);
+        }
+    }
+    // Per column, (depth, growth) per row that has one.
     let columns: Vec<(f64, Vec<(f64, f64)>)> = (0..x_dim.labels.len())
         .map(|x| {
-            let rows = (0..depths.len()).filter_map(|y| {
-                let at =
-                    |p: &&Point| spec.positions(p.index)[x_dim.axis] == x && spec.positions(p.index)[y_dim.axis] == y;
-                let theory = points.iter().filter(at).find_map(|p| written_theory(sweep, p, group))?;
-                let growth: f64 = theory.blocks.iter().map(|b| b.gradient_growth.log10()).sum::<f64>() / 2.0;
-                (!theory.blocks.is_empty() && growth.is_finite()).then_some((depths[y], growth))
-            });
+            let rows = (0..depths.len()).filter_map(|y| growth.get(&(x, y)).map(|&g| (depths[y], g)));
             (x as f64 + 0.5, rows.collect())
         })
         .collect();
