@@ -11,9 +11,11 @@ use crate::record::dir::{LOG, SETTINGS, THEORY};
 use crate::record::{save_examples, Recorder, RunDir, RunStatus, RunSummary};
 use crate::runlock::RunLock;
 use crate::spec::{DataShape, RunSpec};
+use crate::theory::norms::{norm_verdict, without_norms, NormInputs};
 use crate::theory::VariantPrediction;
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::{train_variant, Event, Observer, VariantOutcome};
+use crate::verdict::Verdict;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -304,6 +306,20 @@ impl SharedRun<'_> {
         Ok(())
     }
 
+    /// The probe's verdicts on run `spec`, with theory's prediction quoted
+    /// where it explains one, and what its norms compensate for.
+    fn verdicts(&self, spec: &RunSpec, probe: &Probe) -> Vec<Verdict> {
+        let mut verdicts = probe.verdicts().to_vec();
+        let Some(prediction) = self.theory.iter().find(|p| p.name == spec.group) else { return verdicts };
+        let pre_std = probe.first_step_pre_std();
+        crate::theory::quote_in_verdicts(&mut verdicts, prediction, &pre_std);
+        let stream_rms = probe.first_step_stream_rms();
+        let measured = NormInputs { pre_std: &pre_std, stream_rms: &stream_rms };
+        let bare = without_norms(spec, prediction.input_second_moment);
+        verdicts.extend(bare.and_then(|bare| norm_verdict(spec, &bare, &measured)));
+        verdicts
+    }
+
     /// Trains unit `u` with its own console, probe and recorder; on
     /// finishing, adds its result to the summary (kept in the experiment's
     /// order) and writes it. Returns whether it stopped on request instead
@@ -329,10 +345,7 @@ impl SharedRun<'_> {
         let outcome = train_variant(&spec, self.data, threads, resume_ref, &stop, &mut observers)?;
         let interrupted = match outcome {
             VariantOutcome::Finished(mut result) => {
-                result.verdicts = probe.verdicts().to_vec();
-                if let Some(prediction) = self.theory.iter().find(|p| p.name == unit.group) {
-                    crate::theory::quote_in_verdicts(&mut result.verdicts, prediction, &probe.first_step_pre_std());
-                }
+                result.verdicts = self.verdicts(&spec, &probe);
                 if result.verdicts.is_empty() {
                     console.line("Verdicts: none of the failure conditions was measured")?;
                 }

@@ -38,11 +38,14 @@ pub enum VerdictKind {
     BranchesOff,
     /// Gradient clipping changed the gradient on most steps.
     ClippedMostSteps,
+    /// A network with norms: what its norms divided out at step 0, beside
+    /// what theory predicts the same initialisation would do without them.
+    NormCompensating,
 }
 
 impl VerdictKind {
     /// Every kind, in the order the probe checks them.
-    pub const ALL: [VerdictKind; 12] = [
+    pub const ALL: [VerdictKind; 13] = [
         VerdictKind::NonfiniteLoss,
         VerdictKind::VanishingGradients,
         VerdictKind::ZeroGradients,
@@ -55,6 +58,7 @@ impl VerdictKind {
         VerdictKind::ExplodingStream,
         VerdictKind::BranchesOff,
         VerdictKind::ClippedMostSteps,
+        VerdictKind::NormCompensating,
     ];
 
     /// The name written in `summary.json`.
@@ -72,6 +76,7 @@ impl VerdictKind {
             VerdictKind::ExplodingStream => "exploding_stream",
             VerdictKind::BranchesOff => "branches_off",
             VerdictKind::ClippedMostSteps => "clipped_most_steps",
+            VerdictKind::NormCompensating => "norm_compensating",
         }
     }
 }

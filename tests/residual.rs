@@ -101,6 +101,13 @@ residual = { blocks = 3, norm = "layer_norm", alpha = { init = 0.5, trainable = 
     assert!(!kinds(1).contains(&"vanishing_signal".into()), "Fixup's zero branches are by design: {:?}", kinds(1));
     assert!(!kinds(1).contains(&"branches_off".into()), "Fixup's branches learn: {:?}", kinds(1));
     assert!(kinds(2).contains(&"branches_off".into()), "a fixed zero alpha keeps them off: {:?}", kinds(2));
+    // The layer norms' verdict: the stream they normalised at step 0, measured, beside theory without them.
+    let norm_verdict =
+        summary["variants"][0]["verdicts"].as_array().unwrap().iter().find(|v| v["kind"] == "norm_compensating");
+    let message = norm_verdict.expect("layer norm's verdict")["message"].as_str().unwrap();
+    assert!(message.starts_with("layer norm compensating: at step 0 the residual stream's RMS is"), "{message}");
+    assert!(message.contains("without the norms, mean-field theory predicts"), "{message}");
+    assert!(!kinds(1).contains(&"norm_compensating".into()), "Fixup has no norm: {:?}", kinds(1));
 
     // blocks.csv: a row per recorded step and block; Fixup's branches start at exactly 0 and open.
     let blocks = |v: &str| -> Vec<Vec<f64>> {

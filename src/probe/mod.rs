@@ -134,6 +134,14 @@ impl Probe {
         self.scalars.iter().filter(|r| r.step == first).map(|r| (r.layer, r.pre_std)).collect()
     }
 
+    /// `(block, stream RMS)` at the first recorded step of the current
+    /// variant (empty for a plain network): what a residual network's norms
+    /// divide out.
+    pub fn first_step_stream_rms(&self) -> Vec<(usize, f64)> {
+        let Some(first) = self.block_rows.iter().map(|r| r.step).min() else { return Vec::new() };
+        self.block_rows.iter().filter(|r| r.step == first).map(|r| (r.block, r.stream_rms)).collect()
+    }
+
     fn histogram_due(&self) -> bool {
         let every = self.settings.histogram_every;
         self.step == 0 || self.step + 1 == self.total_steps || (every > 0 && self.step.is_multiple_of(every))

@@ -7,6 +7,7 @@
 
 pub mod diagram;
 pub mod meanfield;
+pub mod norms;
 pub mod quadrature;
 pub mod residual;
 

@@ -373,3 +373,53 @@ fn the_jacobian_gain_matches_wide_random_networks_at_step_0() {
         assert!(close(predicted, measured, 0.15), "predicted {predicted}, measured {measured}");
     }
 }
+
+/// The verdict on a variant's norms: the prediction without them and what
+/// they measured, for a residual network whose stream would explode, one
+/// whose branches start small, and the seed's N(0, 0.001) network with
+/// batch norm, whose signal would vanish.
+#[test]
+fn a_norm_verdict_says_what_the_norms_compensate_for() {
+    use super::norms::{norm_verdict, without_norms, NormInputs};
+    use crate::nn::residual::{Alpha, BranchNorm, ResidualRule};
+    let stream = [(1, 0.45), (20, 30.0)];
+    let measured = NormInputs { pre_std: &[], stream_rms: &stream };
+    let verdict_of = |spec: &RunSpec| {
+        let bare = without_norms(spec, 0.1).expect("a network with norms");
+        (norm_verdict(spec, &bare, &measured).expect("a verdict").message, bare)
+    };
+    let mut net = blocks_of(ResidualRule::Standard, BranchNorm::LayerNorm);
+    net.blocks = 20;
+    let explodes = residual_spec(net, Activation::Relu, 64, Init::kaiming_relu());
+    let (message, bare) = verdict_of(&explodes);
+    // Without the norm, He-scaled ReLU branches double the variance per block: 2^10 in RMS over 20 blocks.
+    assert!(close(bare.blocks[19].stream_out.sqrt() / bare.blocks[0].stream_in.sqrt(), 1024.0, 1e-9));
+    assert!(message.starts_with("layer norm compensating: at step 0 the residual stream's RMS is 0.450 entering block 1 and 30.000 entering block 20 (67x)"), "{message}");
+    assert!(message.contains("(1024x)") && message.contains("the signal would explode"), "{message}");
+    net.alpha = Some(Alpha { init: 0.25, trainable: true });
+    net.rule = ResidualRule::Skipinit;
+    let (message, _) = verdict_of(&residual_spec(net, Activation::Relu, 64, Init::kaiming_relu()));
+    // (1 + 1/16)^10 = 1.83 in RMS.
+    assert!(message.contains("(1.83x)") && message.contains("compensate for little"), "{message}");
+    // A network without norms has no verdict.
+    net.norm = BranchNorm::None;
+    assert!(without_norms(&residual_spec(net, Activation::Relu, 64, Init::kaiming_relu()), 0.1).is_none());
+
+    let mut exp = Experiment::seed_experiment();
+    exp.model.batch_norm = true;
+    let shape = DataShape { input_width: 784, classes: 10 };
+    let normal = RunSpec::per_variant(&exp, shape).remove(1);
+    let pre_std = [(1, 0.0125), (2, 0.016), (3, 0.011), (4, 0.008), (5, 0.009)];
+    let bare = without_norms(&normal, 0.1).unwrap();
+    let measured = NormInputs { pre_std: &pre_std, stream_rms: &[] };
+    let message = norm_verdict(&normal, &bare, &measured).unwrap().message;
+    // q^{l+1} / q^l = fan_in * 1e-6 / 2 (the test above): std from layer 1 to 4 shrinks
+    // sqrt(512 * 256 * 128 / 8e18).
+    let expected = (512.0 * 256.0 * 128.0 * 1e-18 / 8.0f64).sqrt();
+    assert!(close(bare.layers[3].pre_std.unwrap() / bare.layers[0].pre_std.unwrap(), expected, 1e-9));
+    assert!(message.starts_with("batch norm compensating: at step 0 the pre-activations reaching the norms have std 1.250e-2 at layer 1 and 8.000e-3 at layer 4 (from 8.000e-3 to 1.600e-2), and the norms scale each back to 1 (by 62x to 125x)"), "{message}");
+    assert!(
+        message.contains(&format!("(1/{:.1e}x)", 1.0 / expected)) && message.contains("the signal would vanish"),
+        "{message}"
+    );
+}
