@@ -3,7 +3,7 @@
 
 use super::curves::{draw_bands, BandSeries};
 use super::ticks::{significant, NiceAxis};
-use super::{legend, padded_range, Figure, FAMILY};
+use super::{colour, padded_range, side_legend, side_legend_width, Figure, FAMILY};
 use anyhow::Result;
 use plotters::coord::ranged1d::AsRangedCoord;
 use plotters::coord::Shift;
@@ -46,6 +46,14 @@ impl Figure for AxisChart {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
+        // The legend beside the chart: the series run over the whole x range.
+        let labels = self.series.iter().map(|s| s.0.as_str());
+        let (width, _) = root.dim_in_pixel();
+        let (root, key) = root.split_horizontally(width - side_legend_width(labels, width / 3));
+        let entries: Vec<(String, RGBColor)> =
+            self.series.iter().enumerate().map(|(i, s)| (s.0.clone(), colour(i))).collect();
+        side_legend(&key, &entries)?;
+        let root = &root;
         let xs: Vec<f64> = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).collect();
         match &self.x_scale {
             XScale::Log => {
@@ -99,7 +107,6 @@ impl AxisChart {
         }
         mesh.draw()?;
         draw_bands(&mut chart, &self.series, "")?;
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

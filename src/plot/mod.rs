@@ -156,6 +156,30 @@ where
     Ok(chart)
 }
 
+/// A legend in its own column beside a chart, `(label, colour)` per
+/// series from the top: where the series fill the plotting area (a sweep's
+/// curves over the whole x range), a legend inside it would cover points.
+pub fn side_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, RGBColor)]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let font = (FAMILY, 15).into_font().color(&BLACK);
+    for (i, (label, c)) in entries.iter().enumerate() {
+        let y = 60 + 24 * i as i32;
+        area.draw(&PathElement::new(vec![(8, y), (30, y)], c.stroke_width(2)))?;
+        area.draw(&Circle::new((19, y), 4, c.filled()))?;
+        area.draw(&Text::new(label.clone(), (38, y - 8), font.clone()))?;
+    }
+    Ok(())
+}
+
+/// The width in pixels of a [`side_legend`] of `labels` (about 8.5 pixels
+/// a character at size 15, plus the line's key), within `[80, max]`.
+pub fn side_legend_width<'a>(labels: impl Iterator<Item = &'a str>, max: u32) -> u32 {
+    let longest = labels.map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    (48 + longest * 17 / 2).clamp(80, max)
+}
+
 /// The legend style every chart shares.
 pub fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
