@@ -11,6 +11,7 @@ use crate::optim::{OptimizerKind, OptimizerSettings};
 use crate::parametrisation::Parametrisation;
 use crate::rng::RngKind;
 use crate::schedule::{ScheduleSettings, Shape};
+use crate::toml_lines::TomlLines;
 use anyhow::Result;
 use std::path::Path;
 
@@ -314,40 +315,6 @@ fn seed_optimizer() -> OptimizerSettings {
     Experiment::seed_experiment().optimizer
 }
 
-/// The line (1-based) where `key` (e.g. `optimizer.lr`,
-/// `variants[1].weight_init`, `model.hidden[2]`) is set in `text`, found by
-/// its tables and last segment; `None` when it cannot be told.
-pub(crate) fn line_of(text: &str, key: &str) -> Option<usize> {
-    let segments: Vec<&str> = key.split('.').collect();
-    let last = segments.last()?.split('[').next()?;
-    if last.is_empty() {
-        return None;
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    // Start after the table the key lives in: the i-th [[variants]], or [model] and the like.
-    let mut start = 0;
-    if let Some(first) = segments.first().filter(|_| segments.len() > 1) {
-        let table = first.split('[').next()?;
-        let nth: Option<usize> = first.split('[').nth(1).and_then(|i| i.trim_end_matches(']').parse().ok());
-        let headers: Vec<usize> = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| {
-                let t = l.trim();
-                t == format!("[{table}]") || t == format!("[[{table}]]")
-            })
-            .map(|(i, _)| i)
-            .collect();
-        start = *headers.get(nth.unwrap_or(0))?;
-    }
-    let assigns = |l: &str| {
-        let t = l.trim_start();
-        t.strip_prefix(last).is_some_and(|rest| rest.trim_start().starts_with('='))
-            || (segments.len() > 2 && t.trim() == format!("[{}.{}]", segments[0].split('[').next().unwrap_or(""), last))
-    };
-    lines.iter().enumerate().skip(start).find(|(_, l)| assigns(l)).map(|(i, _)| i + 1)
-}
-
 fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
     if model.hidden.is_empty() {
         bail!("{key}.hidden: the model needs at least one hidden layer");
@@ -622,7 +589,7 @@ impl Experiment {
         exp.validate().map_err(|e| {
             let message = e.to_string();
             let key = message.split(':').next().unwrap_or("");
-            let at = line_of(text, key).map_or(String::new(), |l| format!(":{l}"));
+            let at = TomlLines::new(text).line_of(key).map_or(String::new(), |l| format!(":{l}"));
             input(format!("{}{at}: {message}", path.display()))
         })?;
         Ok(exp)

@@ -41,5 +41,6 @@ pub mod table;
 pub mod tensorboard;
 pub mod tensorfile;
 pub mod theory;
+pub mod toml_lines;
 pub mod train;
 pub mod verdict;

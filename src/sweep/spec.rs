@@ -22,6 +22,7 @@
 use crate::error::input;
 use crate::experiment::Experiment;
 use crate::rng::Stream;
+use crate::toml_lines::TomlLines;
 use anyhow::Result;
 use std::path::Path;
 use toml::{Table, Value};
@@ -144,30 +145,17 @@ impl SweepSpec {
         input(format!("{}{at}: {message}", self.source))
     }
 
-    /// The line of `key` inside the `[sweep]` tables (quoted or bare).
+    /// The line of `key` inside the `[sweep]` tables (quoted or bare), or
+    /// of the `[sweep]` table itself.
     fn line_of_key(&self, key: &str) -> Option<usize> {
-        let lines: Vec<&str> = self.text.lines().collect();
-        let start =
-            lines.iter().position(|l| l.trim_start().starts_with("[sweep") || l.trim_start().starts_with("[[sweep"))?;
-        let quoted = [format!("\"{key}\""), format!("'{key}'")];
-        let found = lines.iter().enumerate().skip(start).find(|(_, l)| {
-            let t = l.trim_start();
-            quoted.iter().any(|q| t.starts_with(q.as_str()))
-                || t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-        });
-        Some(found.map_or(start, |(i, _)| i) + 1)
+        let lines = TomlLines::new(&self.text);
+        lines.lines_of_key_under("sweep", key).first().copied().or_else(|| lines.line_of("sweep"))
     }
 
     /// The line of the last place `key` is written in the `[sweep]` tables.
     fn last_line_of_key(&self, key: &str) -> Option<usize> {
-        let first = self.line_of_key(key)?;
-        let quoted = [format!("\"{key}\""), format!("'{key}'")];
-        let later = self.text.lines().enumerate().skip(first).filter(|(_, l)| {
-            let t = l.trim_start();
-            quoted.iter().any(|q| t.starts_with(q.as_str()))
-                || t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-        });
-        Some(later.last().map_or(first, |(i, _)| i + 1))
+        let lines = TomlLines::new(&self.text);
+        lines.lines_of_key_under("sweep", key).last().copied().or_else(|| lines.line_of("sweep"))
     }
 
     /// The values of an axis: a non-empty list.
@@ -336,7 +324,7 @@ impl SweepSpec {
             let line = self
                 .blame(&message)
                 .or_else(|| self.blame_by_trial(&positions))
-                .or_else(|| crate::experiment::line_of(&self.text, key_of(&message)));
+                .or_else(|| TomlLines::new(&self.text).line_of(key_of(&message)));
             self.error(line, &format!("point {} of {} ({}): {message}", index + 1, self.len(), describe(&values)))
         })?;
         Ok(Point { index, values, experiment })
