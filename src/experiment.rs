@@ -437,13 +437,6 @@ impl Experiment {
         self.check().map_err(input)
     }
 
-    /// Sets the learning rate of every optimiser: the experiment's and each
-    /// variant's own (what `--lr` means).
-    pub fn set_lr(&mut self, lr: f64) {
-        self.optimizer.lr = lr;
-        self.variants.iter_mut().filter_map(|v| v.optimizer.as_mut()).for_each(|o| o.lr = lr);
-    }
-
     fn check(&self) -> Result<()> {
         if self.epochs == 0 {
             bail!("epochs: must be at least 1");

@@ -24,6 +24,7 @@ pub mod lr_transfer;
 pub mod nn;
 pub mod nonfinite;
 pub mod optim;
+pub mod overrides;
 pub mod parallel;
 pub mod parametrisation;
 pub mod plot;

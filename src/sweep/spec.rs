@@ -21,6 +21,7 @@
 
 use crate::error::input;
 use crate::experiment::Experiment;
+pub use crate::overrides::set_path;
 use crate::rng::Stream;
 use crate::toml_lines::TomlLines;
 use anyhow::Result;
@@ -260,16 +261,11 @@ impl SweepSpec {
         result.map_err(|e| self.error(None, &e))
     }
 
-    /// Sets `optimizer.lr` and every variant's own optimiser's `lr` (what
-    /// `--lr` means for `run`).
-    pub fn set_base_lr(&mut self, lr: f64) -> Result<()> {
-        self.set_base("optimizer.lr", Value::Float(lr))?;
-        let variants = self.base.get("variants").and_then(Value::as_array).map_or(0, Vec::len);
-        for i in 0..variants {
-            let has_own = self.base["variants"][i].get("optimizer").is_some();
-            if has_own {
-                self.set_base(&format!("variants.{i}.optimizer.lr"), Value::Float(lr))?;
-            }
+    /// Sets the command line's overrides on the experiment every point
+    /// starts from, as `run` sets them on its experiment.
+    pub fn apply_overrides(&mut self, overrides: &crate::overrides::Overrides) -> Result<()> {
+        for (path, value) in overrides.settings(&self.base)? {
+            self.set_base(&path, value)?;
         }
         Ok(())
     }
@@ -405,69 +401,6 @@ fn key_of(message: &str) -> &str {
         ""
     } else {
         key
-    }
-}
-
-/// Sets the dotted `path` in `root` to `value`: a segment is a key, an
-/// index into a list (0-based) or `*` (every element). Missing tables are
-/// made; missing list elements are an error.
-pub fn set_path(root: &mut Value, path: &str, value: &Value) -> std::result::Result<(), String> {
-    let segments: Vec<&str> = path.split('.').collect();
-    if segments.iter().any(|s| s.is_empty()) {
-        return Err("an empty segment in the path".into());
-    }
-    set_in(root, &segments, value, "")
-}
-
-fn set_in(node: &mut Value, segments: &[&str], value: &Value, done: &str) -> std::result::Result<(), String> {
-    let (first, rest) = segments.split_first().expect("a path has a segment");
-    let here = if done.is_empty() { first.to_string() } else { format!("{done}.{first}") };
-    match node {
-        Value::Table(table) => {
-            if *first == "*" || first.parse::<usize>().is_ok() {
-                return Err(format!("{}: is a table, not a list, so `{first}` selects nothing", name(done)));
-            }
-            if rest.is_empty() {
-                table.insert(first.to_string(), value.clone());
-                return Ok(());
-            }
-            let child = table.entry(first.to_string()).or_insert_with(|| Value::Table(Table::new()));
-            set_in(child, rest, value, &here)
-        }
-        Value::Array(items) => {
-            let targets: Vec<usize> = if *first == "*" {
-                (0..items.len()).collect()
-            } else {
-                let i: usize = first
-                    .parse()
-                    .map_err(|_| format!("{}: is a list; select an element with an index or *", name(done)))?;
-                if i >= items.len() {
-                    return Err(format!(
-                        "{done}.{first}: index out of range: the file has {} (0..{})",
-                        items.len(),
-                        items.len().saturating_sub(1)
-                    ));
-                }
-                vec![i]
-            };
-            for i in targets {
-                if rest.is_empty() {
-                    items[i] = value.clone();
-                } else {
-                    set_in(&mut items[i], rest, value, &format!("{done}.{i}"))?;
-                }
-            }
-            Ok(())
-        }
-        other => Err(format!("{}: is a value ({}), not a table", name(done), value_text(other))),
-    }
-}
-
-fn name(path: &str) -> &str {
-    if path.is_empty() {
-        "the file"
-    } else {
-        path
     }
 }
 

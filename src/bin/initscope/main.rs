@@ -163,6 +163,20 @@ pub struct Overrides {
     rng: Option<initscope::rng::RngKind>,
 }
 
+impl Overrides {
+    /// The library's overrides (applied one way to a run and to a sweep).
+    pub fn overrides(&self) -> initscope::overrides::Overrides {
+        initscope::overrides::Overrides {
+            epochs: self.epochs,
+            dataset: self.dataset.clone(),
+            lr: self.lr,
+            seed: self.seed,
+            probe_every: self.probe_every,
+            rng: self.rng,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum ExportFormat {
     /// TensorBoard event files, tensorboard/<variant>/events.out.tfevents.*
@@ -233,26 +247,7 @@ fn load_experiment(path: Option<&std::path::Path>) -> anyhow::Result<Experiment>
 /// `initscope run`: the experiment (a file, a preset or the seed), the
 /// command line's overrides, then the run and its report.
 fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut exp = load_experiment(args.experiment.as_deref())?;
-    let set = args.set;
-    if let Some(lr) = set.lr {
-        exp.set_lr(lr);
-    }
-    if let Some(epochs) = set.epochs {
-        exp.epochs = epochs;
-    }
-    if let Some(dataset) = set.dataset {
-        exp.dataset = dataset.into();
-    }
-    if let Some(seed) = set.seed {
-        exp.seed = seed;
-    }
-    if let Some(every) = set.probe_every {
-        exp.probe.every = every;
-    }
-    if let Some(rng) = set.rng {
-        exp.rng = rng;
-    }
+    let exp = args.set.overrides().apply(&load_experiment(args.experiment.as_deref())?)?;
     if args.threads == 0 {
         return Err(input("--threads: must be at least 1"));
     }

@@ -222,26 +222,7 @@ fn load_spec(path: &Path, set: &Overrides) -> anyhow::Result<SweepSpec> {
             }
         }
     };
-    if let Some(lr) = set.lr {
-        spec.set_base_lr(lr)?;
-    }
-    let integer = |n: usize| toml::Value::Integer(n as i64);
-    if let Some(epochs) = set.epochs {
-        spec.set_base("epochs", integer(epochs))?;
-    }
-    if let Some(dataset) = &set.dataset {
-        spec.set_base("dataset", toml::Value::String(dataset.clone()))?;
-    }
-    if let Some(seed) = set.seed {
-        let seed = i64::try_from(seed).map_err(|_| input("--seed: a sweep's seed is at most 2^63 - 1"))?;
-        spec.set_base("seed", toml::Value::Integer(seed))?;
-    }
-    if let Some(every) = set.probe_every {
-        spec.set_base("probe.every", integer(every))?;
-    }
-    if let Some(rng) = set.rng {
-        spec.set_base("rng", toml::Value::String(rng.as_str().into()))?;
-    }
+    spec.apply_overrides(&set.overrides())?;
     Ok(spec)
 }
 

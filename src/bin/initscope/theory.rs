@@ -49,10 +49,8 @@ pub fn theory_command(args: TheoryArgs) -> anyhow::Result<ExitCode> {
         println!("Chart: {}", chart.png.with_extension("svg").display());
         return Ok(ExitCode::SUCCESS);
     }
-    let mut exp = load_experiment(args.experiment.as_deref())?;
-    if let Some(dataset) = &args.dataset {
-        exp.dataset = dataset.clone().into();
-    }
+    let set = initscope::overrides::Overrides { dataset: args.dataset.clone(), ..Default::default() };
+    let exp = set.apply(&load_experiment(args.experiment.as_deref())?)?;
     exp.validate()?;
     let data = exp.dataset.load(&args.data.root())?;
     let predictions = predict_all(&exp, &data);
