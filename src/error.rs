@@ -12,3 +12,36 @@ pub struct InputError(pub String);
 pub fn input(message: impl std::fmt::Display) -> anyhow::Error {
     InputError(message.to_string()).into()
 }
+
+/// A setting that cannot run: the setting's path (`optimizer.lr`,
+/// `variants[1].model.residual.blocks`) and what is wrong with it, kept
+/// apart so that the file's line of the setting can be found from the path
+/// (`toml_lines`) without reading the message back. Shown as
+/// `<key>: <message>`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SettingError {
+    /// The setting's path.
+    pub key: String,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+impl SettingError {
+    /// The complaint `message` about setting `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingError { key: key.into(), message: message.into() }
+    }
+
+    /// The same complaint about the setting at `prefix.<key>` (a table's
+    /// settings checked on their own, then placed in the file).
+    pub fn under(self, prefix: &str) -> Self {
+        SettingError { key: format!("{prefix}.{}", self.key), ..self }
+    }
+}
+
+impl From<SettingError> for InputError {
+    fn from(e: SettingError) -> Self {
+        InputError(e.to_string())
+    }
+}

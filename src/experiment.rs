@@ -3,6 +3,7 @@
 
 use crate::data::{DataSource, DatasetName};
 use crate::error::input;
+use crate::error::{InputError, SettingError};
 use crate::nn::loss::Loss;
 use crate::nn::residual::{BranchNorm, Residual};
 use crate::nn::{Activation, Init};
@@ -15,11 +16,6 @@ use crate::toml_lines::TomlLines;
 use anyhow::Result;
 use std::path::Path;
 
-macro_rules! bail {
-    ($($arg:tt)*) => {
-        return Err(input(format!($($arg)*)))
-    };
-}
 use serde::{Deserialize, Serialize};
 
 /// The network's shape (input and output widths come from the data).
@@ -315,25 +311,25 @@ fn seed_optimizer() -> OptimizerSettings {
     Experiment::seed_experiment().optimizer
 }
 
-fn validate_model(model: &ModelSettings, key: &str) -> Result<()> {
+fn validate_model(model: &ModelSettings, key: &str) -> Result<(), SettingError> {
     if model.hidden.is_empty() {
-        bail!("{key}.hidden: the model needs at least one hidden layer");
+        return Err(SettingError::new(format!("{key}.hidden"), "the model needs at least one hidden layer"));
     }
     if let Some(i) = model.hidden.iter().position(|&w| w == 0) {
-        bail!("{key}.hidden[{i}]: a layer needs at least one unit");
+        return Err(SettingError::new(format!("{key}.hidden[{i}]"), "a layer needs at least one unit"));
     }
     if let Some(residual) = &model.residual {
-        residual.validate(&format!("{key}.residual")).map_err(input)?;
+        residual.validate(&format!("{key}.residual"))?;
         if model.batch_norm {
-            bail!("{key}.batch_norm: a residual network's norm is `residual.norm`");
+            return Err(SettingError::new(format!("{key}.batch_norm"), "a residual network's norm is `residual.norm`"));
         }
     }
     if let Some(p) = &model.parametrisation {
-        p.check(&format!("{key}.parametrisation")).map_err(input)?;
+        p.check(&format!("{key}.parametrisation"))?;
     }
     if let Activation::LeakyRelu { slope } = model.activation {
         if !slope.is_finite() {
-            bail!("{key}.activation: the leaky_relu slope must be finite");
+            return Err(SettingError::new(format!("{key}.activation"), "the leaky_relu slope must be finite"));
         }
     }
     Ok(())
@@ -434,39 +430,51 @@ impl Experiment {
 
     /// Rejects settings that cannot run, naming the field (an input error).
     pub fn validate(&self) -> Result<()> {
-        self.check().map_err(input)
+        self.check().map_err(|e| InputError::from(e).into())
     }
 
-    fn check(&self) -> Result<()> {
+    /// The first setting that cannot run, as a key and a message (for
+    /// errors placed at the setting's line in its file).
+    pub fn check_settings(&self) -> Result<(), SettingError> {
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), SettingError> {
         if self.epochs == 0 {
-            bail!("epochs: must be at least 1");
+            return Err(SettingError::new("epochs", "must be at least 1"));
         }
         if self.batch_size == 0 {
-            bail!("batch_size: must be at least 1");
+            return Err(SettingError::new("batch_size", "must be at least 1"));
         }
         if self.steps_per_epoch == Some(0) {
-            bail!("steps_per_epoch: must be at least 1");
+            return Err(SettingError::new("steps_per_epoch", "must be at least 1"));
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
-            bail!("validation_fraction: must be in [0, 1), got {}", self.validation_fraction);
+            return Err(SettingError::new(
+                "validation_fraction",
+                format!("must be in [0, 1), got {}", self.validation_fraction),
+            ));
         }
-        self.optimizer.validate().map_err(input)?;
+        self.optimizer.validate()?;
         validate_model(&self.model, "model")?;
         if self.variants.is_empty() {
-            bail!("variants: at least one is needed");
+            return Err(SettingError::new("variants", "at least one is needed"));
         }
         if let Some(i) = (1..self.seeds.len()).find(|&i| self.seeds[..i].contains(&self.seeds[i])) {
-            bail!("seeds[{i}]: {} appears twice", self.seeds[i]);
+            return Err(SettingError::new(format!("seeds[{i}]"), format!("{} appears twice", self.seeds[i])));
         }
         for (i, v) in self.variants.iter().enumerate() {
             let ok = !v.name.is_empty()
                 && v.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                 && !v.name.starts_with('.');
             if !ok {
-                bail!("variants[{i}].name: {:?} must be letters, digits, '-', '_' or '.'", v.name);
+                return Err(SettingError::new(
+                    format!("variants[{i}].name"),
+                    format!("{:?} must be letters, digits, '-', '_' or '.'", v.name),
+                ));
             }
             if self.variants[..i].iter().any(|o| o.name == v.name) {
-                bail!("variants[{i}].name: {:?} appears twice", v.name);
+                return Err(SettingError::new(format!("variants[{i}].name"), format!("{:?} appears twice", v.name)));
             }
             self.check_scheme(&format!("variants[{i}].weight_init"), &v.weight_init)?;
             self.check_scheme(&format!("variants[{i}].bias_init"), &v.bias_init)?;
@@ -474,26 +482,30 @@ impl Experiment {
                 validate_model(model, &format!("variants[{i}].model"))?;
             }
             if let Some(optimizer) = &v.optimizer {
-                optimizer.validate().map_err(|e| input(format!("variants[{i}].{e}")))?;
+                optimizer.validate().map_err(|e| e.under(&format!("variants[{i}]")))?;
             }
             self.check_recipe(v, i)?;
             if self.model_of(v).has_batch_norm() && self.batch_size < 2 {
-                bail!(
-                    "batch_size: variant {:?} uses batch norm, which needs at least 2 samples per training batch (PyTorch refuses a batch of 1 in training mode)",
-                    v.name
-                );
+                return Err(SettingError::new("batch_size", format!("variant {:?} uses batch norm, which needs at least 2 samples per training batch (PyTorch refuses a batch of 1 in training mode)",
+                    v.name)));
             }
             let depth = self.model_of(v).linear_count();
             if self.model_of(v).residual.is_some() && matches!(v.weight_init, Init::Lsuv { .. }) {
-                bail!("variants[{i}].weight_init: lsuv rescales a plain chain of layers; this network is residual");
+                return Err(SettingError::new(
+                    format!("variants[{i}].weight_init"),
+                    "lsuv rescales a plain chain of layers; this network is residual",
+                ));
             }
             for (j, o) in v.layers.iter().enumerate() {
                 let key = format!("variants[{i}].layers[{j}]");
                 if o.layer == 0 || o.layer > depth {
-                    bail!("{key}.layer: {} is not a layer of this {depth}-layer network (1..={depth})", o.layer);
+                    return Err(SettingError::new(
+                        format!("{key}.layer"),
+                        format!("{} is not a layer of this {depth}-layer network (1..={depth})", o.layer),
+                    ));
                 }
                 if v.layers[..j].iter().any(|p| p.layer == o.layer) {
-                    bail!("{key}.layer: layer {} appears twice", o.layer);
+                    return Err(SettingError::new(format!("{key}.layer"), format!("layer {} appears twice", o.layer)));
                 }
                 let factors = [
                     ("lr_scale", o.lr_scale),
@@ -504,29 +516,47 @@ impl Experiment {
                 ];
                 for (name, v) in factors {
                     if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
-                        bail!("{key}.{name}: must be a positive number, got {}", v.unwrap_or_default());
+                        return Err(SettingError::new(
+                            format!("{key}.{name}"),
+                            format!("must be a positive number, got {}", v.unwrap_or_default()),
+                        ));
                     }
                 }
                 if o.weight_decay.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
-                    bail!("{key}.weight_decay: must be >= 0, got {}", o.weight_decay.unwrap_or_default());
+                    return Err(SettingError::new(
+                        format!("{key}.weight_decay"),
+                        format!("must be >= 0, got {}", o.weight_decay.unwrap_or_default()),
+                    ));
                 }
                 for (part, scheme) in [("weight_init", &o.weight_init), ("bias_init", &o.bias_init)] {
                     if let Some(scheme) = scheme {
                         if matches!(scheme, Init::Lsuv { .. } | Init::FromFile { .. }) {
-                            bail!("{key}.{part}: lsuv and from_file apply to the whole network");
+                            return Err(SettingError::new(
+                                format!("{key}.{part}"),
+                                "lsuv and from_file apply to the whole network",
+                            ));
                         }
                         if part == "bias_init" && matches!(scheme, Init::Orthogonal { .. }) {
-                            bail!("{key}.bias_init: orthogonal needs a matrix; a bias is a vector");
+                            return Err(SettingError::new(
+                                format!("{key}.bias_init"),
+                                "orthogonal needs a matrix; a bias is a vector",
+                            ));
                         }
                         self.check_scheme(&format!("{key}.{part}"), scheme)?;
                     }
                 }
             }
             if matches!(v.bias_init, Init::Lsuv { .. } | Init::FromFile { .. }) {
-                bail!("variants[{i}].bias_init: lsuv and from_file are weight schemes (from_file sets the biases too)");
+                return Err(SettingError::new(
+                    format!("variants[{i}].bias_init"),
+                    "lsuv and from_file are weight schemes (from_file sets the biases too)",
+                ));
             }
             if matches!(v.bias_init, Init::Orthogonal { .. }) {
-                bail!("variants[{i}].bias_init: orthogonal needs a matrix; a bias is a vector");
+                return Err(SettingError::new(
+                    format!("variants[{i}].bias_init"),
+                    "orthogonal needs a matrix; a bias is a vector",
+                ));
             }
         }
         Ok(())
@@ -534,30 +564,33 @@ impl Experiment {
 
     /// The schedule, clipping and loss `v` trains with, each named where it
     /// is written (the variant's own, or the experiment's).
-    fn check_recipe(&self, v: &Variant, i: usize) -> Result<()> {
+    fn check_recipe(&self, v: &Variant, i: usize) -> Result<(), SettingError> {
         let at = |own: bool, name: &str| if own { format!("variants[{i}].{name}") } else { name.to_string() };
         let key = at(v.schedule.is_some(), "schedule");
         let optimizer = self.optimizer_of(v);
         let schedule = self.schedule_of(v);
-        schedule.validate(&key, optimizer.lr).map_err(input)?;
+        schedule.validate(&key, optimizer.lr)?;
         if let Shape::OneCycle(c) = &schedule.shape {
             if c.cycle_momentum && optimizer.kind == OptimizerKind::Adagrad {
-                bail!("{key}.cycle_momentum: adagrad has no momentum to cycle (PyTorch refuses); set it to false");
+                return Err(SettingError::new(
+                    format!("{key}.cycle_momentum"),
+                    "adagrad has no momentum to cycle (PyTorch refuses); set it to false",
+                ));
             }
         }
         if let Some(clip) = self.clip_of(v) {
-            clip.validate(&at(v.clip.is_some(), "clip")).map_err(input)?;
+            clip.validate(&at(v.clip.is_some(), "clip"))?;
         }
-        self.loss_of(v).validate(&at(v.loss.is_some(), "loss")).map_err(input)?;
+        self.loss_of(v).validate(&at(v.loss.is_some(), "loss"))?;
         Ok(())
     }
 
     /// A scheme's numbers, and with `rng = "torch"` whether initscope
     /// reproduces PyTorch's draws of it; `key` names it in the error.
-    fn check_scheme(&self, key: &str, scheme: &Init) -> Result<()> {
-        scheme.validate().map_err(|e| input(format!("{key}: {e}")))?;
+    fn check_scheme(&self, key: &str, scheme: &Init) -> Result<(), SettingError> {
+        scheme.validate().map_err(|e| SettingError::new(key, e))?;
         if self.rng == RngKind::Torch {
-            crate::nn::torch_init::check_scheme(scheme).map_err(|e| input(format!("{key}: {e}")))?;
+            crate::nn::torch_init::check_scheme(scheme).map_err(|e| SettingError::new(key, e))?;
         }
         Ok(())
     }
@@ -579,11 +612,9 @@ impl Experiment {
         if exp.name.is_empty() {
             exp.name = stem_name(path);
         }
-        exp.validate().map_err(|e| {
-            let message = e.to_string();
-            let key = message.split(':').next().unwrap_or("");
-            let at = TomlLines::new(text).line_of(key).map_or(String::new(), |l| format!(":{l}"));
-            input(format!("{}{at}: {message}", path.display()))
+        exp.check().map_err(|e| {
+            let at = TomlLines::new(text).line_of(&e.key).map_or(String::new(), |l| format!(":{l}"));
+            input(format!("{}{at}: {e}", path.display()))
         })?;
         Ok(exp)
     }

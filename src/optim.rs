@@ -17,6 +17,7 @@
 //!   and the bias corrections are computed in f64 (Python floats, `**` as
 //!   `pow`) and rounded to f32 once, where the kernel takes them.
 
+use crate::error::SettingError;
 use serde::{Deserialize, Serialize};
 
 pub mod clip;
@@ -192,29 +193,35 @@ impl OptimizerSettings {
     }
 
     /// Rejects settings PyTorch would reject, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("optimizer.lr: must be a positive number, got {}", self.lr));
+            return Err(SettingError::new("optimizer.lr", format!("must be a positive number, got {}", self.lr)));
         }
         let unit = |name: &str, v: f64| {
             if (0.0..1.0).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("optimizer.{name}: must be in [0, 1), got {v}"))
+                Err(SettingError::new(format!("optimizer.{name}"), format!("must be in [0, 1), got {v}")))
             }
         };
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!("optimizer.weight_decay: must be >= 0, got {}", self.weight_decay));
+            return Err(SettingError::new(
+                "optimizer.weight_decay",
+                format!("must be >= 0, got {}", self.weight_decay),
+            ));
         }
         let kind = self.kind;
         use OptimizerKind::*;
         match kind {
             Sgd => {
                 if !(0.0..=1.0).contains(&self.dampening) {
-                    return Err(format!("optimizer.dampening: must be in [0, 1], got {}", self.dampening));
+                    return Err(SettingError::new(
+                        "optimizer.dampening",
+                        format!("must be in [0, 1], got {}", self.dampening),
+                    ));
                 }
                 if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
-                    return Err("optimizer.nesterov: needs momentum > 0 and dampening 0".into());
+                    return Err(SettingError::new("optimizer.nesterov", "needs momentum > 0 and dampening 0"));
                 }
             }
             Adam | Adamw => {
@@ -226,28 +233,28 @@ impl OptimizerSettings {
                     [("lr_decay", self.lr_decay), ("initial_accumulator_value", self.initial_accumulator_value)]
                 {
                     if !(v.is_finite() && v >= 0.0) {
-                        return Err(format!("optimizer.{name}: must be >= 0, got {v}"));
+                        return Err(SettingError::new(format!("optimizer.{name}"), format!("must be >= 0, got {v}")));
                     }
                 }
             }
             Rmsprop => {
                 if !(0.0..=1.0).contains(&self.alpha) {
-                    return Err(format!("optimizer.alpha: must be in [0, 1], got {}", self.alpha));
+                    return Err(SettingError::new("optimizer.alpha", format!("must be in [0, 1], got {}", self.alpha)));
                 }
             }
         }
         if !(self.momentum.is_finite() && self.momentum >= 0.0) {
-            return Err(format!("optimizer.momentum: must be >= 0, got {}", self.momentum));
+            return Err(SettingError::new("optimizer.momentum", format!("must be >= 0, got {}", self.momentum)));
         }
         if kind != Sgd && !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(format!("optimizer.eps: must be a positive number, got {}", self.eps));
+            return Err(SettingError::new("optimizer.eps", format!("must be a positive number, got {}", self.eps)));
         }
         self.unused_at_defaults()
     }
 
     /// A field the kind does not use must keep its default (a setting that
     /// would silently do nothing is an error).
-    fn unused_at_defaults(&self) -> Result<(), String> {
+    fn unused_at_defaults(&self) -> Result<(), SettingError> {
         use OptimizerKind::*;
         let kind = self.kind;
         let fields: [(&str, bool, &str); 9] = [
@@ -262,7 +269,9 @@ impl OptimizerSettings {
             ("centered", self.centered && kind != Rmsprop, "rmsprop"),
         ];
         match fields.iter().find(|f| f.1) {
-            Some((name, _, kinds)) => Err(format!("optimizer.{name}: applies to {kinds} only")),
+            Some((name, _, kinds)) => {
+                Err(SettingError::new(format!("optimizer.{name}"), format!("applies to {kinds} only")))
+            }
             None => Ok(()),
         }
     }
@@ -561,19 +570,30 @@ mod tests {
         assert!(OptimizerSettings { lr_decay: -1.0, ..adagrad }
             .validate()
             .unwrap_err()
+            .to_string()
             .starts_with("optimizer.lr_decay:"));
         assert!(OptimizerSettings { momentum: 0.9, ..adagrad }
             .validate()
             .unwrap_err()
+            .to_string()
             .starts_with("optimizer.momentum:"));
         let rms = OptimizerSettings::of_kind(OptimizerKind::Rmsprop, 0.01);
         assert!(OptimizerSettings { momentum: 0.9, centered: true, ..rms }.validate().is_ok());
-        assert!(OptimizerSettings { alpha: 1.5, ..rms }.validate().unwrap_err().starts_with("optimizer.alpha:"));
+        assert!(OptimizerSettings { alpha: 1.5, ..rms }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("optimizer.alpha:"));
         assert!(OptimizerSettings { centered: true, ..adagrad }
             .validate()
             .unwrap_err()
+            .to_string()
             .starts_with("optimizer.centered:"));
-        assert!(OptimizerSettings { lr_decay: 0.1, ..rms }.validate().unwrap_err().starts_with("optimizer.lr_decay:"));
+        assert!(OptimizerSettings { lr_decay: 0.1, ..rms }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("optimizer.lr_decay:"));
         assert!(OptimizerSettings::sgd(0.0).validate().is_err());
         assert!(OptimizerSettings { nesterov: true, ..OptimizerSettings::sgd(0.1) }.validate().is_err());
         assert!(OptimizerSettings { momentum: 0.9, ..settings(OptimizerKind::Adam, 0.1) }.validate().is_err());

@@ -39,6 +39,7 @@
 //! decay is divided by its learning-rate factor, so that `lr * wd`, the
 //! decay per step, stays the base's; `decoupled_wd = true` keeps it.
 
+use crate::error::SettingError;
 use crate::optim::OptimizerKind;
 use serde::{Deserialize, Serialize};
 
@@ -199,15 +200,18 @@ impl Parametrisation {
 
     /// The one-line complaint about these settings, if any (`key` names
     /// the table).
-    pub fn check(&self, key: &str) -> Result<(), String> {
+    pub fn check(&self, key: &str) -> Result<(), SettingError> {
         if self.base_width == 0 {
-            return Err(format!("{key}.base_width: must be at least 1"));
+            return Err(SettingError::new(format!("{key}.base_width"), "must be at least 1"));
         }
         if !(self.output_multiplier.is_finite() && self.output_multiplier > 0.0) {
-            return Err(format!("{key}.output_multiplier: must be a positive number"));
+            return Err(SettingError::new(format!("{key}.output_multiplier"), "must be a positive number"));
         }
         if self.output_multiplier != 1.0 && self.name != ParametrisationName::Mup {
-            return Err(format!("{key}.output_multiplier: only `mup` has one (MuReadout's output_mult)"));
+            return Err(SettingError::new(
+                format!("{key}.output_multiplier"),
+                "only `mup` has one (MuReadout's output_mult)",
+            ));
         }
         Ok(())
     }

@@ -19,6 +19,7 @@
 
 mod torch_port;
 
+use crate::error::SettingError;
 use serde::{Deserialize, Serialize};
 pub use torch_port::LrSchedule;
 
@@ -231,17 +232,24 @@ impl ScheduleSettings {
 
     /// Rejects what PyTorch would reject, or what would silently do
     /// nothing, naming the field under `key` (`schedule`).
-    pub fn validate(&self, key: &str, lr: f64) -> Result<(), String> {
+    pub fn validate(&self, key: &str, lr: f64) -> Result<(), SettingError> {
         if self.warmup_steps > 0 {
             if self.interval != Interval::Step {
-                return Err(format!("{key}.warmup_steps: counts optimiser steps, so needs interval = \"step\""));
+                return Err(SettingError::new(
+                    format!("{key}.warmup_steps"),
+                    "counts optimiser steps, so needs interval = \"step\"",
+                ));
             }
             if !(self.warmup_start_factor > 0.0 && self.warmup_start_factor <= 1.0) {
-                return Err(format!("{key}.warmup_start_factor: must be in (0, 1], got {}", self.warmup_start_factor));
+                return Err(SettingError::new(
+                    format!("{key}.warmup_start_factor"),
+                    format!("must be in (0, 1], got {}", self.warmup_start_factor),
+                ));
             }
             if matches!(self.shape, Shape::Sequence { .. } | Shape::OneCycle(_)) {
-                return Err(format!(
-                    "{key}.warmup_steps: a sequence takes its warm-up among its schedules, and one_cycle has its own (pct_start)"
+                return Err(SettingError::new(
+                    format!("{key}.warmup_steps"),
+                    "a sequence takes its warm-up among its schedules, and one_cycle has its own (pct_start)",
                 ));
             }
         }
@@ -251,25 +259,26 @@ impl ScheduleSettings {
 
 impl Shape {
     /// The checks of one shape; `top` is false inside a sequence.
-    fn validate(&self, key: &str, lr: f64, top: bool) -> Result<(), String> {
+    fn validate(&self, key: &str, lr: f64, top: bool) -> Result<(), SettingError> {
         let positive = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("{key}.{name}: must be a positive number, got {v}"))
+                Err(SettingError::new(format!("{key}.{name}"), format!("must be a positive number, got {v}")))
             }
         };
         let increasing = |name: &str, m: &[usize]| match m.windows(2).position(|w| w[1] <= w[0]) {
-            Some(i) => {
-                Err(format!("{key}.{name}[{}]: milestones must increase, got {} after {}", i + 1, m[i + 1], m[i]))
-            }
+            Some(i) => Err(SettingError::new(
+                format!("{key}.{name}[{}]", i + 1),
+                format!("milestones must increase, got {} after {}", m[i + 1], m[i]),
+            )),
             None => Ok(()),
         };
         match self {
             Shape::Constant => Ok(()),
             Shape::Step { step_size, gamma } => {
                 if *step_size == 0 {
-                    return Err(format!("{key}.step_size: must be at least 1"));
+                    return Err(SettingError::new(format!("{key}.step_size"), "must be at least 1"));
                 }
                 positive("gamma", *gamma)
             }
@@ -280,46 +289,58 @@ impl Shape {
             Shape::Exponential { gamma } => positive("gamma", *gamma),
             Shape::Cosine { t_max, eta_min } => {
                 if *t_max == 0 {
-                    return Err(format!("{key}.t_max: must be at least 1"));
+                    return Err(SettingError::new(format!("{key}.t_max"), "must be at least 1"));
                 }
                 if !(eta_min.is_finite() && *eta_min >= 0.0 && *eta_min <= lr) {
-                    return Err(format!("{key}.eta_min: must be in [0, lr = {lr}], got {eta_min}"));
+                    return Err(SettingError::new(
+                        format!("{key}.eta_min"),
+                        format!("must be in [0, lr = {lr}], got {eta_min}"),
+                    ));
                 }
                 Ok(())
             }
             Shape::Linear { start_factor, end_factor, total_iters } => {
                 if !(*start_factor > 0.0 && *start_factor <= 1.0) {
-                    return Err(format!("{key}.start_factor: must be in (0, 1], got {start_factor}"));
+                    return Err(SettingError::new(
+                        format!("{key}.start_factor"),
+                        format!("must be in (0, 1], got {start_factor}"),
+                    ));
                 }
                 if !(0.0..=1.0).contains(end_factor) {
-                    return Err(format!("{key}.end_factor: must be in [0, 1], got {end_factor}"));
+                    return Err(SettingError::new(
+                        format!("{key}.end_factor"),
+                        format!("must be in [0, 1], got {end_factor}"),
+                    ));
                 }
                 if *total_iters == 0 {
-                    return Err(format!("{key}.total_iters: must be at least 1"));
+                    return Err(SettingError::new(format!("{key}.total_iters"), "must be at least 1"));
                 }
                 Ok(())
             }
             Shape::OneCycle(c) => {
                 if !top {
-                    return Err(format!("{key}.kind: one_cycle cannot be part of a sequence"));
+                    return Err(SettingError::new(format!("{key}.kind"), "one_cycle cannot be part of a sequence"));
                 }
                 c.validate(key)
             }
             Shape::Sequence { schedules, milestones } => {
                 if !top {
-                    return Err(format!("{key}.kind: a sequence cannot hold another sequence"));
+                    return Err(SettingError::new(format!("{key}.kind"), "a sequence cannot hold another sequence"));
                 }
                 if schedules.is_empty() || milestones.len() + 1 != schedules.len() {
-                    return Err(format!(
-                        "{key}.milestones: {} schedules need {} milestones, got {}",
-                        schedules.len(),
-                        schedules.len().saturating_sub(1),
-                        milestones.len()
+                    return Err(SettingError::new(
+                        format!("{key}.milestones"),
+                        format!(
+                            "{} schedules need {} milestones, got {}",
+                            schedules.len(),
+                            schedules.len().saturating_sub(1),
+                            milestones.len()
+                        ),
                     ));
                 }
                 increasing("milestones", milestones)?;
                 if milestones.first() == Some(&0) {
-                    return Err(format!("{key}.milestones[0]: must be at least 1"));
+                    return Err(SettingError::new(format!("{key}.milestones[0]"), "must be at least 1"));
                 }
                 for (i, s) in schedules.iter().enumerate() {
                     s.validate(&format!("{key}.schedules[{i}]"), lr, false)?;
@@ -331,23 +352,26 @@ impl Shape {
 }
 
 impl OneCycle {
-    fn validate(&self, key: &str) -> Result<(), String> {
+    fn validate(&self, key: &str) -> Result<(), SettingError> {
         for (name, v) in
             [("max_lr", self.max_lr), ("div_factor", self.div_factor), ("final_div_factor", self.final_div_factor)]
         {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{key}.{name}: must be a positive number, got {v}"));
+                return Err(SettingError::new(format!("{key}.{name}"), format!("must be a positive number, got {v}")));
             }
         }
         if !(0.0..=1.0).contains(&self.pct_start) {
-            return Err(format!("{key}.pct_start: must be in [0, 1], got {}", self.pct_start));
+            return Err(SettingError::new(
+                format!("{key}.pct_start"),
+                format!("must be in [0, 1], got {}", self.pct_start),
+            ));
         }
         if self.total_steps == Some(0) {
-            return Err(format!("{key}.total_steps: must be at least 1"));
+            return Err(SettingError::new(format!("{key}.total_steps"), "must be at least 1"));
         }
         for (name, v) in [("base_momentum", self.base_momentum), ("max_momentum", self.max_momentum)] {
             if !(0.0..1.0).contains(&v) {
-                return Err(format!("{key}.{name}: must be in [0, 1), got {v}"));
+                return Err(SettingError::new(format!("{key}.{name}"), format!("must be in [0, 1), got {v}")));
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 //! (`F.mse_loss(logits, one_hot - 1 / C)`, Tensor Programs V's MLP and
 //! `mup`'s examples). [`Loss`] is what a file's `[loss]` says.
 
+use crate::error::SettingError;
 use serde::{Deserialize, Serialize};
 
 /// `[loss]`: which loss the network is trained on.
@@ -51,10 +52,10 @@ impl Loss {
     }
 
     /// Rejects impossible settings, naming the field under `key`.
-    pub fn validate(&self, key: &str) -> Result<(), String> {
+    pub fn validate(&self, key: &str) -> Result<(), SettingError> {
         match self {
             Loss::CrossEntropy { label_smoothing: e } if !(0.0..=1.0).contains(e) => {
-                Err(format!("{key}.label_smoothing: must be in [0, 1], got {e}"))
+                Err(SettingError::new(format!("{key}.label_smoothing"), format!("must be in [0, 1], got {e}")))
             }
             _ => Ok(()),
         }

@@ -2,6 +2,7 @@
 //! `clip_grad_norm_` (the global L2 norm over every parameter tensor) and
 //! `clip_grad_value_` do it.
 
+use crate::error::SettingError;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -21,17 +22,19 @@ pub struct ClipSettings {
 
 impl ClipSettings {
     /// Exactly one bound, positive; `key` names the table in errors.
-    pub fn validate(&self, key: &str) -> Result<(), String> {
+    pub fn validate(&self, key: &str) -> Result<(), SettingError> {
         let (name, bound) = match (self.max_norm, self.max_value) {
             (Some(n), None) => ("max_norm", n),
             (None, Some(v)) => ("max_value", v),
-            (Some(_), Some(_)) => return Err(format!("{key}.max_value: give max_norm or max_value, not both")),
-            (None, None) => return Err(format!("{key}: needs max_norm or max_value")),
+            (Some(_), Some(_)) => {
+                return Err(SettingError::new(format!("{key}.max_value"), "give max_norm or max_value, not both"))
+            }
+            (None, None) => return Err(SettingError::new(key, "needs max_norm or max_value")),
         };
         if bound.is_finite() && bound > 0.0 {
             Ok(())
         } else {
-            Err(format!("{key}.{name}: must be a positive number, got {bound}"))
+            Err(SettingError::new(format!("{key}.{name}"), format!("must be a positive number, got {bound}")))
         }
     }
 }
@@ -119,6 +122,7 @@ mod tests {
         assert!(ClipSettings { max_norm: Some(-1.0), max_value: None }
             .validate("clip")
             .unwrap_err()
+            .to_string()
             .starts_with("clip.max_norm"));
         assert!(ClipSettings { max_norm: None, max_value: None }.validate("clip").is_err());
     }

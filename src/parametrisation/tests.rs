@@ -93,9 +93,9 @@ fn mean_field_divides_by_the_width_and_scales_sgd_rates_up() {
 fn bad_settings_get_one_line_naming_the_field() {
     let zero = Parametrisation { base_width: 0, ..settings(ParametrisationName::Mup) };
     assert_eq!(
-        zero.check("model.parametrisation").unwrap_err(),
+        zero.check("model.parametrisation").unwrap_err().to_string(),
         "model.parametrisation.base_width: must be at least 1"
     );
     let mult = Parametrisation { output_multiplier: 2.0, ..settings(ParametrisationName::Ntk) };
-    assert!(mult.check("p").unwrap_err().starts_with("p.output_multiplier: only `mup`"));
+    assert!(mult.check("p").unwrap_err().to_string().starts_with("p.output_multiplier: only `mup`"));
 }

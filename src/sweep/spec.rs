@@ -19,7 +19,7 @@
 //! first the single keys in the file's order, then the tied axes (`zip`,
 //! `random`) in the file's order, wherever the file writes them.
 
-use crate::error::input;
+use crate::error::{input, SettingError};
 use crate::experiment::Experiment;
 pub use crate::overrides::set_path;
 use crate::rng::Stream;
@@ -316,12 +316,15 @@ impl SweepSpec {
                 values.push((key.clone(), value.clone()));
             }
         }
-        let experiment = resolve(root).map_err(|message| {
-            let line = self
-                .blame(&message)
-                .or_else(|| self.blame_by_trial(&positions))
-                .or_else(|| TomlLines::new(&self.text).line_of(key_of(&message)));
-            self.error(line, &format!("point {} of {} ({}): {message}", index + 1, self.len(), describe(&values)))
+        let experiment = resolve(root).map_err(|invalid| {
+            let line = match &invalid {
+                Invalid::Setting(e) => self
+                    .axis_on_path(&e.key)
+                    .or_else(|| self.blame_by_trial(&positions))
+                    .or_else(|| TomlLines::new(&self.text).line_of(&e.key)),
+                Invalid::Shape(_) => self.blame_by_trial(&positions),
+            };
+            self.error(line, &format!("point {} of {} ({}): {invalid}", index + 1, self.len(), describe(&values)))
         })?;
         Ok(Point { index, values, experiment })
     }
@@ -345,21 +348,16 @@ impl SweepSpec {
         (0..self.len()).map(|i| self.point(i)).collect()
     }
 
-    /// The line of the axis that an error message is about: the one whose
-    /// path the message's key lies on, or whose last segment it names.
-    fn blame(&self, message: &str) -> Option<usize> {
-        let key: Vec<String> =
-            key_of(message).replace('[', ".").replace(']', "").split('.').map(String::from).collect();
+    /// The line of the axis on whose path the setting `key` lies
+    /// (`variants.*.weight_init` for `variants[2].weight_init.gain`).
+    fn axis_on_path(&self, key: &str) -> Option<usize> {
+        let key: Vec<&str> = key.split(['.', '[', ']']).filter(|s| !s.is_empty()).collect();
         let on_path = |path: &str| {
             let path: Vec<&str> = path.split('.').collect();
             path.iter().zip(&key).all(|(p, k)| p == k || (*p == "*" && k.parse::<usize>().is_ok()))
         };
-        let named = |path: &str| path.rsplit('.').next().is_some_and(|last| message.contains(&format!("`{last}`")));
         let axes = || self.axes.iter().flat_map(|a| a.keys.iter().map(move |k| (k, a.line)));
-        axes()
-            .find(|(k, _)| key.len() > 1 && on_path(k))
-            .or_else(|| axes().find(|(k, _)| named(k)))
-            .and_then(|(_, l)| l)
+        axes().find(|(k, _)| key.len() > 1 && on_path(k)).and_then(|(_, l)| l)
     }
 
     /// The resolved sweep file: the experiment (overrides applied) and the
@@ -386,22 +384,24 @@ impl SweepSpec {
     }
 }
 
-/// The experiment a (sweep-free) file table describes, validated; the
-/// error as one line.
-fn resolve(root: Value) -> std::result::Result<Experiment, String> {
-    let exp: Experiment = root.try_into().map_err(|e: toml::de::Error| e.message().trim().replace('\n', " "))?;
-    exp.validate().map_err(|e| e.to_string())?;
-    Ok(exp)
+/// Why a point's table is no experiment.
+#[derive(Debug, thiserror::Error)]
+enum Invalid {
+    /// It does not have an experiment's shape (a value of the wrong type,
+    /// an unknown key): the deserialiser's one line, which names no setting.
+    #[error("{0}")]
+    Shape(String),
+    /// A setting that cannot run.
+    #[error("{0}")]
+    Setting(#[from] SettingError),
 }
 
-/// The key an error message starts with (`optimizer.lr: ...`).
-fn key_of(message: &str) -> &str {
-    let key = message.split(':').next().unwrap_or("");
-    if key.contains(' ') {
-        ""
-    } else {
-        key
-    }
+/// The experiment a (sweep-free) file table describes, validated.
+fn resolve(root: Value) -> std::result::Result<Experiment, Invalid> {
+    let exp: Experiment =
+        root.try_into().map_err(|e: toml::de::Error| Invalid::Shape(e.message().trim().replace('\n', " ")))?;
+    exp.check_settings()?;
+    Ok(exp)
 }
 
 /// How `[sweep.random]` draws one key.
