@@ -65,40 +65,6 @@ pub const CLIPPED_MOST: f64 = 0.5;
 /// has lost most of its capacity (the "dying ReLU" of Lu et al. 2019).
 pub const DEAD_FRACTION: f64 = 0.5;
 
-/// What the verdicts need of one recorded layer row (the rest is in
-/// `probe/layers.csv`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RowScalars {
-    /// Updates applied before the row was recorded.
-    pub step: usize,
-    /// 1-based layer.
-    pub layer: usize,
-    /// L2 norm of the weight gradient.
-    pub grad_norm: f64,
-    /// Non-finite values among the layer's weights, gradients and activations.
-    pub nonfinite: u64,
-    /// Units that output zero for the whole batch.
-    pub dead_units: usize,
-    /// Standard deviation of the pre-activations on the batch.
-    pub pre_std: f64,
-    /// `|W_after - W_before| / |W_before|`, the update applied.
-    pub update_ratio: f64,
-}
-
-impl From<&LayerStatsRow> for RowScalars {
-    fn from(r: &LayerStatsRow) -> Self {
-        RowScalars {
-            step: r.step,
-            layer: r.layer,
-            grad_norm: r.gw_norm,
-            nonfinite: r.nonfinite,
-            dead_units: r.dead_units,
-            pre_std: r.pre_std,
-            update_ratio: r.update_ratio,
-        }
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -150,7 +116,7 @@ pub struct StepHistory {
 /// What the checks share: the inputs and the per-layer figures several of
 /// them use.
 struct Evidence<'a> {
-    rows: &'a [RowScalars],
+    rows: &'a [LayerStatsRow],
     losses: &'a [f32],
     history: &'a StepHistory,
     changes: &'a [ChangeRow],
@@ -166,12 +132,12 @@ struct Evidence<'a> {
 }
 
 impl<'a> Evidence<'a> {
-    fn new(rows: &'a [RowScalars], history: &'a StepHistory, changes: &'a [ChangeRow], model: &'a Model) -> Self {
+    fn new(rows: &'a [LayerStatsRow], history: &'a StepHistory, changes: &'a [ChangeRow], model: &'a Model) -> Self {
         let losses = &history.losses[..];
         let layers = model.linear_count();
-        let finite = |r: &&RowScalars| r.nonfinite == 0 && r.grad_norm.is_finite();
+        let finite = |r: &&LayerStatsRow| r.nonfinite == 0 && r.gw_norm.is_finite();
         let grad_medians = (1..=layers)
-            .map(|l| median(rows.iter().filter(finite).filter(|r| r.layer == l).map(|r| r.grad_norm).collect()))
+            .map(|l| median(rows.iter().filter(finite).filter(|r| r.layer == l).map(|r| r.gw_norm).collect()))
             .collect();
         let steps_seen = rows.iter().filter(|r| r.layer == 1).count();
         let dead_shares = Self::dead_shares(rows, model);
@@ -180,7 +146,7 @@ impl<'a> Evidence<'a> {
 
     /// Per hidden layer of a ReLU network, the mean share of dead units over
     /// the last tenth of the recorded steps.
-    fn dead_shares(rows: &[RowScalars], model: &Model) -> Vec<Option<f64>> {
+    fn dead_shares(rows: &[LayerStatsRow], model: &Model) -> Vec<Option<f64>> {
         let hidden = model.linear_count() - 1;
         if model.activation() != Some(Activation::Relu) {
             return vec![None; hidden];
@@ -207,7 +173,7 @@ impl<'a> Evidence<'a> {
 /// and clipping, the per-epoch parameter changes `(epoch, layer, changed,
 /// total)` and the final model.
 pub fn diagnose(
-    rows: &[RowScalars],
+    rows: &[LayerStatsRow],
     history: &StepHistory,
     changes: &[ChangeRow],
     blocks: &[BlockStatsRow],
@@ -333,12 +299,12 @@ fn stalled_updates(e: &Evidence) -> Vec<Verdict> {
 /// The first row with non-finite values or a gradient norm above
 /// [`EXPLODING_NORM`].
 fn exploding_gradients(e: &Evidence) -> Vec<Verdict> {
-    let hit = e.rows.iter().find(|r| r.nonfinite > 0 || !r.grad_norm.is_finite() || r.grad_norm > EXPLODING_NORM);
+    let hit = e.rows.iter().find(|r| r.nonfinite > 0 || !r.gw_norm.is_finite() || r.gw_norm > EXPLODING_NORM);
     let Some(r) = hit else { return Vec::new() };
-    let what = if r.nonfinite > 0 || !r.grad_norm.is_finite() {
+    let what = if r.nonfinite > 0 || !r.gw_norm.is_finite() {
         format!("{} non-finite values", r.nonfinite.max(1))
     } else {
-        format!("norm {:.2e}", r.grad_norm)
+        format!("norm {:.2e}", r.gw_norm)
     };
     let message =
         format!("exploding gradients: layer {}'s weights or gradients reached {what} at step {}", r.layer, r.step);
@@ -356,8 +322,8 @@ fn parameters_unchanged(e: &Evidence) -> Vec<Verdict> {
     let message = if frozen.is_empty() {
         return Vec::new();
     } else if frozen.len() == e.layers {
-        let finite = e.rows.iter().filter(|r| r.nonfinite == 0 && r.grad_norm.is_finite());
-        let max_grad = finite.map(|r| r.grad_norm).fold(0.0, f64::max);
+        let finite = e.rows.iter().filter(|r| r.nonfinite == 0 && r.gw_norm.is_finite());
+        let max_grad = finite.map(|r| r.gw_norm).fold(0.0, f64::max);
         format!(
             "parameters did not change: not one of the {} parameters moved in {epochs} epochs, although the weight-gradient norm reached {max_grad:.2e}: the optimiser is not updating this model",
             e.model.params.len()

@@ -33,40 +33,12 @@ use crate::table::{read_rows, write_rows, CsvBuffer};
 use crate::train::{Checkpoint, Event, Observer, Trainer};
 use crate::verdict::Verdict;
 use anyhow::{Context, Result};
-pub use diagnose::RowScalars;
 use stats::{Histogram, Moments};
 use std::path::PathBuf;
 
 /// |a| above this counts as saturated for tanh, a outside
 /// [1 - this, this] for sigmoid (the flat tails where f' < 0.02).
 const SATURATION: f32 = 0.99;
-
-/// The scalars of one layer at one recorded step.
-#[derive(Clone, Debug)]
-pub struct LayerRow {
-    /// Updates applied before this step.
-    pub step: usize,
-    /// 1-based layer.
-    pub layer: usize,
-    /// Weights.
-    pub weight: Moments,
-    /// Weight gradient.
-    pub weight_grad: Moments,
-    /// Bias gradient.
-    pub bias_grad: Moments,
-    /// `|W_after - W_before| / |W_before|`: the relative size of the update
-    /// this step applied, measured around the optimiser's step (so under
-    /// momentum and Adam too, not `lr * |dW| / |W|`).
-    pub update_ratio: f64,
-    /// Pre-activation `z`.
-    pub pre: Moments,
-    /// Post-activation `f(z)` (none for the output layer).
-    pub post: Option<Moments>,
-    /// Share of post-activations in the saturated tails (tanh, sigmoid).
-    pub saturated: f64,
-    /// Units whose output is zero for every sample of the batch.
-    pub dead_units: usize,
-}
 
 /// Records statistics as a variant trains and draws verdicts at its end.
 pub struct Probe {
@@ -84,12 +56,13 @@ pub struct Probe {
     residual: bool,
     /// The Jacobian's gain at step 0 (`jacobian.csv`).
     jacobian: Vec<JacobianRow>,
-    scalars: Vec<RowScalars>,
+    /// Every recorded row of the variant so far (what the verdicts read).
+    scalars: Vec<LayerStatsRow>,
     history: diagnose::StepHistory,
     changes: Vec<ChangeRow>,
     snapshot: Vec<f32>,
     /// The rows of the step being recorded, until its update is measured.
-    pending: Vec<LayerRow>,
+    pending: Vec<LayerStatsRow>,
     /// The parameters that step used (before its update).
     before_update: Vec<f32>,
     alive: Vec<bool>,
@@ -198,8 +171,7 @@ impl Probe {
             (self.layer_rows_without_weights(trainer, histograms), weights, grads)
         };
         for ((mut row, weight), weight_grad) in rows.into_iter().zip(weights).zip(weight_grads) {
-            row.weight = weight;
-            row.weight_grad = weight_grad;
+            fill_weights(&mut row, &weight, &weight_grad);
             self.pending.push(row);
         }
         self.before_update.clear();
@@ -220,7 +192,7 @@ impl Probe {
             let after = &model.params[range.clone()];
             let before = &self.before_update[range];
             let moved: f64 = after.iter().zip(before).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum();
-            let norm = row.weight.norm();
+            let norm = row.w_norm;
             row.update_ratio = if norm > 0.0 { moved.sqrt() / norm } else { f64::NAN };
         }
         self.flush_pending();
@@ -229,23 +201,18 @@ impl Probe {
     /// Records the pending rows as they are (a step whose update was not
     /// applied keeps NaN update ratios).
     fn flush_pending(&mut self) {
-        let mut rows = std::mem::take(&mut self.pending);
-        for row in &rows {
+        for row in std::mem::take(&mut self.pending) {
             self.push_row(row);
         }
-        rows.clear();
-        self.pending = rows;
     }
 
     /// Every statistic of every layer but the weights' and the weight
     /// gradients' (and the update ratio, which needs both).
-    fn layer_rows_without_weights(&mut self, trainer: &Trainer, histograms: bool) -> Vec<LayerRow> {
+    fn layer_rows_without_weights(&mut self, trainer: &Trainer, histograms: bool) -> Vec<LayerStatsRow> {
         let model = trainer.model();
         let grads = trainer.grads();
         let mut out = Vec::with_capacity(model.linear_count());
         for (l, layer) in model.linears().enumerate() {
-            let weight = Moments::new();
-            let weight_grad = Moments::new();
             let bias_grad = Moments::of(&grads[layer.bias_range()]);
             let n = layer.fan_out;
             let pre_parts: Vec<&[f32]> =
@@ -275,17 +242,20 @@ impl Probe {
                 let g = &grads[layer.weight_range()];
                 self.push_histogram("weight_grad", l + 1, &[g], &Moments::of(g));
             }
-            out.push(LayerRow {
-                step: self.step,
-                layer: l + 1,
-                weight,
-                weight_grad,
-                bias_grad,
-                update_ratio: f64::NAN,
-                pre,
-                post,
-                saturated,
+            let (pm, ps, pz) = post.map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.mean(), m.std(), m.zero_fraction()));
+            out.push(LayerStatsRow {
+                gb_norm: bias_grad.norm(),
+                gb_mean_abs: bias_grad.mean_abs(),
+                gb_std: bias_grad.std(),
+                pre_mean: pre.mean(),
+                pre_std: pre.std(),
+                post_mean: pm,
+                post_std: ps,
+                post_zero_frac: pz,
+                post_saturated_frac: saturated,
                 dead_units,
+                nonfinite: bias_grad.nonfinite + pre.nonfinite + post.map_or(0, |m| m.nonfinite),
+                ..LayerStatsRow::unmeasured(self.step, l + 1)
             });
         }
         out
@@ -319,40 +289,10 @@ impl Probe {
         self.verdicts.clear();
     }
 
-    /// Adds a row to the CSV text and to the verdicts' scalars.
-    fn push_row(&mut self, r: &LayerRow) {
-        let (pm, ps, pz) = r.post.map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.mean(), m.std(), m.zero_fraction()));
-        let nonfinite = r.weight.nonfinite
-            + r.weight_grad.nonfinite
-            + r.bias_grad.nonfinite
-            + r.pre.nonfinite
-            + r.post.map_or(0, |m| m.nonfinite);
-        let row = LayerStatsRow {
-            step: r.step,
-            layer: r.layer,
-            w_mean: r.weight.mean(),
-            w_std: r.weight.std(),
-            w_min: r.weight.min,
-            w_max: r.weight.max,
-            w_norm: r.weight.norm(),
-            gw_norm: r.weight_grad.norm(),
-            gw_mean_abs: r.weight_grad.mean_abs(),
-            gw_std: r.weight_grad.std(),
-            gb_norm: r.bias_grad.norm(),
-            gb_mean_abs: r.bias_grad.mean_abs(),
-            gb_std: r.bias_grad.std(),
-            update_ratio: r.update_ratio,
-            pre_mean: r.pre.mean(),
-            pre_std: r.pre.std(),
-            post_mean: pm,
-            post_std: ps,
-            post_zero_frac: pz,
-            post_saturated_frac: r.saturated,
-            dead_units: r.dead_units,
-            nonfinite,
-        };
-        self.scalars.push(RowScalars::from(&row));
+    /// Adds a row to the CSV text and to the verdicts' rows.
+    fn push_row(&mut self, row: LayerStatsRow) {
         self.layers_csv.push(&row);
+        self.scalars.push(row);
     }
 
     /// Restores what was recorded before the checkpoint from the files.
@@ -361,7 +301,7 @@ impl Probe {
         let dir = vdir.join(PROBE);
         let before = checkpoint.steps_taken;
         for row in read_if_written::<LayerStatsRow>(&dir.join("layers.csv"))?.iter().filter(|r| r.step < before) {
-            self.scalars.push(RowScalars::from(row));
+            self.scalars.push(row.clone());
             self.layers_csv.push(row);
         }
         for row in read_if_written::<HistogramRow>(&dir.join("histograms.csv"))?.iter().filter(|r| r.step < before) {
@@ -428,6 +368,14 @@ fn moments_of_parts(parts: &[&[f32]]) -> Moments {
     let mut m = Moments::new();
     parts.iter().for_each(|p| m.add(p));
     m
+}
+
+/// Completes `row` with the weights' and the weight gradient's statistics.
+fn fill_weights(row: &mut LayerStatsRow, weight: &Moments, weight_grad: &Moments) {
+    (row.w_mean, row.w_std, row.w_min, row.w_max, row.w_norm) =
+        (weight.mean(), weight.std(), weight.min, weight.max, weight.norm());
+    (row.gw_norm, row.gw_mean_abs, row.gw_std) = (weight_grad.norm(), weight_grad.mean_abs(), weight_grad.std());
+    row.nonfinite += weight.nonfinite + weight_grad.nonfinite;
 }
 
 fn saturated_fraction(activation: Activation, parts: &[&[f32]], total: u64) -> f64 {

@@ -138,6 +138,39 @@ pub struct LayerStatsRow {
     pub nonfinite: u64,
 }
 
+impl LayerStatsRow {
+    /// Layer `layer`'s row at `step` with nothing measured yet (every
+    /// statistic NaN, the counts 0): the probe fills it in as the step's
+    /// activations, gradients, weights and update become known.
+    pub fn unmeasured(step: usize, layer: usize) -> Self {
+        let nan = f64::NAN;
+        LayerStatsRow {
+            step,
+            layer,
+            w_mean: nan,
+            w_std: nan,
+            w_min: nan,
+            w_max: nan,
+            w_norm: nan,
+            gw_norm: nan,
+            gw_mean_abs: nan,
+            gw_std: nan,
+            gb_norm: nan,
+            gb_mean_abs: nan,
+            gb_std: nan,
+            update_ratio: nan,
+            pre_mean: nan,
+            pre_std: nan,
+            post_mean: nan,
+            post_std: nan,
+            post_zero_frac: nan,
+            post_saturated_frac: nan,
+            dead_units: 0,
+            nonfinite: 0,
+        }
+    }
+}
+
 /// The columns of `probe/layers.csv`, in [`LayerStatsRow`]'s order.
 pub const LAYER_STATS_COLUMNS: [&str; 22] = [
     "step",

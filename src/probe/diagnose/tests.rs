@@ -15,7 +15,7 @@ fn model() -> Model {
 /// unit-scale signals, updates of 1e-3, no dead units, a falling loss and
 /// every parameter changing every epoch.
 struct Run {
-    rows: Vec<RowScalars>,
+    rows: Vec<LayerStatsRow>,
     losses: Vec<f32>,
     clipped: Vec<bool>,
     loss: Loss,
@@ -31,14 +31,15 @@ impl Run {
 fn healthy(steps: usize) -> Run {
     let rows = (0..steps)
         .flat_map(|step| {
-            (1..=3).map(move |layer| RowScalars {
+            (1..=3).map(move |layer| LayerStatsRow {
                 step,
                 layer,
-                grad_norm: 0.1 + 0.01 * ((step * 7 + layer) % 5) as f64,
+                gw_norm: 0.1 + 0.01 * ((step * 7 + layer) % 5) as f64,
                 nonfinite: 0,
                 dead_units: 0,
                 pre_std: 1.0,
                 update_ratio: 1e-3,
+                ..LayerStatsRow::unmeasured(step, layer)
             })
         })
         .collect();
@@ -61,7 +62,7 @@ fn messages(run: &Run) -> String {
         .join("\n")
 }
 
-fn each_row(run: &mut Run, layer: usize, edit: impl Fn(&mut RowScalars)) {
+fn each_row(run: &mut Run, layer: usize, edit: impl Fn(&mut LayerStatsRow)) {
     run.rows.iter_mut().filter(|r| r.layer == layer).for_each(edit);
 }
 
@@ -83,9 +84,9 @@ fn a_nonfinite_loss_is_named_with_its_step() {
 #[test]
 fn gradients_a_thousand_times_smaller_than_the_output_layers_vanish() {
     let mut run = healthy(STEPS);
-    each_row(&mut run, 1, |r| r.grad_norm = 2e-4);
+    each_row(&mut run, 1, |r| r.gw_norm = 2e-4);
     assert_eq!(kinds(&run), vec![]); // 2e-3 of the output layer's: small, not vanished
-    each_row(&mut run, 1, |r| r.grad_norm = 5e-5);
+    each_row(&mut run, 1, |r| r.gw_norm = 5e-5);
     assert_eq!(kinds(&run), vec![VerdictKind::VanishingGradients]);
     assert!(messages(&run).contains("layer 1 5.0e-5"), "{}", messages(&run));
 }
@@ -98,7 +99,7 @@ fn exactly_zero_gradients_are_named_with_their_cause() {
     let mut run = healthy(STEPS);
     for layer in 1..=3 {
         each_row(&mut run, layer, |r| {
-            r.grad_norm = 0.0;
+            r.gw_norm = 0.0;
             r.update_ratio = 0.0;
         });
     }
@@ -110,7 +111,7 @@ fn exactly_zero_gradients_are_named_with_their_cause() {
     assert!(text.contains("every unit of layer 2 outputs 0"), "{text}");
     // Zero in a few steps only (a sparse batch) is no verdict.
     let mut run = healthy(STEPS);
-    run.rows.iter_mut().filter(|r| r.step % 10 == 0).for_each(|r| r.grad_norm = 0.0);
+    run.rows.iter_mut().filter(|r| r.step % 10 == 0).for_each(|r| r.gw_norm = 0.0);
     assert_eq!(kinds(&run), vec![]);
 }
 
@@ -136,9 +137,9 @@ fn updates_below_a_millionth_of_the_weights_stall() {
 #[test]
 fn a_huge_or_nonfinite_gradient_explodes() {
     let mut run = healthy(STEPS);
-    run.rows.iter_mut().filter(|r| r.step == 50 && r.layer == 2).for_each(|r| r.grad_norm = 900.0);
+    run.rows.iter_mut().filter(|r| r.step == 50 && r.layer == 2).for_each(|r| r.gw_norm = 900.0);
     assert_eq!(kinds(&run), vec![]);
-    run.rows.iter_mut().filter(|r| r.step == 50 && r.layer == 2).for_each(|r| r.grad_norm = 2e3);
+    run.rows.iter_mut().filter(|r| r.step == 50 && r.layer == 2).for_each(|r| r.gw_norm = 2e3);
     assert_eq!(kinds(&run), vec![VerdictKind::ExplodingGradients]);
     let mut run = healthy(STEPS);
     run.rows.iter_mut().filter(|r| r.step == 70 && r.layer == 3).for_each(|r| r.nonfinite = 4);
