@@ -1,16 +1,22 @@
 //! initscope: weight-initialisation and training-dynamics experiments on
 //! neural networks.
 //!
-//! Data flows one way: settings ([`experiment`], [`presets`]) -> data
+//! Data flows one way: settings ([`experiment`], with its
+//! [`parametrisation`] and [`schedule`] tables; the command line's
+//! [`overrides`]; the [`presets`]) -> one resolved run ([`spec`]) -> data
 //! ([`data`]) -> model ([`nn`], [`optim`]) and theory's prediction
 //! ([`theory`]) -> trainer ([`train`], on the lanes of [`parallel`]) ->
 //! observers ([`probe`], [`record`], [`console`]) -> [`run`] -> charts and
 //! report ([`plot`], [`report`], [`tensorboard`]). [`record`] owns the run
 //! directory: its file names, `summary.json`, and the readers the report,
-//! the sweeps and the TensorBoard export use. [`sweep`] and [`bench`](mod@bench) sit
-//! above runs and use them. The leaves ([`error`], [`fsutil`], [`nonfinite`], [`rng`],
-//! [`runlock`], [`tensorfile`], [`table`], [`verdict`]) use nothing above
-//! them; `scripts/module-graph.sh` checks that the graph has no cycle.
+//! the sweeps and the TensorBoard export use. [`coord_check`] (muP's
+//! coordinate check) and [`lr_transfer`] (the best learning rate per width)
+//! analyse runs' records for the charts and the sweep report. [`sweep`] and
+//! [`bench`](mod@bench) sit above runs and use them ([`presets`] reads the
+//! sweep presets through [`sweep`]). The leaves ([`error`], [`fit`],
+//! [`fsutil`], [`nonfinite`], [`rng`], [`runlock`], [`tensorfile`],
+//! [`table`], [`toml_lines`], [`verdict`]) use nothing above them;
+//! `scripts/module-graph.sh` checks that the graph has no cycle.
 
 pub mod bench;
 pub mod console;
