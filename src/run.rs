@@ -42,6 +42,13 @@ pub struct RunOptions {
     pub allow_other_numerics: bool,
 }
 
+/// True when `err` or anything it wraps is bad input (an
+/// [`crate::error::InputError`], or a malformed IDX file): what the command
+/// line exits 2 on and Python raises `initscope.InputError` for.
+pub fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.is::<crate::error::InputError>() || c.is::<crate::data::idx::IdxError>())
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct RunOutcome {

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use initscope::data::{default_data_root, fetch, DatasetName};
-use initscope::error::{input, InputError};
+use initscope::error::input;
 use initscope::experiment::Experiment;
 use initscope::report::{build_comparison_report, build_run_report};
 use initscope::run::{resume_experiment, run_experiment, RunOptions, RunOutcome};
@@ -349,13 +349,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             // Bad input or usage exits 2 (as clap does), failures at run time 1.
-            ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
+            ExitCode::from(if initscope::run::is_input_error(&e) { 2 } else { 1 })
         }
     }
-}
-
-/// True when `err` or anything it wraps is bad input: an [`InputError`] or
-/// a malformed IDX file.
-fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| c.is::<InputError>() || c.is::<initscope::data::idx::IdxError>())
 }

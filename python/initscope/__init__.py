@@ -1,0 +1,202 @@
+"""initscope from Python: run experiments and read their records.
+
+A thin layer over the Rust library (the compiled module ``initscope._initscope``
+does the work): experiments run exactly as ``initscope run`` runs them and
+write the same run directory; this module reads it back as pandas DataFrames
+and NumPy arrays.
+
+>>> import initscope
+>>> run = initscope.run("seed", epochs=1)          # a preset, a file or a dict
+>>> run.epochs("kaiming")                           # epochs.csv as a DataFrame
+>>> run.weights("kaiming", "final")                 # {PyTorch name: ndarray}
+
+Bad input raises :class:`InputError` (a ``ValueError``) with the command
+line's one-line message. Ctrl-C (KeyboardInterrupt) stops a run at the next
+step with a checkpoint; :func:`resume` continues it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _initscope
+from ._initscope import InputError
+
+__all__ = ["InputError", "Run", "open", "presets", "resume", "run", "theory"]
+
+Experiment = Union[None, str, "os.PathLike[str]", Dict[str, Any]]
+
+
+def _source(experiment: Experiment) -> tuple:
+    """How the compiled module is told which experiment: a kind and a text."""
+    if experiment is None:
+        return ("seed", "")
+    if isinstance(experiment, dict):
+        return ("json", json.dumps(experiment))
+    if isinstance(experiment, (str, os.PathLike)):
+        path = Path(os.fspath(experiment))
+        if path.exists():
+            return ("file", str(path))
+        return ("preset", str(experiment))
+    raise InputError(f"experiment: a file, a preset's name or a dict, got {type(experiment).__name__}")
+
+
+def run(
+    experiment: Experiment = None,
+    out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    *,
+    data_dir: Optional[str] = None,
+    threads: int = 2,
+    quiet: bool = True,
+    **overrides: Any,
+) -> "Run":
+    """Runs an experiment and returns its :class:`Run`.
+
+    ``experiment`` is an experiment file, a preset's name (see
+    :func:`presets`), a dict shaped like the TOML file, or ``None`` for the
+    seed experiment. ``overrides`` are the command line's: ``epochs``,
+    ``lr``, ``seed``, ``dataset``, ``probe_every``, ``rng``. The run
+    directory is ``out`` (default ``runs/<name>-<timestamp>``); the data
+    comes from ``data_dir`` (default ``$INITSCOPE_DATA_DIR`` or the cache).
+    """
+    kind, source = _source(experiment)
+    dir, interrupted = _initscope.run(
+        kind,
+        source,
+        json.dumps(overrides),
+        None if out is None else os.fspath(out),
+        data_dir,
+        threads,
+        quiet,
+    )
+    return Run(dir, interrupted=interrupted)
+
+
+def resume(
+    dir: Union[str, "os.PathLike[str]"], *, data_dir: Optional[str] = None, threads: int = 2, quiet: bool = True
+) -> "Run":
+    """Continues the interrupted run in ``dir`` (bit-identical to an
+    uninterrupted one) and returns its :class:`Run`."""
+    out, interrupted = _initscope.resume(os.fspath(dir), data_dir, threads, quiet)
+    return Run(out, interrupted=interrupted)
+
+
+def open(dir: Union[str, "os.PathLike[str]"]) -> "Run":  # noqa: A001 (the package's own open)
+    """The run in directory ``dir`` (finished or not)."""
+    found = Run(os.fspath(dir))
+    found.summary  # raises InputError when it is not a run directory
+    return found
+
+
+def theory(experiment: Experiment = None, *, data_dir: Optional[str] = None, **overrides: Any) -> dict:
+    """Mean-field theory's prediction for every variant of ``experiment``
+    before training (as ``initscope theory --json`` prints it)."""
+    kind, source = _source(experiment)
+    return json.loads(_initscope.theory(kind, source, json.dumps(overrides), data_dir))
+
+
+def presets() -> List[str]:
+    """The names of the built-in experiments."""
+    return list(_initscope.presets())
+
+
+class Run:
+    """A run directory: its summary, per-variant records and weights."""
+
+    def __init__(self, dir: Union[str, "os.PathLike[str]"], *, interrupted: bool = False) -> None:
+        self.dir = Path(os.fspath(dir))
+        #: Whether the run stopped on request before its end (see :func:`resume`).
+        self.interrupted = interrupted
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.dir)!r})"
+
+    @property
+    def summary(self) -> dict:
+        """``summary.json``: the experiment, its status and each finished variant."""
+        return json.loads(_initscope.read_summary(str(self.dir)))
+
+    @property
+    def variants(self) -> List[str]:
+        """The finished variants' names, in the experiment's order."""
+        return [v["name"] for v in self.summary["variants"]]
+
+    @property
+    def verdicts(self) -> pd.DataFrame:
+        """Every variant's verdicts: columns ``variant``, ``kind``, ``message``."""
+        rows = [
+            {"variant": v["name"], "kind": d["kind"], "message": d["message"]}
+            for v in self.summary["variants"]
+            for d in v["verdicts"]
+        ]
+        return pd.DataFrame(rows, columns=["variant", "kind", "message"])
+
+    def _table(self, variant: Optional[str], table: str) -> pd.DataFrame:
+        names = self.variants if variant is None else [variant]
+        frames = []
+        for name in names:
+            frame = pd.DataFrame(json.loads(_initscope.read_table(str(self.dir), name, table)))
+            if variant is None:
+                frame.insert(0, "variant", name)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def steps(self, variant: Optional[str] = None) -> pd.DataFrame:
+        """``steps.csv``: one row per minibatch (all variants, with a
+        ``variant`` column, when ``variant`` is None)."""
+        return self._table(variant, "steps")
+
+    def epochs(self, variant: Optional[str] = None) -> pd.DataFrame:
+        """``epochs.csv``: one row per epoch."""
+        return self._table(variant, "epochs")
+
+    def layers(self, variant: Optional[str] = None) -> pd.DataFrame:
+        """``probe/layers.csv``: per recorded step and Linear layer."""
+        return self._table(variant, "layers")
+
+    def blocks(self, variant: Optional[str] = None) -> pd.DataFrame:
+        """``probe/blocks.csv`` (residual networks): per recorded step and block."""
+        return self._table(variant, "blocks")
+
+    def weights(self, variant: str, which: str = "final") -> Dict[str, np.ndarray]:
+        """The ``initial`` or ``final`` weights under the PyTorch module's
+        names: ``model.load_state_dict({k: torch.from_numpy(v) for k, v in
+        run.weights(name).items()})`` loads them."""
+        tensors = _initscope.read_weights(str(self.dir), variant, which)
+        return {name: np.frombuffer(data, dtype="<f4").reshape(shape).copy() for name, shape, data in tensors}
+
+    @property
+    def report(self) -> Path:
+        """The HTML report's path."""
+        return self.dir / "report.html"
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the summary table, the verdicts and the overview charts."""
+        rows = []
+        for v in self.summary["variants"]:
+            test = v["test"]
+            accuracy = 100.0 * test["correct"] / max(test["total"], 1)
+            verdicts = "; ".join(d["kind"] for d in v["verdicts"]) or "none"
+            rows.append(
+                f"<tr><td>{html.escape(v['name'])}</td><td>{accuracy:.2f} %</td>"
+                f"<td>{v['final_loss']}</td><td>{html.escape(verdicts)}</td></tr>"
+            )
+        charts = "".join(
+            (self.dir / "plots" / name).read_text()
+            for name in ("all-loss.svg", "all-accuracy.svg")
+            if (self.dir / "plots" / name).exists()
+        )
+        return (
+            f"<p><b>initscope run</b> {html.escape(str(self.dir))}"
+            f"{' (interrupted: resume it)' if self.interrupted else ''}</p>"
+            "<table><tr><th>variant</th><th>test accuracy</th><th>final loss</th><th>verdicts</th></tr>"
+            + "".join(rows)
+            + f"</table><div>{charts}</div><p>Full report: {html.escape(str(self.report))}</p>"
+        )

@@ -1,0 +1,318 @@
+//! initscope from Python: the compiled half of the `initscope` package, a
+//! thin layer over the one Rust implementation. Each function takes plain
+//! values (paths, TOML or JSON text) and returns plain values (paths, JSON
+//! text, bytes); the pure-Python half (`initscope/__init__.py`) turns them
+//! into DataFrames, NumPy arrays and `Run` objects.
+//!
+//! Training runs on its own thread with the GIL released; the calling
+//! thread wakes every 50 ms to let Python handle signals, and a
+//! KeyboardInterrupt stops training at the next step with a checkpoint (as
+//! the command line's Ctrl-C does), then is raised. Bad input raises
+//! `InputError` (a `ValueError`) with the command line's one-line message;
+//! other failures raise `RuntimeError`.
+
+use initscope::experiment::Experiment;
+use initscope::overrides::Overrides;
+use initscope::record::dir::{RunDir, EPOCHS, FINAL_WEIGHTS, INITIAL_WEIGHTS, PROBE, STEPS};
+use initscope::record::rows::{BlockStatsRow, EpochRow, LayerStatsRow, StepRow};
+use initscope::run::{is_input_error, RunOptions};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+create_exception!(_initscope, InputError, PyValueError, "Bad input: a file, a setting, a path (one line naming it).");
+
+/// An error of the library as the Python exception the command line's exit
+/// code corresponds to, with the command line's one-line message.
+fn to_py(e: anyhow::Error) -> PyErr {
+    let message = format!("{e:#}").replace('\n', " ");
+    if is_input_error(&e) {
+        InputError::new_err(message)
+    } else {
+        PyRuntimeError::new_err(message)
+    }
+}
+
+/// The experiment `source` names: `kind` is `"file"` (a TOML file),
+/// `"preset"` (a preset's name), `"json"` (a dict shaped like the TOML, as
+/// JSON text) or `"seed"` (the seed experiment).
+fn load_experiment(kind: &str, source: &str) -> anyhow::Result<Experiment> {
+    let input = initscope::error::input;
+    match kind {
+        "file" => Experiment::from_file(Path::new(source)),
+        "preset" => initscope::presets::load(source).unwrap_or_else(|| {
+            Err(input(format!("{source}: no such experiment file or preset (initscope.presets() lists them)")))
+        }),
+        "json" => {
+            let json: serde_json::Value =
+                serde_json::from_str(source).map_err(|e| input(format!("experiment: {e}")))?;
+            let mut table = toml::Value::try_from(json).map_err(|e| input(format!("experiment: {e}")))?;
+            if let Some(t) = table.as_table_mut() {
+                t.entry("name").or_insert_with(|| toml::Value::String("experiment".into()));
+            }
+            let exp: Experiment = table.try_into().map_err(|e: toml::de::Error| {
+                input(format!("experiment: {}", e.message().trim().replace('\n', " ")))
+            })?;
+            exp.check_settings().map_err(|e| input(format!("experiment: {e}")))?;
+            Ok(exp)
+        }
+        "seed" => Ok(Experiment::seed_experiment()),
+        other => Err(input(format!("experiment: unknown source kind {other:?}"))),
+    }
+}
+
+/// The command line's overrides from their JSON object (`epochs`, `lr`,
+/// `seed`, `dataset`, `probe_every`, `rng`); an unknown key is an error.
+fn overrides(json: &str) -> anyhow::Result<Overrides> {
+    let input = initscope::error::input;
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| input(format!("overrides: {e}")))?;
+    let mut set = Overrides::default();
+    for (key, value) in map {
+        let bad = || input(format!("{key}: not a valid value ({value})"));
+        let count = || value.as_u64().ok_or_else(bad);
+        match key.as_str() {
+            "epochs" => set.epochs = Some(count()? as usize),
+            "probe_every" => set.probe_every = Some(count()? as usize),
+            "seed" => set.seed = Some(count()?),
+            "lr" => set.lr = Some(value.as_f64().ok_or_else(bad)?),
+            "dataset" => set.dataset = Some(value.as_str().ok_or_else(bad)?.to_string()),
+            "rng" => {
+                let name = value.as_str().ok_or_else(bad)?;
+                set.rng = Some(match name {
+                    "chacha" => initscope::rng::RngKind::Chacha,
+                    "torch" => initscope::rng::RngKind::Torch,
+                    _ => return Err(bad()),
+                });
+            }
+            _ => {
+                return Err(input(format!(
+                    "{key}: not an override (epochs, lr, seed, dataset, probe_every, rng; set other settings in the experiment)"
+                )))
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// The data sets' root: `data_dir`, else `$INITSCOPE_DATA_DIR`, else the
+/// user's cache directory (as the command line finds it).
+fn data_root(data_dir: Option<String>) -> PathBuf {
+    data_dir
+        .or_else(|| std::env::var("INITSCOPE_DATA_DIR").ok().filter(|d| !d.is_empty()))
+        .map_or_else(initscope::data::default_data_root, PathBuf::from)
+}
+
+/// Runs `work` on its own thread with the GIL released; a KeyboardInterrupt
+/// (or any signal Python turns into an exception) raises `stop`, waits for
+/// `work` to end at its next step boundary and is then raised.
+fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    work: impl FnOnce(Arc<AtomicBool>) -> anyhow::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || work(stop)
+    });
+    let mut signal = None;
+    while !handle.is_finished() {
+        py.allow_threads(|| std::thread::sleep(Duration::from_millis(50)));
+        if signal.is_none() {
+            if let Err(e) = py.check_signals() {
+                stop.store(true, Ordering::Relaxed);
+                signal = Some(e);
+            }
+        }
+    }
+    let result =
+        handle.join().map_err(|_| PyRuntimeError::new_err("initscope: internal error (please report this)"))?;
+    match (signal, result) {
+        (Some(e), Ok(_)) => Err(e),
+        (_, result) => result.map_err(to_py),
+    }
+}
+
+/// After a run: its report and TensorBoard export, as the command line
+/// makes them.
+fn finish(dir: &Path) -> anyhow::Result<()> {
+    initscope::report::build_run_report(dir)?;
+    initscope::tensorboard::export_run(dir)?;
+    Ok(())
+}
+
+/// Runs an experiment; returns `(run directory, interrupted)`.
+// One argument per keyword of the Python call (`initscope.run`).
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, quiet=true))]
+fn run(
+    py: Python<'_>,
+    kind: &str,
+    source: &str,
+    overrides_json: &str,
+    out: Option<String>,
+    data_dir: Option<String>,
+    threads: usize,
+    quiet: bool,
+) -> PyResult<(String, bool)> {
+    let exp = load_experiment(kind, source).and_then(|e| overrides(overrides_json)?.apply(&e)).map_err(to_py)?;
+    if threads == 0 {
+        return Err(InputError::new_err("threads: must be at least 1"));
+    }
+    let root = data_root(data_dir);
+    interruptible(py, move |stop| {
+        let opts = RunOptions {
+            run_dir: out.map(PathBuf::from),
+            runs_root: PathBuf::from("runs"),
+            data_root: root,
+            threads,
+            quiet,
+            stop,
+            allow_other_numerics: false,
+        };
+        let outcome = initscope::run::run_experiment(&exp, &opts)?;
+        finish(&outcome.dir)?;
+        Ok((outcome.dir.display().to_string(), outcome.interrupted))
+    })
+}
+
+/// Continues an interrupted run; returns `(run directory, interrupted)`.
+#[pyfunction]
+#[pyo3(signature = (dir, data_dir=None, threads=2, quiet=true))]
+fn resume(
+    py: Python<'_>,
+    dir: String,
+    data_dir: Option<String>,
+    threads: usize,
+    quiet: bool,
+) -> PyResult<(String, bool)> {
+    let root = data_root(data_dir);
+    interruptible(py, move |stop| {
+        let opts = RunOptions {
+            run_dir: None,
+            runs_root: PathBuf::from("runs"),
+            data_root: root,
+            threads,
+            quiet,
+            stop,
+            allow_other_numerics: false,
+        };
+        let outcome = initscope::run::resume_experiment(Path::new(&dir), &opts)?;
+        finish(&outcome.dir)?;
+        Ok((outcome.dir.display().to_string(), outcome.interrupted))
+    })
+}
+
+/// `summary.json` of a run directory, as JSON text (an input error when the
+/// directory has none or it is corrupt).
+#[pyfunction]
+fn read_summary(dir: &str) -> PyResult<String> {
+    let read = || -> anyhow::Result<String> {
+        let summary = RunDir::new(Path::new(dir))
+            .read_summary()?
+            .ok_or_else(|| initscope::error::input(format!("{dir}: not a run directory (no summary.json)")))?;
+        Ok(serde_json::to_string(&summary)?)
+    };
+    read().map_err(to_py)
+}
+
+/// One of a variant's tables (`steps`, `epochs`, `layers`, `blocks`) as
+/// JSON text: a list of rows, each an object by column, read through the
+/// same typed rows the report reads.
+#[pyfunction]
+fn read_table(dir: &str, variant: &str, table: &str) -> PyResult<String> {
+    let run_dir = RunDir::new(Path::new(dir));
+    let probe = |name: &str| run_dir.variant(variant).join(PROBE).join(name);
+    let json = |path: PathBuf| -> anyhow::Result<String> {
+        if !path.exists() {
+            return Err(initscope::error::input(format!("{}: not recorded", path.display())));
+        }
+        Ok(match table {
+            "steps" => serde_json::to_string(&initscope::table::read_rows::<StepRow>(&path)?)?,
+            "epochs" => serde_json::to_string(&initscope::table::read_rows::<EpochRow>(&path)?)?,
+            "layers" => serde_json::to_string(&initscope::table::read_rows::<LayerStatsRow>(&path)?)?,
+            _ => serde_json::to_string(&initscope::table::read_rows::<BlockStatsRow>(&path)?)?,
+        })
+    };
+    let path = match table {
+        "steps" => run_dir.variant_file(variant, STEPS),
+        "epochs" => run_dir.variant_file(variant, EPOCHS),
+        "layers" => probe("layers.csv"),
+        "blocks" => probe("blocks.csv"),
+        other => return Err(InputError::new_err(format!("{other}: not a table (steps, epochs, layers, blocks)"))),
+    };
+    json(path).map_err(to_py)
+}
+
+/// A tensor as `(name, shape, little-endian float32 bytes)`.
+type NamedBytes<'py> = (String, Vec<usize>, Bound<'py, PyBytes>);
+
+/// A variant's `initial` or `final` weights: `(name, shape, little-endian
+/// float32 bytes)` per tensor, under the PyTorch module's names.
+#[pyfunction]
+fn read_weights<'py>(py: Python<'py>, dir: &str, variant: &str, which: &str) -> PyResult<Vec<NamedBytes<'py>>> {
+    let file = match which {
+        "initial" => INITIAL_WEIGHTS,
+        "final" => FINAL_WEIGHTS,
+        other => return Err(InputError::new_err(format!("{other}: weights are \"initial\" or \"final\""))),
+    };
+    let path = RunDir::new(Path::new(dir)).variant_file(variant, file);
+    if !path.exists() {
+        return Err(InputError::new_err(format!("{}: not recorded", path.display())));
+    }
+    let tensors = initscope::tensorfile::load(&path).map_err(to_py)?;
+    Ok(tensors
+        .into_iter()
+        .map(|(name, shape, values)| {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, shape, PyBytes::new(py, &bytes))
+        })
+        .collect())
+}
+
+/// Mean-field theory's prediction of every variant, as JSON text (the data
+/// is loaded for its inputs' second moment).
+#[pyfunction]
+#[pyo3(signature = (kind, source, overrides_json, data_dir=None))]
+fn theory(
+    py: Python<'_>,
+    kind: &str,
+    source: &str,
+    overrides_json: &str,
+    data_dir: Option<String>,
+) -> PyResult<String> {
+    let exp = load_experiment(kind, source).and_then(|e| overrides(overrides_json)?.apply(&e)).map_err(to_py)?;
+    let root = data_root(data_dir);
+    py.allow_threads(move || -> anyhow::Result<String> {
+        let data = exp.dataset.load(&root)?;
+        let predictions = initscope::theory::predict_all(&exp, &data);
+        Ok(serde_json::to_string(&serde_json::json!({ "experiment": exp.name, "variants": predictions }))?)
+    })
+    .map_err(to_py)
+}
+
+/// The presets' names.
+#[pyfunction]
+fn presets() -> Vec<String> {
+    initscope::presets::PRESETS.iter().map(|(name, _)| name.to_string()).collect()
+}
+
+/// The compiled module.
+#[pymodule]
+fn _initscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("InputError", m.py().get_type::<InputError>())?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(resume, m)?)?;
+    m.add_function(wrap_pyfunction!(read_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(read_table, m)?)?;
+    m.add_function(wrap_pyfunction!(read_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(theory, m)?)?;
+    m.add_function(wrap_pyfunction!(presets, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The Python package's tests: a fresh venv, `pip install ./python` (maturin
+# builds the wheel from this checkout), then pytest on python/tests. The
+# tests compare messages with the command line's, so the release binary is
+# built first. Prints how long the wheel took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="$(mktemp -d)/venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q --upgrade pip
+"$venv/bin/pip" install -q pytest safetensors
+cargo build --release --locked
+start=$(date +%s)
+"$venv/bin/pip" install -q ./python
+echo "python-tests: the wheel built and installed in $(( $(date +%s) - start )) s"
+INITSCOPE_BIN="$PWD/target/release/initscope" "$venv/bin/python" -m pytest -q python/tests
