@@ -5,10 +5,13 @@
 # built first. Prints how long the wheel took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="$(mktemp -d)/venv"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+venv="$scratch/venv"
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q pytest safetensors
+# PyTorch from PyPI (about 5 GB with its CUDA libraries): the tests load weights into it.
+"$venv/bin/pip" install -q pytest safetensors torch
 cargo build --release --locked
 start=$(date +%s)
 "$venv/bin/pip" install -q ./python

@@ -29,7 +29,7 @@ import pandas as pd
 from . import _initscope
 from ._initscope import InputError
 
-__all__ = ["InputError", "Run", "open", "presets", "resume", "run", "theory"]
+__all__ = ["InputError", "Run", "from_torch", "open", "presets", "resume", "run", "theory"]
 
 Experiment = Union[None, str, "os.PathLike[str]", Dict[str, Any]]
 
@@ -100,6 +100,96 @@ def theory(experiment: Experiment = None, *, data_dir: Optional[str] = None, **o
     before training (as ``initscope theory --json`` prints it)."""
     kind, source = _source(experiment)
     return json.loads(_initscope.theory(kind, source, json.dumps(overrides), data_dir))
+
+
+_ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "GELU": "gelu", "SELU": "selu", "Identity": "identity"}
+
+
+def _activation(index: int, module: Any) -> Any:
+    """initscope's name for a PyTorch activation module, or why there is none."""
+    kind = type(module).__name__
+    if kind == "LeakyReLU":
+        return {"leaky_relu": {"slope": float(module.negative_slope)}}
+    if kind == "GELU" and getattr(module, "approximate", "none") != "none":
+        raise InputError(f"module {index} (GELU): approximate='tanh' is not initscope's exact GELU")
+    return _ACTIVATIONS.get(kind)
+
+
+def _layers_of(module: Any) -> tuple:
+    """The hidden widths, activation, batch norm and the tensors in order of
+    an ``nn.Sequential`` MLP: [Flatten,] (Linear, [BatchNorm1d,] activation)*, Linear."""
+    children = list(module.named_children()) if hasattr(module, "named_children") else None
+    if not children:
+        raise InputError(f"from_torch: an nn.Sequential of layers, got {type(module).__name__}")
+    linears, norms, activations, tensors = [], [], [], []
+    for i, (_, child) in enumerate(children):
+        kind = type(child).__name__
+        if kind == "Flatten" and i == 0:
+            continue
+        if kind == "Linear":
+            if child.bias is None:
+                raise InputError(f"module {i} (Linear): bias=False; initscope's Linear layers have biases")
+            linears.append((child.in_features, child.out_features))
+            tensors += [child.weight, child.bias]
+        elif kind == "BatchNorm1d":
+            settings = (child.eps, child.momentum, child.affine, child.track_running_stats)
+            if settings != (1e-5, 0.1, True, True):
+                raise InputError(f"module {i} (BatchNorm1d): initscope's batch norm is eps 1e-5, momentum 0.1, affine, tracking running statistics")
+            norms.append(len(linears))
+            tensors += [child.weight, child.bias]
+        elif _activation(i, child) is not None:
+            activations.append(_activation(i, child))
+        else:
+            raise InputError(
+                f"module {i} ({kind}): not supported; initscope takes Flatten (first), Linear, BatchNorm1d, "
+                "ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SELU, Identity"
+            )
+    if len(linears) < 2 or any(a != activations[0] for a in activations) or len(activations) != len(linears) - 1:
+        raise InputError("from_torch: an MLP of two or more Linear layers, one activation of one kind after each hidden one")
+    if norms and norms != list(range(1, len(linears))):
+        raise InputError("from_torch: batch norm after every hidden Linear (before its activation) or after none")
+    buffers = [b for _, child in children if type(child).__name__ == "BatchNorm1d" for b in (child.running_mean, child.running_var)]
+    hidden = [out for _, out in linears[:-1]]
+    return linears[0][0], hidden, activations[0], bool(norms), tensors + buffers
+
+
+def from_torch(
+    module: Any,
+    name: str = "torch",
+    weights_path: Optional[Union[str, "os.PathLike[str]"]] = None,
+    dataset: str = "mnist",
+) -> Dict[str, Any]:
+    """An experiment (a dict, for :func:`run` and :func:`theory`) that trains
+    the PyTorch ``nn.Sequential`` ``module`` from its current weights.
+
+    The module is an MLP of the layers initscope has: an optional Flatten,
+    then Linear layers with one activation kind after each hidden one
+    (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SELU, Identity) and optionally
+    BatchNorm1d before it. Its weights (and batch-norm running statistics)
+    are written to ``weights_path`` (default ``initscope-torch/<name>.safetensors``)
+    under initscope's names, and the experiment's one variant ``name``
+    starts from them (the ``from_file`` scheme). Any other module is named
+    in an :class:`InputError`.
+    """
+    inputs, hidden, activation, batch_norm, tensors = _layers_of(module)
+    exp = {
+        "name": name,
+        "dataset": dataset,
+        "model": {"hidden": hidden, "activation": activation, "batch_norm": batch_norm},
+        "variants": [{"name": name, "weight_init": {"scheme": "kaiming_normal"}}],
+    }
+    slots = _initscope.tensor_slots("json", json.dumps(exp), inputs)
+    path = Path(weights_path if weights_path is not None else Path("initscope-torch") / f"{name}.safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (slot, shape), tensor in zip(slots, tensors):
+        values = tensor.detach().to("cpu").float().contiguous().numpy()
+        if list(values.shape) != list(shape):
+            raise InputError(f"from_torch: {slot} has shape {list(values.shape)}, initscope's network needs {list(shape)}")
+        written.append((slot, list(shape), values.astype("<f4").tobytes()))
+    _initscope.write_tensors(str(path), written)
+    exp["variants"][0]["weight_init"] = {"scheme": "from_file", "path": str(path.resolve())}
+    return exp
 
 
 def presets() -> List[str]:

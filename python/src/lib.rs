@@ -297,6 +297,40 @@ fn theory(
     .map_err(to_py)
 }
 
+/// The tensors (parameters, then batch-norm running statistics) the first
+/// variant's network of the experiment has for inputs of `input_width`
+/// features: `(PyTorch name, shape)` in the model's order, the order a
+/// weights file is matched against.
+#[pyfunction]
+fn tensor_slots(kind: &str, source: &str, input_width: usize) -> PyResult<Vec<(String, Vec<usize>)>> {
+    let exp = load_experiment(kind, source).map_err(to_py)?;
+    let shape = initscope::spec::DataShape { input_width, classes: initscope::data::CLASSES };
+    let spec = initscope::spec::RunSpec::per_variant(&exp, shape).remove(0);
+    let model = spec.model();
+    Ok(model.tensors().into_iter().chain(model.buffers()).map(|slot| (slot.name, slot.shape)).collect())
+}
+
+/// Writes `(name, shape, little-endian float32 bytes)` tensors as a
+/// safetensors file (what the `from_file` scheme reads).
+#[pyfunction]
+fn write_tensors(path: &str, tensors: Vec<(String, Vec<usize>, Vec<u8>)>) -> PyResult<()> {
+    let values: Vec<Vec<f32>> = tensors
+        .iter()
+        .map(|(_, _, bytes)| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        .collect();
+    for ((name, shape, _), v) in tensors.iter().zip(&values) {
+        if shape.iter().product::<usize>() != v.len() {
+            return Err(InputError::new_err(format!("{name}: shape {shape:?} does not hold {} values", v.len())));
+        }
+    }
+    let named: Vec<_> = tensors
+        .iter()
+        .zip(&values)
+        .map(|((name, shape, _), v)| (name.clone(), shape.clone(), initscope::tensorfile::Values::F32(v)))
+        .collect();
+    initscope::tensorfile::save(Path::new(path), &named).map_err(to_py)
+}
+
 /// The presets' names.
 #[pyfunction]
 fn presets() -> Vec<String> {
@@ -314,5 +348,7 @@ fn _initscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_weights, m)?)?;
     m.add_function(wrap_pyfunction!(theory, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor_slots, m)?)?;
+    m.add_function(wrap_pyfunction!(write_tensors, m)?)?;
     Ok(())
 }

@@ -133,3 +133,4 @@ def test_theory_is_the_command_lines(data, tmp_path):
     cli = subprocess.run([CLI, "theory", str(file), "--json"], capture_output=True, text=True, check=True)
     assert ours == json.loads(cli.stdout)
     assert ours["variants"][0]["layers"][0]["fan_in"] == 64
+

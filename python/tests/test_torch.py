@@ -1,0 +1,70 @@
+"""The package against PyTorch itself (installed by scripts/python-tests.sh):
+run weights loaded into the notebook's module give its predictions, and
+from_torch starts a run from a module's own weights."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import write_synthetic
+from safetensors.numpy import load_file
+
+import initscope
+
+
+def notebook_network():
+    """The seed notebook's network, built its way: nn.Sequential of Flatten
+    and Linear/ReLU pairs, 784-512-256-128-64-10, under torch.manual_seed(123)."""
+    torch.manual_seed(123)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 512), nn.ReLU(),
+        nn.Linear(512, 256), nn.ReLU(),
+        nn.Linear(256, 128), nn.ReLU(),
+        nn.Linear(128, 64), nn.ReLU(),
+        nn.Linear(64, 10),
+    )
+
+
+def test_weights_load_into_the_torch_module_and_give_its_logits(tmp_path):
+    data = tmp_path / "mnist-shaped"
+    write_synthetic(data, train=300, test=64, side=28)
+    exp = {"name": "seedlike", "dataset": str(data), "epochs": 1, "batch_size": 50, "log_every": 0,
+           "variants": [{"name": "kaiming", "weight_init": {"scheme": "kaiming_uniform"}}]}
+    run = initscope.run(exp, tmp_path / "run")
+    model = notebook_network()
+    state = {k.removeprefix("my_network."): torch.from_numpy(v) for k, v in run.weights("kaiming", "final").items()}
+    model.load_state_dict(state)
+    raw = gzip.decompress((data / "t10k-images-idx3-ubyte.gz").read_bytes())
+    images = torch.from_numpy(np.frombuffer(raw[16:], dtype=np.uint8).reshape(-1, 28, 28).astype(np.float32) / 255.0)
+    with torch.no_grad():
+        logits = model(images).numpy()
+    recorded = pd.read_csv(run.dir / "kaiming" / "test_predictions.csv")
+    assert (logits.argmax(axis=1) == recorded["predicted"].to_numpy()).mean() >= 0.99
+
+
+def test_from_torch_starts_from_the_modules_own_weights(tmp_path):
+    data = write_synthetic(tmp_path / "mnist-shaped", train=300, test=64, side=28)
+    model = notebook_network()
+    exp = initscope.from_torch(model, name="mine", weights_path=tmp_path / "mine.safetensors", dataset=str(data))
+    assert exp["model"] == {"hidden": [512, 256, 128, 64], "activation": "relu", "batch_norm": False}
+    exp.update(epochs=1, batch_size=50, log_every=0)
+    run = initscope.run(exp, tmp_path / "run")
+    initial = run.weights("mine", "initial")
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(initial[f"my_network.{name}"], value.numpy())
+    prediction = initscope.theory(exp)["variants"][0]
+    assert prediction["layers"][0]["fan_in"] == 784
+    # Batch norm and its running statistics come along; other modules are named.
+    nn = torch.nn
+    with_bn = nn.Sequential(nn.Linear(784, 32), nn.BatchNorm1d(32), nn.Tanh(), nn.Linear(32, 10))
+    with torch.no_grad():
+        with_bn[1].running_mean.fill_(0.25)
+    exp = initscope.from_torch(with_bn, weights_path=tmp_path / "bn.safetensors", dataset=str(data))
+    assert exp["model"] == {"hidden": [32], "activation": "tanh", "batch_norm": True}
+    assert (load_file(str(tmp_path / "bn.safetensors"))["my_network.2.running_mean"] == 0.25).all()
+    with pytest.raises(initscope.InputError, match=r"module 1 \(Dropout\): not supported"):
+        initscope.from_torch(nn.Sequential(nn.Linear(784, 32), nn.Dropout(), nn.ReLU(), nn.Linear(32, 10)))
