@@ -21,7 +21,7 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pandas as pd
 from . import _initscope
 from ._initscope import InputError
 
-__all__ = ["InputError", "Run", "from_torch", "open", "presets", "resume", "run", "theory"]
+__all__ = ["InputError", "Run", "Sweep", "from_torch", "open", "presets", "resume", "run", "sweep", "theory"]
 
 Experiment = Union[None, str, "os.PathLike[str]", Dict[str, Any]]
 
@@ -48,13 +48,27 @@ def _source(experiment: Experiment) -> tuple:
     raise InputError(f"experiment: a file, a preset's name or a dict, got {type(experiment).__name__}")
 
 
+Progress = Union[bool, Callable[[str], Any]]
+
+
+def _progress(progress: Progress) -> Optional[Callable[[str], Any]]:
+    """The callable that receives each line of the run's log as it is written."""
+    if progress is True:
+        return lambda line: print(line, flush=True)
+    if progress is False or progress is None:
+        return None
+    if callable(progress):
+        return progress
+    raise InputError("progress: True (print each log line), False, or a callable taking each line")
+
+
 def run(
     experiment: Experiment = None,
     out: Optional[Union[str, "os.PathLike[str]"]] = None,
     *,
     data_dir: Optional[str] = None,
     threads: int = 2,
-    quiet: bool = True,
+    progress: Progress = True,
     **overrides: Any,
 ) -> "Run":
     """Runs an experiment and returns its :class:`Run`.
@@ -65,6 +79,9 @@ def run(
     ``lr``, ``seed``, ``dataset``, ``probe_every``, ``rng``. The run
     directory is ``out`` (default ``runs/<name>-<timestamp>``); the data
     comes from ``data_dir`` (default ``$INITSCOPE_DATA_DIR`` or the cache).
+    ``progress`` prints each line of the run's log as it is written (in
+    Jupyter, into the cell's output), or hands it to a callable; False
+    keeps quiet.
     """
     kind, source = _source(experiment)
     dir, interrupted = _initscope.run(
@@ -74,18 +91,76 @@ def run(
         None if out is None else os.fspath(out),
         data_dir,
         threads,
-        quiet,
+        _progress(progress),
     )
     return Run(dir, interrupted=interrupted)
 
 
 def resume(
-    dir: Union[str, "os.PathLike[str]"], *, data_dir: Optional[str] = None, threads: int = 2, quiet: bool = True
+    dir: Union[str, "os.PathLike[str]"], *, data_dir: Optional[str] = None, threads: int = 2, progress: Progress = True
 ) -> "Run":
     """Continues the interrupted run in ``dir`` (bit-identical to an
-    uninterrupted one) and returns its :class:`Run`."""
-    out, interrupted = _initscope.resume(os.fspath(dir), data_dir, threads, quiet)
+    uninterrupted one) and returns its :class:`Run`; ``progress`` as for :func:`run`."""
+    out, interrupted = _initscope.resume(os.fspath(dir), data_dir, threads, _progress(progress))
     return Run(out, interrupted=interrupted)
+
+
+def sweep(
+    spec: Union[str, "os.PathLike[str]", Dict[str, Any]],
+    out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    *,
+    data_dir: Optional[str] = None,
+    threads: int = 2,
+    quiet: bool = True,
+    **overrides: Any,
+) -> "Sweep":
+    """Runs a sweep with the local executor (as ``initscope sweep``) and
+    returns its :class:`Sweep`.
+
+    ``spec`` is a sweep file, a sweep preset's name, or a dict shaped like
+    the TOML (an experiment with its ``sweep`` table of axes). The same call
+    on the same ``out`` continues an interrupted sweep.
+    """
+    if isinstance(spec, dict):
+        kind, source = "json", json.dumps(spec)
+    else:
+        path = Path(os.fspath(spec))
+        kind, source = ("file", str(path)) if path.exists() else ("preset", str(spec))
+    dir, total, done, failed, interrupted = _initscope.sweep(
+        kind, source, json.dumps(overrides), None if out is None else os.fspath(out), data_dir, threads, quiet
+    )
+    return Sweep(dir, total=total, done=done, failed=failed, interrupted=interrupted)
+
+
+class Sweep:
+    """A sweep directory: its table of points and each point's :class:`Run`."""
+
+    def __init__(self, dir: Union[str, "os.PathLike[str]"], *, total: int = 0, done: int = 0,
+                 failed: Optional[list] = None, interrupted: bool = False) -> None:
+        self.dir = Path(os.fspath(dir))
+        #: Points in the sweep, and points finished.
+        self.total, self.done = total, done
+        #: ``(point, axis values, why)`` of each point that failed.
+        self.failed = list(failed or [])
+        #: Whether it stopped on request (the same call continues it).
+        self.interrupted = interrupted
+
+    def __repr__(self) -> str:
+        return f"Sweep({str(self.dir)!r})"
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """``sweep.csv``: one row per point and variant, the axis values and the results."""
+        return pd.read_csv(self.dir / "sweep.csv")
+
+    def runs(self) -> List["Run"]:
+        """Each finished point's run, in point order."""
+        return [Run(d) for d in sorted((self.dir / "runs").iterdir()) if (d / "summary.json").exists()]
+
+    @property
+    def report(self) -> Path:
+        """The sweep's HTML report."""
+        return self.dir / "report.html"
 
 
 def open(dir: Union[str, "os.PathLike[str]"]) -> "Run":  # noqa: A001 (the package's own open)

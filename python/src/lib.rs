@@ -13,9 +13,11 @@
 
 use initscope::experiment::Experiment;
 use initscope::overrides::Overrides;
-use initscope::record::dir::{RunDir, EPOCHS, FINAL_WEIGHTS, INITIAL_WEIGHTS, PROBE, STEPS};
+use initscope::record::dir::{RunDir, EPOCHS, FINAL_WEIGHTS, INITIAL_WEIGHTS, LOG, PROBE, STEPS};
 use initscope::record::rows::{BlockStatsRow, EpochRow, LayerStatsRow, StepRow};
 use initscope::run::{is_input_error, RunOptions};
+use initscope::sweep::local::{run_sweep, SweepOptions};
+use initscope::sweep::spec::SweepSpec;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -108,11 +110,37 @@ fn data_root(data_dir: Option<String>) -> PathBuf {
         .map_or_else(initscope::data::default_data_root, PathBuf::from)
 }
 
+/// The lines a run appends to its `log.txt`, handed to a Python callable
+/// as they come (the progress a notebook shows).
+struct LogTail {
+    path: PathBuf,
+    read: usize,
+    progress: PyObject,
+}
+
+impl LogTail {
+    /// Hands every complete line written since the last call to the callable.
+    fn poll(&mut self, py: Python<'_>) -> PyResult<()> {
+        let Ok(text) = std::fs::read(&self.path) else { return Ok(()) };
+        let Some(end) = text.get(self.read..).and_then(|new| new.iter().rposition(|&b| b == b'\n')) else {
+            return Ok(());
+        };
+        let new = String::from_utf8_lossy(&text[self.read..self.read + end]).into_owned();
+        self.read += end + 1;
+        for line in new.lines() {
+            self.progress.call1(py, (line,))?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs `work` on its own thread with the GIL released; a KeyboardInterrupt
-/// (or any signal Python turns into an exception) raises `stop`, waits for
-/// `work` to end at its next step boundary and is then raised.
+/// (or any signal Python turns into an exception, or an exception of the
+/// progress callable) raises `stop`, waits for `work` to end at its next
+/// step boundary and is then raised.
 fn interruptible<T: Send + 'static>(
     py: Python<'_>,
+    mut tail: Option<LogTail>,
     work: impl FnOnce(Arc<AtomicBool>) -> anyhow::Result<T> + Send + 'static,
 ) -> PyResult<T> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -120,19 +148,22 @@ fn interruptible<T: Send + 'static>(
         let stop = Arc::clone(&stop);
         move || work(stop)
     });
-    let mut signal = None;
+    let mut raised = None;
+    let mut poll = |py: Python<'_>, raised: &mut Option<PyErr>| {
+        let result = py.check_signals().and_then(|()| tail.as_mut().map_or(Ok(()), |t| t.poll(py)));
+        if let (Err(e), None) = (result, &raised) {
+            stop.store(true, Ordering::Relaxed);
+            *raised = Some(e);
+        }
+    };
     while !handle.is_finished() {
         py.allow_threads(|| std::thread::sleep(Duration::from_millis(50)));
-        if signal.is_none() {
-            if let Err(e) = py.check_signals() {
-                stop.store(true, Ordering::Relaxed);
-                signal = Some(e);
-            }
-        }
+        poll(py, &mut raised);
     }
+    poll(py, &mut raised);
     let result =
         handle.join().map_err(|_| PyRuntimeError::new_err("initscope: internal error (please report this)"))?;
-    match (signal, result) {
+    match (raised, result) {
         (Some(e), Ok(_)) => Err(e),
         (_, result) => result.map_err(to_py),
     }
@@ -150,7 +181,7 @@ fn finish(dir: &Path) -> anyhow::Result<()> {
 // One argument per keyword of the Python call (`initscope.run`).
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, quiet=true))]
+#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, progress=None))]
 fn run(
     py: Python<'_>,
     kind: &str,
@@ -159,24 +190,27 @@ fn run(
     out: Option<String>,
     data_dir: Option<String>,
     threads: usize,
-    quiet: bool,
+    progress: Option<PyObject>,
 ) -> PyResult<(String, bool)> {
     let exp = load_experiment(kind, source).and_then(|e| overrides(overrides_json)?.apply(&e)).map_err(to_py)?;
     if threads == 0 {
         return Err(InputError::new_err("threads: must be at least 1"));
     }
-    let root = data_root(data_dir);
-    interruptible(py, move |stop| {
-        let opts = RunOptions {
-            run_dir: out.map(PathBuf::from),
-            runs_root: PathBuf::from("runs"),
-            data_root: root,
-            threads,
-            quiet,
-            stop,
-            allow_other_numerics: false,
-        };
-        let outcome = initscope::run::run_experiment(&exp, &opts)?;
+    let mut opts = RunOptions {
+        run_dir: out.map(PathBuf::from),
+        runs_root: PathBuf::from("runs"),
+        data_root: data_root(data_dir),
+        threads,
+        quiet: true,
+        stop: Arc::new(AtomicBool::new(false)),
+        allow_other_numerics: false,
+    };
+    let dir = initscope::run::start_run_dir(&exp, &opts).map_err(to_py)?;
+    let tail = progress.map(|progress| LogTail { path: dir.join(LOG), read: 0, progress });
+    interruptible(py, tail, move |stop| {
+        opts.stop = stop;
+        let data = exp.dataset.load(&opts.data_root)?;
+        let outcome = initscope::run::run_on_data(&exp, &data, &dir, &opts)?;
         finish(&outcome.dir)?;
         Ok((outcome.dir.display().to_string(), outcome.interrupted))
     })
@@ -184,28 +218,88 @@ fn run(
 
 /// Continues an interrupted run; returns `(run directory, interrupted)`.
 #[pyfunction]
-#[pyo3(signature = (dir, data_dir=None, threads=2, quiet=true))]
+#[pyo3(signature = (dir, data_dir=None, threads=2, progress=None))]
 fn resume(
     py: Python<'_>,
     dir: String,
     data_dir: Option<String>,
     threads: usize,
-    quiet: bool,
+    progress: Option<PyObject>,
 ) -> PyResult<(String, bool)> {
     let root = data_root(data_dir);
-    interruptible(py, move |stop| {
+    let log = Path::new(&dir).join(LOG);
+    let read = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+    let tail = progress.map(|progress| LogTail { path: log, read, progress });
+    interruptible(py, tail, move |stop| {
         let opts = RunOptions {
             run_dir: None,
             runs_root: PathBuf::from("runs"),
             data_root: root,
             threads,
-            quiet,
+            quiet: true,
             stop,
             allow_other_numerics: false,
         };
         let outcome = initscope::run::resume_experiment(Path::new(&dir), &opts)?;
         finish(&outcome.dir)?;
         Ok((outcome.dir.display().to_string(), outcome.interrupted))
+    })
+}
+
+/// The sweep `source` names: `"file"` (a sweep file), `"preset"` (a sweep
+/// preset's name) or `"json"` (a dict shaped like the TOML, with its
+/// `sweep` table, as JSON text).
+fn load_sweep(kind: &str, source: &str) -> anyhow::Result<SweepSpec> {
+    let input = initscope::error::input;
+    match kind {
+        "file" => SweepSpec::from_file(Path::new(source)),
+        "preset" => match initscope::presets::sweep_text(source) {
+            Some(text) => SweepSpec::from_toml(text, &format!("preset {source}")),
+            None => Err(input(format!("{source}: no such sweep file or sweep preset"))),
+        },
+        "json" => {
+            let json: serde_json::Value = serde_json::from_str(source).map_err(|e| input(format!("sweep: {e}")))?;
+            let table = toml::Value::try_from(json).map_err(|e| input(format!("sweep: {e}")))?;
+            let text = toml::to_string(&table).map_err(|e| input(format!("sweep: {e}")))?;
+            SweepSpec::from_toml(&text, "sweep")
+        }
+        other => Err(input(format!("sweep: unknown source kind {other:?}"))),
+    }
+}
+
+/// What a sweep returns to Python: `(directory, points, done, failed
+/// points as (point, values, why), interrupted)`.
+type SweepResult = (String, usize, usize, Vec<(usize, String, String)>, bool);
+
+/// Runs a sweep with the local executor (points side by side, one lane per
+/// thread), then writes its table and report.
+// One argument per keyword of the Python call (`initscope.sweep`).
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, quiet=true))]
+fn sweep(
+    py: Python<'_>,
+    kind: &str,
+    source: &str,
+    overrides_json: &str,
+    out: Option<String>,
+    data_dir: Option<String>,
+    threads: usize,
+    quiet: bool,
+) -> PyResult<SweepResult> {
+    let mut spec = load_sweep(kind, source).map_err(to_py)?;
+    overrides(overrides_json).and_then(|set| spec.apply_overrides(&set)).map_err(to_py)?;
+    if threads == 0 {
+        return Err(InputError::new_err("threads: must be at least 1"));
+    }
+    let dir = out.map_or_else(|| Path::new("sweeps").join(spec.name()), PathBuf::from);
+    let root = data_root(data_dir);
+    interruptible(py, None, move |stop| {
+        let opts = SweepOptions { dir: dir.clone(), data_root: root, threads, quiet, stop, retry_failed: false };
+        let outcome = run_sweep(&spec, &opts)?;
+        initscope::sweep::report::build_sweep_report(&dir, Default::default())?;
+        let failed = outcome.failed.into_iter().map(|f| (f.point, f.values, f.why)).collect();
+        Ok((dir.display().to_string(), outcome.total, outcome.done, failed, outcome.interrupted))
     })
 }
 
@@ -343,6 +437,7 @@ fn _initscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputError", m.py().get_type::<InputError>())?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(resume, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(read_summary, m)?)?;
     m.add_function(wrap_pyfunction!(read_table, m)?)?;
     m.add_function(wrap_pyfunction!(read_weights, m)?)?;

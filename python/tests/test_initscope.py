@@ -134,3 +134,33 @@ def test_theory_is_the_command_lines(data, tmp_path):
     assert ours == json.loads(cli.stdout)
     assert ours["variants"][0]["layers"][0]["fan_in"] == 64
 
+
+
+def test_a_sweep_runs_and_reads_back_as_a_table(data, tmp_path):
+    spec = experiment(data)
+    spec["sweep"] = {"optimizer.lr": [0.05, 0.2]}
+    done = initscope.sweep(spec, tmp_path / "sweep")
+    assert (done.total, done.done, done.failed, done.interrupted) == (2, 2, [], False)
+    table = done.table
+    assert list(table["optimizer.lr"].unique()) == [0.05, 0.2]
+    assert set(table["variant"]) == {"kaiming", "tiny"}
+    runs = done.runs()
+    assert len(runs) == 2 and runs[0].epochs("kaiming")["epoch"].tolist() == [1]
+    assert done.report.exists()
+    bad = dict(spec, sweep={"optimizer.lr": []})
+    with pytest.raises(initscope.InputError, match="the list is empty"):
+        initscope.sweep(bad, tmp_path / "bad")
+
+
+def test_progress_hands_over_each_log_line_as_it_is_written(data, tmp_path):
+    lines = []
+    run = initscope.run(experiment(data, epochs=3), tmp_path / "run", progress=lines.append)
+    log = (run.dir / "log.txt").read_text().splitlines()
+    assert lines == log and "Epoch: 003/003" in " ".join(lines), lines
+
+    def refuse(line):
+        raise RuntimeError("the callback's own error")
+
+    with pytest.raises(RuntimeError, match="the callback's own error"):
+        initscope.run(experiment(data, epochs=50), tmp_path / "stopped", progress=refuse)
+    assert (tmp_path / "stopped" / "log.txt").exists()
