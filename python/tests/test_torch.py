@@ -56,8 +56,13 @@ def test_from_torch_starts_from_the_modules_own_weights(tmp_path):
     initial = run.weights("mine", "initial")
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(initial[f"my_network.{name}"], value.numpy())
+    # Theory reads the module's own weights: PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    # has sigma_w^2 = fan_in Var(W) = 1/3 at every layer (to the sampling error of 40,960 draws or more).
     prediction = initscope.theory(exp)["variants"][0]
-    assert prediction["layers"][0]["fan_in"] == 784
+    assert [layer["fan_in"] for layer in prediction["layers"]] == [784, 512, 256, 128, 64]
+    for layer in prediction["layers"][:-1]:
+        assert abs(layer["weight_variance"] - 1 / 3) < 0.02, layer
+        assert layer["pre_std"] is not None
     # Batch norm and its running statistics come along; other modules are named.
     nn = torch.nn
     with_bn = nn.Sequential(nn.Linear(784, 32), nn.BatchNorm1d(32), nn.Tanh(), nn.Linear(32, 10))

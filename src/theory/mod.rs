@@ -6,6 +6,7 @@
 //! writes it as `<variant>/theory.json` beside the measurements.
 
 pub mod diagram;
+pub mod file_weights;
 pub mod meanfield;
 pub mod norms;
 pub mod quadrature;
@@ -153,6 +154,13 @@ fn variance(init: &Init, fan_in: usize, fan_out: usize, scale_by_fan_in: bool) -
 /// The prediction for run `spec` (named after its variant) on inputs with
 /// second moment `input_second_moment`.
 pub fn predict(spec: &RunSpec, input_second_moment: f64) -> VariantPrediction {
+    match file_weights::with_file_moments(spec) {
+        Some(Ok(measured)) => return predict(&measured, input_second_moment),
+        Some(Err(note)) => {
+            return VariantPrediction { note: Some(note), ..VariantPrediction::empty(spec, input_second_moment) }
+        }
+        None => {}
+    }
     if let Some(net) = &spec.residual {
         return residual::predict(spec, net, input_second_moment);
     }

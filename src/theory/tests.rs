@@ -423,3 +423,37 @@ fn a_norm_verdict_says_what_the_norms_compensate_for() {
         "{message}"
     );
 }
+
+/// Weights from a file are predicted from their measured second moments:
+/// a file of Kaiming-drawn weights (wide layers) gives Kaiming's formula's
+/// prediction to within the sampling error of its second moments, and a
+/// file without a layer's tensor says so instead of a number.
+#[test]
+fn weights_from_a_file_are_predicted_from_their_second_moments() {
+    let exp = Experiment::seed_experiment();
+    let shape = DataShape { input_width: 784, classes: 10 };
+    let kaiming = &RunSpec::per_variant(&exp, shape)[0];
+    let (model, _) = kaiming.drawn_model(&|| false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    crate::nn::state_dict::save(&model, &path).unwrap();
+    let mut from_file = exp.clone();
+    from_file.variants.truncate(1);
+    from_file.variants[0].weight_init = Init::FromFile { path: path.clone() };
+    let file = predict(&RunSpec::per_variant(&from_file, shape)[0], 0.1);
+    let formula = predict(kaiming, 0.1);
+    assert_eq!(file.layers.len(), formula.layers.len());
+    for (f, k) in file.layers.iter().zip(&formula.layers) {
+        // 784 x 512 draws at the first layer down to 64 x 10 at the last: within 5 standard errors of E[W^2].
+        let draws = (f.fan_in * f.fan_out) as f64;
+        let tolerance = 5.0 * (2.0 / draws).sqrt();
+        assert!(close(f.weight_variance.unwrap(), k.weight_variance.unwrap(), tolerance), "{f:?} {k:?}");
+        assert_eq!(f.bias_variance, Some(0.0), "Kaiming's zero biases");
+    }
+    let (f, k) = (file.chi1.unwrap(), formula.chi1.unwrap());
+    assert!(close(f, k, 0.05), "chi1 {f} against {k}");
+    // A file that lacks a tensor is named, never numbered.
+    crate::tensorfile::save_vector("other", &[1.0], &path).unwrap();
+    let missing = predict(&RunSpec::per_variant(&from_file, shape)[0], 0.1);
+    assert!(missing.layers.is_empty() && missing.note.as_deref().unwrap().contains("no tensor my_network.1.weight"));
+}
