@@ -228,6 +228,37 @@ def _layers_of(module: Any) -> tuple:
     return linears[0][0], hidden, activations[0], bool(norms), tensors + buffers
 
 
+def _residual_of(module: Any) -> Optional[Dict[str, Any]]:
+    """The model settings of a module shaped as initscope's residual network
+    (``input`` Linear, ``blocks`` of ``norm<k>``/``act<k>``/``fc<k>`` and
+    ``alpha``, ``final_norm``, ``final_act``, ``output`` Linear: the module
+    initscope's names follow, as in ``scripts/torch-fixtures.py``); ``None``
+    for any other module."""
+    if not all(hasattr(module, name) for name in ("input", "blocks", "output")):
+        return None
+    blocks = list(module.blocks)
+    if not blocks:
+        raise InputError("from_torch: a residual network needs at least one block")
+    first = dict(blocks[0].named_children())
+    fcs = [name for name in first if name.startswith("fc")]
+    norm = type(first.get("norm1")).__name__
+    norms = {"LayerNorm": "layer_norm", "BatchNorm1d": "batch_norm", "NoneType": "none"}
+    if norm not in norms:
+        raise InputError(f"blocks.0.norm1 ({norm}): not supported; LayerNorm, BatchNorm1d or none")
+    activation = _activation(0, first.get("act1"))
+    if activation is None:
+        raise InputError(f"blocks.0.act1 ({type(first.get('act1')).__name__}): not an activation initscope has")
+    residual: Dict[str, Any] = {"blocks": len(blocks), "branch_layers": len(fcs), "norm": norms[norm], "order": "pre"}
+    alpha = getattr(blocks[0], "alpha", None)
+    if alpha is not None:
+        trainable = bool(getattr(alpha, "requires_grad", False))
+        value = alpha.detach().reshape(-1)[0] if hasattr(alpha, "detach") else alpha
+        residual["alpha"] = {"init": float(value), "trainable": trainable}
+    if any(name.startswith("bias") for name, _ in blocks[0].named_parameters()):
+        residual["scalar_biases"] = True
+    return {"width": module.input.out_features, "activation": activation, "residual": residual}
+
+
 def from_torch(
     module: Any,
     name: str = "torch",
@@ -235,25 +266,42 @@ def from_torch(
     dataset: str = "mnist",
 ) -> Dict[str, Any]:
     """An experiment (a dict, for :func:`run` and :func:`theory`) that trains
-    the PyTorch ``nn.Sequential`` ``module`` from its current weights.
+    the PyTorch module ``module`` from its current weights.
 
-    The module is an MLP of the layers initscope has: an optional Flatten,
-    then Linear layers with one activation kind after each hidden one
-    (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SELU, Identity) and optionally
-    BatchNorm1d before it. Its weights (and batch-norm running statistics)
-    are written to ``weights_path`` (default ``initscope-torch/<name>.safetensors``)
-    under initscope's names, and the experiment's one variant ``name``
-    starts from them (the ``from_file`` scheme). Any other module is named
-    in an :class:`InputError`.
+    The module is either an ``nn.Sequential`` MLP of the layers initscope
+    has (an optional Flatten, then Linear layers with one activation kind
+    after each hidden one: ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SELU,
+    Identity; optionally BatchNorm1d before it), or a residual network
+    shaped as initscope's (pre-activation blocks; see the README). Its
+    weights (and batch-norm running statistics) are written to
+    ``weights_path`` (default ``initscope-torch/<name>.safetensors``) under
+    initscope's names, and the experiment's one variant ``name`` starts from
+    them (the ``from_file`` scheme). Any other module is named in an
+    :class:`InputError`.
     """
-    inputs, hidden, activation, batch_norm, tensors = _layers_of(module)
+    residual = _residual_of(module)
+    if residual is None:
+        inputs, hidden, activation, batch_norm, tensors = _layers_of(module)
+        model = {"hidden": hidden, "activation": activation, "batch_norm": batch_norm}
+    else:
+        inputs, model = module.input.in_features, residual
+        state = {k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
     exp = {
         "name": name,
         "dataset": dataset,
-        "model": {"hidden": hidden, "activation": activation, "batch_norm": batch_norm},
+        "model": model,
         "variants": [{"name": name, "weight_init": {"scheme": "kaiming_normal"}}],
     }
     slots = _initscope.tensor_slots("json", json.dumps(exp), inputs)
+    if residual is not None:
+        missing = [slot for slot, _ in slots if slot not in state]
+        extra = sorted(set(state) - {slot for slot, _ in slots})
+        if missing or extra:
+            raise InputError(
+                f"from_torch: the module's tensors are not initscope's residual network's "
+                f"(missing {missing[:3]}, unexpected {extra[:3]})"
+            )
+        tensors = [state[slot] for slot, _ in slots]
     path = Path(weights_path if weights_path is not None else Path("initscope-torch") / f"{name}.safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []

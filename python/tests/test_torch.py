@@ -73,3 +73,66 @@ def test_from_torch_starts_from_the_modules_own_weights(tmp_path):
     assert (load_file(str(tmp_path / "bn.safetensors"))["my_network.2.running_mean"] == 0.25).all()
     with pytest.raises(initscope.InputError, match=r"module 1 \(Dropout\): not supported"):
         initscope.from_torch(nn.Sequential(nn.Linear(784, 32), nn.Dropout(), nn.ReLU(), nn.Linear(32, 10)))
+
+
+class Block(torch.nn.Module):
+    """x + alpha * fc2(relu(norm2(fc1(relu(norm1(x)))))), as scripts/torch-fixtures.py defines it."""
+
+    def __init__(self, width, alpha):
+        super().__init__()
+        self.norm1 = torch.nn.LayerNorm(width)
+        self.act1 = torch.nn.ReLU()
+        self.fc1 = torch.nn.Linear(width, width)
+        self.norm2 = torch.nn.LayerNorm(width)
+        self.act2 = torch.nn.ReLU()
+        self.fc2 = torch.nn.Linear(width, width)
+        self.alpha = torch.nn.Parameter(torch.tensor([alpha]))
+
+    def forward(self, x):
+        return x + self.alpha * self.fc2(self.act2(self.norm2(self.fc1(self.act1(self.norm1(x))))))
+
+
+class ResidualNet(torch.nn.Module):
+    """input Linear, the blocks, final LayerNorm and ReLU, output Linear."""
+
+    def __init__(self, width, blocks, alpha):
+        super().__init__()
+        self.input = torch.nn.Linear(784, width)
+        self.blocks = torch.nn.ModuleList([Block(width, alpha) for _ in range(blocks)])
+        self.final_norm = torch.nn.LayerNorm(width)
+        self.final_act = torch.nn.ReLU()
+        self.output = torch.nn.Linear(width, 10)
+
+    def forward(self, x):
+        x = self.input(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.output(self.final_act(self.final_norm(x)))
+
+
+def test_from_torch_takes_a_residual_network_and_trains_what_pytorch_would_run(tmp_path):
+    data = write_synthetic(tmp_path / "mnist-shaped", train=300, test=64, side=28)
+    torch.manual_seed(7)
+    model = ResidualNet(width=32, blocks=3, alpha=0.5)
+    exp = initscope.from_torch(model, name="res", weights_path=tmp_path / "res.safetensors", dataset=str(data))
+    assert exp["model"]["residual"] == {
+        "blocks": 3, "branch_layers": 2, "norm": "layer_norm", "order": "pre", "alpha": {"init": 0.5, "trainable": True}
+    }
+    exp.update(epochs=2, batch_size=50, log_every=0)
+    run = initscope.run(exp, tmp_path / "run", progress=False)
+    initial = run.weights("res", "initial")
+    assert initial.keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(initial[name], value.numpy().reshape(initial[name].shape))
+    final = run.weights("res", "final")
+    assert final["blocks.1.alpha"][0] != 0.5, "alpha trained"
+    model.load_state_dict({k: torch.from_numpy(v).reshape(model.state_dict()[k].shape) for k, v in final.items()})
+    raw = gzip.decompress((data / "t10k-images-idx3-ubyte.gz").read_bytes())
+    images = torch.from_numpy(np.frombuffer(raw[16:], dtype=np.uint8).reshape(-1, 784).astype(np.float32) / 255.0)
+    with torch.no_grad():
+        logits = model(images).numpy()
+    recorded = pd.read_csv(run.dir / "res" / "test_predictions.csv")
+    assert (logits.argmax(axis=1) == recorded["predicted"].to_numpy()).mean() >= 0.99
+    with pytest.raises(initscope.InputError, match="not initscope's residual network"):
+        model.extra = torch.nn.Linear(2, 2)
+        initscope.from_torch(model, weights_path=tmp_path / "x.safetensors", dataset=str(data))
