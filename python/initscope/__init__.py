@@ -390,8 +390,14 @@ class Run:
         """The HTML report's path."""
         return self.dir / "report.html"
 
+    def show_report(self) -> "_Report":
+        """The whole HTML report (self-contained: its charts are inlined), for
+        Jupyter to show inline: ``run.show_report()`` as a cell's last line."""
+        return _Report(self.report)
+
     def _repr_html_(self) -> str:
-        """In Jupyter: the summary table, the verdicts and the overview charts."""
+        """In Jupyter: the summary table, the verdicts and the overview charts
+        (:meth:`show_report` shows the whole report)."""
         rows = []
         for v in self.summary["variants"]:
             test = v["test"]
@@ -412,4 +418,19 @@ class Run:
             "<table><tr><th>variant</th><th>test accuracy</th><th>final loss</th><th>verdicts</th></tr>"
             + "".join(rows)
             + f"</table><div>{charts}</div><p>Full report: {html.escape(str(self.report))}</p>"
+        )
+
+
+class _Report:
+    """A run's report page shown inline, in an iframe of its own (its styles
+    and scripts stay apart from the notebook's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _repr_html_(self) -> str:
+        page = self.path.read_text()
+        return (
+            f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+            'style="width: 100%; height: 800px; border: 1px solid #ccc"></iframe>'
         )

@@ -52,6 +52,11 @@ def test_records_read_back_as_dataframes_equal_to_the_csvs(data, tmp_path):
     assert initscope.open(run.dir).epochs("kaiming").equals(run.epochs("kaiming"))
     page = run._repr_html_()
     assert "<table>" in page and "kaiming" in page and "<svg" in page
+    # The whole report, self-contained, in an iframe of its own.
+    import html
+
+    whole = run.show_report()._repr_html_()
+    assert whole.startswith('<iframe srcdoc="') and html.escape((run.dir / "report.html").read_text(), quote=True) in whole
 
 
 def test_weights_are_the_safetensors_files_and_give_the_models_predictions(data, tmp_path):
