@@ -177,6 +177,21 @@ fn finish(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How a run from Python runs: quiet on the process's standard output
+/// (its log reaches Python through `progress`), stopped by the flag
+/// [`interruptible`] raises.
+fn run_options(run_dir: Option<PathBuf>, data_root: PathBuf, threads: usize) -> RunOptions {
+    RunOptions {
+        run_dir,
+        runs_root: PathBuf::from("runs"),
+        data_root,
+        threads,
+        quiet: true,
+        stop: Arc::new(AtomicBool::new(false)),
+        allow_other_numerics: false,
+    }
+}
+
 /// Runs an experiment; returns `(run directory, interrupted)`.
 // One argument per keyword of the Python call (`initscope.run`).
 #[allow(clippy::too_many_arguments)]
@@ -196,15 +211,7 @@ fn run(
     if threads == 0 {
         return Err(InputError::new_err("threads: must be at least 1"));
     }
-    let mut opts = RunOptions {
-        run_dir: out.map(PathBuf::from),
-        runs_root: PathBuf::from("runs"),
-        data_root: data_root(data_dir),
-        threads,
-        quiet: true,
-        stop: Arc::new(AtomicBool::new(false)),
-        allow_other_numerics: false,
-    };
+    let mut opts = run_options(out.map(PathBuf::from), data_root(data_dir), threads);
     let dir = initscope::run::start_run_dir(&exp, &opts).map_err(to_py)?;
     let tail = progress.map(|progress| LogTail { path: dir.join(LOG), read: 0, progress });
     interruptible(py, tail, move |stop| {
@@ -231,15 +238,7 @@ fn resume(
     let read = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let tail = progress.map(|progress| LogTail { path: log, read, progress });
     interruptible(py, tail, move |stop| {
-        let opts = RunOptions {
-            run_dir: None,
-            runs_root: PathBuf::from("runs"),
-            data_root: root,
-            threads,
-            quiet: true,
-            stop,
-            allow_other_numerics: false,
-        };
+        let opts = RunOptions { stop, ..run_options(None, root, threads) };
         let outcome = initscope::run::resume_experiment(Path::new(&dir), &opts)?;
         finish(&outcome.dir)?;
         Ok((outcome.dir.display().to_string(), outcome.interrupted))
