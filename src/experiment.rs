@@ -605,7 +605,7 @@ impl Experiment {
     /// Parses and validates experiment-file text; `path` names it in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
         let mut exp: Experiment = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map(|span| crate::toml_lines::line_of_offset(text, span.start));
             let at = line.map_or(String::new(), |l| format!(":{l}"));
             input(format!("{}{at}: {}", path.display(), e.message().trim().replace('\n', " ")))
         })?;

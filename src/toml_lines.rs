@@ -14,6 +14,11 @@ pub struct TomlLines<'a> {
     doc: Option<ImDocument<&'a str>>,
 }
 
+/// The line (1-based) of byte offset `at` in `text` (a parse error's span).
+pub fn line_of_offset(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
 /// One step of a setting's path: a key, or an index into a list.
 #[derive(Clone, Debug, PartialEq)]
 enum Step<'p> {
@@ -52,7 +57,7 @@ impl<'a> TomlLines<'a> {
 
     /// The line (1-based) of the byte offset `at`.
     fn line_at(&self, at: usize) -> usize {
-        self.text[..at.min(self.text.len())].matches('\n').count() + 1
+        line_of_offset(self.text, at)
     }
 
     /// The line where the setting `path` is written (`optimizer.lr`,

@@ -71,35 +71,15 @@ fn load_experiment(kind: &str, source: &str) -> anyhow::Result<Experiment> {
 /// The command line's overrides from their JSON object (`epochs`, `lr`,
 /// `seed`, `dataset`, `probe_every`, `rng`); an unknown key is an error.
 fn overrides(json: &str) -> anyhow::Result<Overrides> {
+    serde_json::from_str(json).map_err(|e| initscope::error::input(format!("overrides: {e}")))
+}
+
+/// A dict sent as JSON text, as the TOML table it stands for (`what`
+/// names it in errors).
+fn json_to_toml(json: &str, what: &str) -> anyhow::Result<toml::Value> {
     let input = initscope::error::input;
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(json).map_err(|e| input(format!("overrides: {e}")))?;
-    let mut set = Overrides::default();
-    for (key, value) in map {
-        let bad = || input(format!("{key}: not a valid value ({value})"));
-        let count = || value.as_u64().ok_or_else(bad);
-        match key.as_str() {
-            "epochs" => set.epochs = Some(count()? as usize),
-            "probe_every" => set.probe_every = Some(count()? as usize),
-            "seed" => set.seed = Some(count()?),
-            "lr" => set.lr = Some(value.as_f64().ok_or_else(bad)?),
-            "dataset" => set.dataset = Some(value.as_str().ok_or_else(bad)?.to_string()),
-            "rng" => {
-                let name = value.as_str().ok_or_else(bad)?;
-                set.rng = Some(match name {
-                    "chacha" => initscope::rng::RngKind::Chacha,
-                    "torch" => initscope::rng::RngKind::Torch,
-                    _ => return Err(bad()),
-                });
-            }
-            _ => {
-                return Err(input(format!(
-                    "{key}: not an override (epochs, lr, seed, dataset, probe_every, rng; set other settings in the experiment)"
-                )))
-            }
-        }
-    }
-    Ok(set)
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| input(format!("{what}: {e}")))?;
+    toml::Value::try_from(value).map_err(|e| input(format!("{what}: {e}")))
 }
 
 /// The data sets' root: `data_dir`, else `$INITSCOPE_DATA_DIR`, else the
@@ -119,15 +99,18 @@ struct LogTail {
 }
 
 impl LogTail {
-    /// Hands every complete line written since the last call to the callable.
+    /// Hands every complete line written since the last call to the
+    /// callable (reading only what is new).
     fn poll(&mut self, py: Python<'_>) -> PyResult<()> {
-        let Ok(text) = std::fs::read(&self.path) else { return Ok(()) };
-        let Some(end) = text.get(self.read..).and_then(|new| new.iter().rposition(|&b| b == b'\n')) else {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut new = Vec::new();
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return Ok(()) };
+        if file.seek(SeekFrom::Start(self.read as u64)).and_then(|_| file.read_to_end(&mut new)).is_err() {
             return Ok(());
-        };
-        let new = String::from_utf8_lossy(&text[self.read..self.read + end]).into_owned();
+        }
+        let Some(end) = new.iter().rposition(|&b| b == b'\n') else { return Ok(()) };
         self.read += end + 1;
-        for line in new.lines() {
+        for line in String::from_utf8_lossy(&new[..end]).lines() {
             self.progress.call1(py, (line,))?;
         }
         Ok(())
@@ -257,9 +240,7 @@ fn load_sweep(kind: &str, source: &str) -> anyhow::Result<SweepSpec> {
             None => Err(input(format!("{source}: no such sweep file or sweep preset"))),
         },
         "json" => {
-            let json: serde_json::Value = serde_json::from_str(source).map_err(|e| input(format!("sweep: {e}")))?;
-            let table = toml::Value::try_from(json).map_err(|e| input(format!("sweep: {e}")))?;
-            let text = toml::to_string(&table).map_err(|e| input(format!("sweep: {e}")))?;
+            let text = toml::to_string(&json_to_toml(source, "sweep")?).map_err(|e| input(format!("sweep: {e}")))?;
             SweepSpec::from_toml(&text, "sweep")
         }
         other => Err(input(format!("sweep: unknown source kind {other:?}"))),

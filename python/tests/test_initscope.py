@@ -95,7 +95,7 @@ def test_bad_input_raises_the_command_lines_one_line_message(data, tmp_path):
     assert cli.returncode == 2
     assert cli.stderr.strip() == f"error: {raised.value}"
     assert str(raised.value) == f"{bad}:4: model.hidden[0]: a layer needs at least one unit"
-    with pytest.raises(initscope.InputError, match="not an override"):
+    with pytest.raises(initscope.InputError, match="overrides: unknown field `batch`, expected one of"):
         initscope.run(experiment(data), tmp_path / "o", batch=3)
     with pytest.raises(initscope.InputError, match="no such experiment file or preset"):
         initscope.run("no-such-preset")

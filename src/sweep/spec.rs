@@ -92,7 +92,7 @@ impl SweepSpec {
     /// Parses sweep-file text; `source` names it in errors.
     pub fn from_toml(text: &str, source: &str) -> Result<Self> {
         let mut base: Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map(|span| crate::toml_lines::line_of_offset(text, span.start));
             let at = line.map_or(String::new(), |l| format!(":{l}"));
             input(format!("{source}{at}: {}", e.message().trim().replace('\n', " ")))
         })?;

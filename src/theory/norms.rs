@@ -152,17 +152,13 @@ fn judgement(change: f64, gain: Option<f64>) -> String {
     format!("{gradient_part}; {verdict}")
 }
 
-/// `62x`, `1.4x`, `1/62x` (below 1), `3.1e5x`.
+/// [`super::factor`] for any positive ratio: `1/62x` below 1, `3.1e5x`
+/// from 10^4.
 fn factor(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}x");
-    }
-    if x < 1.0 {
-        return format!("1/{}", factor(1.0 / x));
-    }
     match x {
+        x if !x.is_finite() => format!("{x}x"),
+        x if x < 1.0 => format!("1/{}", factor(1.0 / x)),
         x if x >= 1e4 => format!("{x:.1e}x"),
-        x if x >= 10.0 => format!("{x:.0}x"),
-        x => format!("{x:.2}x"),
+        x => super::factor(x),
     }
 }
