@@ -47,7 +47,7 @@ impl Activation {
         match self {
             Activation::Relu => a.iter_mut().zip(z).for_each(|(a, &z)| *a = z.max(0.0)),
             Activation::LeakyRelu { slope } => each(&|z| if z > 0.0 { z } else { slope * z }, a),
-            Activation::Tanh => each(&f32::tanh, a),
+            Activation::Tanh => super::tanh::tanh_slice(z, a),
             Activation::Sigmoid => each(&|z| 1.0 / (1.0 + (-z).exp()), a),
             Activation::Gelu => each(&|z| 0.5 * z * (1.0 + libm::erff(z * FRAC_1_SQRT_2)), a),
             Activation::Selu => {

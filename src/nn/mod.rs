@@ -27,6 +27,7 @@ pub mod model;
 pub mod residual;
 pub mod scalar;
 pub mod state_dict;
+pub mod tanh;
 pub mod torch_init;
 pub mod truncated;
 
