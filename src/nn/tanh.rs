@@ -21,9 +21,9 @@
 //! place (tested against `f64::tanh` over every float in `[2^-20, 10]`).
 
 /// Cephes `tanhf`'s polynomial for `|x| < 0.625`, highest degree first.
-const SMALL: [f32; 5] = [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328_2e-1];
+const SMALL: [f32; 5] = [-5.704_988_7e-3, 2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1];
 /// Cephes `expf`'s polynomial for `exp(r) - 1 - r`, over `r^2`, highest first.
-const EXP: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+const EXP: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5e-1];
 /// `ln 2` in two parts (Cephes' C1 and C2): `n * C1` is exact.
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
