@@ -14,7 +14,9 @@ use crate::spec::{DataShape, RunSpec};
 use crate::theory::norms::{norm_verdict, without_norms, NormInputs};
 use crate::theory::VariantPrediction;
 use crate::train::checkpoint::load_checkpoint;
-use crate::train::{train_variant, Event, Observer, VariantOutcome};
+use crate::train::grouping::{self, Grouping};
+use crate::train::lockstep::{train_lockstep, Job};
+use crate::train::{Event, Observer, VariantOutcome};
 use crate::verdict::Verdict;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ pub struct RunOptions {
     /// instruction-set path: the result is no longer bit-identical, and
     /// the summary says so) instead of refusing.
     pub allow_other_numerics: bool,
+    /// How runs of the same shapes are grouped to train in lockstep.
+    pub grouping: Grouping,
 }
 
 /// True when `err` or anything it wraps is bad input (an
@@ -135,11 +139,17 @@ pub fn run_with_lock(
     opts: &RunOptions,
     lock: RunLock,
 ) -> Result<RunOutcome> {
+    run_variants(exp, data, dir, opts, fresh_summary(exp, opts)?, lock)
+}
+
+/// The summary a fresh run of `exp` starts from, once its settings and
+/// options are checked.
+pub fn fresh_summary(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary> {
     exp.validate()?;
     if opts.threads == 0 {
         return Err(crate::error::input("threads: must be at least 1"));
     }
-    run_variants(exp, data, dir, opts, RunSummary::started(&exp.name, opts.threads), lock)
+    Ok(RunSummary::started(&exp.name, opts.threads))
 }
 
 /// Continues an interrupted (or killed) run in `dir` from its records:
@@ -167,9 +177,16 @@ pub fn resume_on_data(dir: &Path, data: &Dataset, opts: &RunOptions) -> Result<R
 /// records it continues from are read under the lock, so no other writer
 /// changes them meanwhile.
 pub fn resume_with_lock(dir: &Path, data: &Dataset, opts: &RunOptions, lock: RunLock) -> Result<RunOutcome> {
+    let (exp, summary) = to_resume(dir, opts)?;
+    run_variants(&exp, data, dir, opts, summary, lock)
+}
+
+/// The settings and summary the interrupted run in `dir` continues from
+/// (read under its lock, which the caller holds).
+pub fn to_resume(dir: &Path, opts: &RunOptions) -> Result<(Experiment, RunSummary)> {
     let exp = Experiment::from_file(&dir.join(SETTINGS))?;
     let summary = summary_to_resume(dir, &exp, opts)?;
-    run_variants(&exp, data, dir, opts, summary, lock)
+    Ok((exp, summary))
 }
 
 /// The summary an interrupted run continues from; a complete run is an error.
@@ -211,82 +228,202 @@ fn run_variants(
     dir: &Path,
     opts: &RunOptions,
     summary: RunSummary,
-    // One writer per run directory: held until the run ends.
-    _lock: RunLock,
+    lock: RunLock,
 ) -> Result<RunOutcome> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(LOG))
-        .with_context(|| format!("{}: cannot open log.txt", dir.display()))?;
-    save_examples(&data.test, dir)?;
-    let theory = write_theory(exp, data, dir)?;
-    write_summary(dir, &summary)?;
-    let units = exp.runs();
-    let pending: Vec<usize> =
-        (0..units.len()).filter(|&u| !summary.variants.iter().any(|v| v.name == units[u].variant.name)).collect();
-    // Independent variants train side by side: min(threads, variants)
-    // lanes of threads / lanes threads, each taking the next variant not
-    // yet started; a lone variant gets every thread. Results do not depend
-    // on the split (see `train`).
-    let lanes = opts.threads.min(pending.len()).max(1);
-    let run = SharedRun {
-        exp,
-        data,
-        dir,
-        opts,
-        threads: (opts.threads / lanes).max(1),
-        log: OrderedLog::new(Some(log), pending.clone(), opts.quiet),
-        summary: Mutex::new(summary),
-        failed: AtomicBool::new(false),
-        theory,
-    };
-    // A lane trains variants until none is left, a stop is requested or a
-    // lane failed; a variant interrupted stops its lane.
-    let stop = || opts.stop.load(Ordering::SeqCst) || run.failed.load(Ordering::SeqCst);
-    let outcome = on_lanes(&pending, lanes, &stop, |&u| match run.unit(&units[u], u) {
-        Ok(interrupted) => Ok(if interrupted { LaneFlow::Stop } else { LaneFlow::Next }),
-        Err(e) => {
-            run.failed.store(true, Ordering::SeqCst);
-            Err(e)
+    let run = OpenRun::open(exp, data, dir, opts, summary, lock)?;
+    let specs: Vec<&RunSpec> = run.pending.iter().map(|&u| &run.shared.specs[u]).collect();
+    let plan = grouping::plan(&specs, opts.threads, opts.grouping);
+    let groups: Vec<Vec<usize>> = plan.groups.iter().map(|g| g.iter().map(|&i| run.pending[i]).collect()).collect();
+    // Groups train side by side on the plan's lanes, each taking the next
+    // group not yet started, until none is left, a stop is requested or a
+    // lane failed; a group interrupted stops its lane. Results do not
+    // depend on the grouping or the threads (see `train::lockstep`).
+    let shared = &run.shared;
+    let stop = || opts.stop.load(Ordering::SeqCst) || shared.failed.load(Ordering::SeqCst);
+    let outcome = on_lanes(&groups, plan.lanes, &stop, |group| {
+        let units: Vec<(&SharedRun, usize)> = group.iter().map(|&u| (shared, u)).collect();
+        match first_error(train_units(&units, data, plan.threads)) {
+            Ok(interrupted) => Ok(if interrupted { LaneFlow::Stop } else { LaneFlow::Next }),
+            Err(e) => {
+                shared.failed.store(true, Ordering::SeqCst);
+                Err(e)
+            }
         }
     });
-    let log = run.log;
-    log.flush_held()?;
-    let mut summary = run.summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let interrupted = outcome?;
-    // A stop requested before a pending variant started leaves it for resume.
-    let all_done = units.iter().all(|u| summary.variants.iter().any(|v| v.name == u.variant.name));
-    if interrupted || !all_done {
-        summary.status = RunStatus::Interrupted;
-        write_summary(dir, &summary)?;
-        if !interrupted {
-            log.line(None, &format!("Interrupted; continue with: initscope resume {}", dir.display()))?;
-        }
-        return Ok(RunOutcome { dir: dir.into(), summary, interrupted: true });
-    }
-    summary.status = RunStatus::Complete;
-    write_summary(dir, &summary)?;
-    Ok(RunOutcome { dir: dir.into(), summary, interrupted: false })
+    run.close(outcome)
 }
 
-/// What the lanes of a run share.
-struct SharedRun<'a> {
+/// A run directory opened for training: its log, examples, theory and
+/// summary written, its lock held, its pending runs (variant and seed)
+/// ready to train alone or in lockstep with other runs' (a sweep's points
+/// share groups).
+pub struct OpenRun<'a> {
+    shared: SharedRun<'a>,
+    /// The units not finished yet, by position in `exp.runs()`.
+    pending: Vec<usize>,
+    // One writer per run directory: held until the run closes.
+    _lock: RunLock,
+}
+
+impl<'a> OpenRun<'a> {
+    /// Opens `dir` for `exp` with `summary` (fresh, or the one to resume).
+    pub fn open(
+        exp: &'a Experiment,
+        data: &'a Dataset,
+        dir: &'a Path,
+        opts: &'a RunOptions,
+        summary: RunSummary,
+        lock: RunLock,
+    ) -> Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG))
+            .with_context(|| format!("{}: cannot open log.txt", dir.display()))?;
+        save_examples(&data.test, dir)?;
+        let theory = write_theory(exp, data, dir)?;
+        write_summary(dir, &summary)?;
+        let units = exp.runs();
+        let pending: Vec<usize> =
+            (0..units.len()).filter(|&u| !summary.variants.iter().any(|v| v.name == units[u].variant.name)).collect();
+        let specs = units.iter().map(|unit| RunSpec::resolve(exp, unit, DataShape::of(data))).collect();
+        let shared = SharedRun {
+            exp,
+            dir,
+            opts,
+            units,
+            specs,
+            log: OrderedLog::new(Some(log), pending.clone(), opts.quiet),
+            summary: Mutex::new(summary),
+            failed: AtomicBool::new(false),
+            theory,
+        };
+        Ok(OpenRun { shared, pending, _lock: lock })
+    }
+
+    /// The resolved runs still to train.
+    pub fn pending(&self) -> Vec<(&SharedRun<'a>, usize)> {
+        self.pending.iter().map(|&u| (&self.shared, u)).collect()
+    }
+
+    /// Writes the summary's final status after the units trained
+    /// (`outcome`: whether some stopped on request, or the first error).
+    pub fn close(self, outcome: Result<bool>) -> Result<RunOutcome> {
+        let OpenRun { shared: run, .. } = self;
+        let (dir, log) = (run.dir, run.log);
+        log.flush_held()?;
+        let mut summary = run.summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let interrupted = outcome?;
+        // A stop requested before a pending variant started leaves it for resume.
+        let all_done = run.units.iter().all(|u| summary.variants.iter().any(|v| v.name == u.variant.name));
+        if interrupted || !all_done {
+            summary.status = RunStatus::Interrupted;
+            write_summary(dir, &summary)?;
+            if !interrupted {
+                log.line(None, &format!("Interrupted; continue with: initscope resume {}", dir.display()))?;
+            }
+            return Ok(RunOutcome { dir: dir.into(), summary, interrupted: true });
+        }
+        summary.status = RunStatus::Complete;
+        write_summary(dir, &summary)?;
+        Ok(RunOutcome { dir: dir.into(), summary, interrupted: false })
+    }
+}
+
+/// A unit's observers: its console, probe and recorder.
+struct UnitObservers {
+    console: Console,
+    probe: Probe,
+    recorder: Recorder,
+}
+
+impl Observer for UnitObservers {
+    fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
+        // The recorder comes last: its checkpoint.json is the commit point
+        // of everything the others wrote for the same event.
+        self.console.on_event(variant, event)?;
+        self.probe.on_event(variant, event)?;
+        self.recorder.on_event(variant, event)
+    }
+}
+
+/// Trains `units` (each a run and a unit of it) in one lockstep group on
+/// `threads` threads; each finished unit's result goes into its run's
+/// summary. Returns, for each unit, whether it stopped on request, or its
+/// error.
+pub fn train_units(units: &[(&SharedRun, usize)], data: &Dataset, threads: usize) -> Vec<Result<bool>> {
+    let mut results: Vec<Option<Result<bool>>> = units.iter().map(|_| None).collect();
+    let mut ready = Vec::with_capacity(units.len());
+    for (i, &(run, u)) in units.iter().enumerate() {
+        match run.prepare(u, threads) {
+            Ok((observers, resume)) => ready.push((i, observers, resume, run.stop_flag())),
+            Err(e) => {
+                run.failed.store(true, Ordering::SeqCst);
+                results[i] = Some(Err(e));
+            }
+        }
+    }
+    let outcomes = {
+        let mut jobs = Vec::with_capacity(ready.len());
+        for (i, observers, resume, stop) in ready.iter_mut() {
+            let (run, u) = units[*i];
+            jobs.push(Job {
+                spec: &run.specs[u],
+                resume: resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o)),
+                stop,
+                failed: Some(&run.failed),
+                observer: observers,
+            });
+        }
+        train_lockstep(jobs, data, threads)
+    };
+    for ((i, observers, ..), outcome) in ready.into_iter().zip(outcomes) {
+        let (run, u) = units[i];
+        results[i] = Some(outcome.and_then(|outcome| run.complete(u, observers, outcome)));
+    }
+    results.into_iter().map(|r| r.expect("every unit has a result")).collect()
+}
+
+/// The first error of `results`, else whether any stopped on request.
+pub fn first_error(results: impl IntoIterator<Item = Result<bool>>) -> Result<bool> {
+    let mut interrupted = false;
+    for r in results {
+        interrupted |= r?;
+    }
+    Ok(interrupted)
+}
+
+/// A checkpoint to continue from: where, the parameters, the optimiser.
+type Loaded = (crate::train::Checkpoint, Vec<crate::tensorfile::NamedTensor>, crate::train::OptimizerState);
+
+/// What the units of an open run share.
+pub struct SharedRun<'a> {
     exp: &'a Experiment,
-    data: &'a Dataset,
     dir: &'a Path,
     opts: &'a RunOptions,
-    /// Threads of each lane.
-    threads: usize,
+    /// Every unit of the experiment, in order, and its resolved run.
+    units: Vec<crate::experiment::RunUnit>,
+    specs: Vec<RunSpec>,
     log: Arc<OrderedLog>,
     summary: Mutex<RunSummary>,
-    /// Raised when a lane failed: the others stop at their next step.
+    /// Raised when a unit failed: the others stop at their next step.
     failed: AtomicBool,
     /// Mean-field theory's prediction per variant (as written in the experiment).
     theory: Vec<VariantPrediction>,
 }
 
 impl SharedRun<'_> {
+    /// The resolved run of unit `u`.
+    pub fn spec(&self, u: usize) -> &RunSpec {
+        &self.specs[u]
+    }
+
+    /// A unit stops early on a signal, and when another unit of its run
+    /// failed: its checkpoint lets `resume` continue it once the cause is
+    /// mended.
+    fn stop_flag(&self) -> impl Fn() -> bool + Sync + '_ {
+        || self.opts.stop.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed)
+    }
     /// Refuses to continue `checkpoint` under numerics other than those it
     /// was made with (one line naming its file), unless the options allow
     /// it: then says so on the console and in the summary.
@@ -327,32 +464,29 @@ impl SharedRun<'_> {
         verdicts
     }
 
-    /// Trains unit `u` with its own console, probe and recorder; on
-    /// finishing, adds its result to the summary (kept in the experiment's
-    /// order) and writes it. Returns whether it stopped on request instead
-    /// (with a checkpoint to resume from).
-    fn unit(&self, unit: &crate::experiment::RunUnit, u: usize) -> Result<bool> {
-        let (exp, dir, threads) = (self.exp, self.dir, self.threads);
-        let variant = &unit.variant;
-        let mut console = Console::new(self.log.clone(), u, exp.log_every);
-        let mut recorder = Recorder::new(dir);
-        let mut probe = Probe::new(dir, exp.probe.clone(), threads);
-        let resume = load_checkpoint(&dir.join(&variant.name))?;
+    /// Unit `u`'s observers, and the checkpoint it continues from (checked
+    /// to have been made under this machine's numerics).
+    fn prepare(&self, u: usize, threads: usize) -> Result<(UnitObservers, Option<Loaded>)> {
+        let variant = &self.units[u].variant;
+        let mut console = Console::new(self.log.clone(), u, self.exp.log_every);
+        let recorder = Recorder::new(self.dir);
+        let probe = Probe::new(self.dir, self.exp.probe.clone(), threads);
+        let resume = load_checkpoint(&self.dir.join(&variant.name))?;
         if let Some((checkpoint, ..)) = &resume {
             self.check_numerics(checkpoint, &mut console)?;
         }
-        let resume_ref = resume.as_ref().map(|(c, p, o)| (c, p.as_slice(), o));
-        // The recorder comes last: its checkpoint.json is the commit point
-        // of everything the others wrote for the same event.
-        let mut observers = Fanout(vec![&mut console, &mut probe, &mut recorder]);
-        // A variant stops early on a signal, and when another lane failed:
-        // its checkpoint lets `resume` continue it once the cause is mended.
-        let stop = || self.opts.stop.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed);
-        let spec = RunSpec::resolve(exp, unit, DataShape::of(self.data));
-        let outcome = train_variant(&spec, self.data, threads, resume_ref, &stop, &mut observers)?;
+        Ok((UnitObservers { console, probe, recorder }, resume))
+    }
+
+    /// After unit `u` trained: on finishing, adds its result to the summary
+    /// (kept in the experiment's order) and writes it. Returns whether it
+    /// stopped on request instead (with a checkpoint to resume from).
+    fn complete(&self, u: usize, observers: UnitObservers, outcome: VariantOutcome) -> Result<bool> {
+        let (dir, variant, spec) = (self.dir, &self.units[u].variant, &self.specs[u]);
+        let UnitObservers { mut console, probe, .. } = observers;
         let interrupted = match outcome {
             VariantOutcome::Finished(mut result) => {
-                result.verdicts = self.verdicts(&spec, &probe);
+                result.verdicts = self.verdicts(spec, &probe);
                 if result.verdicts.is_empty() {
                     console.line("Verdicts: none of the failure conditions was measured")?;
                 }
@@ -361,8 +495,8 @@ impl SharedRun<'_> {
                 }
                 let mut summary = self.summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 summary.variants.push(result);
-                let order: Vec<String> = exp.runs().into_iter().map(|r| r.variant.name).collect();
-                summary.variants.sort_by_key(|v| order.iter().position(|name| *name == v.name));
+                let order: Vec<&String> = self.units.iter().map(|r| &r.variant.name).collect();
+                summary.variants.sort_by_key(|v| order.iter().position(|name| **name == v.name));
                 write_summary(dir, &summary)?;
                 false
             }

@@ -23,6 +23,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
         quiet: true,
         stop: Default::default(),
         allow_other_numerics: false,
+        grouping: Default::default(),
     }
 }
 

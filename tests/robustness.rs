@@ -342,6 +342,7 @@ fn the_library_validates_what_it_is_given() {
         quiet: true,
         stop: Default::default(),
         allow_other_numerics: false,
+        grouping: Default::default(),
     };
     type Edit = fn(&mut Experiment);
     let cases: [(&str, Edit); 4] = [

@@ -172,6 +172,7 @@ fn run_options(run_dir: Option<PathBuf>, data_root: PathBuf, threads: usize) -> 
         quiet: true,
         stop: Arc::new(AtomicBool::new(false)),
         allow_other_numerics: false,
+        grouping: Default::default(),
     }
 }
 
@@ -275,7 +276,15 @@ fn sweep(
     let dir = out.map_or_else(|| Path::new("sweeps").join(spec.name()), PathBuf::from);
     let root = data_root(data_dir);
     interruptible(py, None, move |stop| {
-        let opts = SweepOptions { dir: dir.clone(), data_root: root, threads, quiet, stop, retry_failed: false };
+        let opts = SweepOptions {
+            dir: dir.clone(),
+            data_root: root,
+            threads,
+            quiet,
+            stop,
+            retry_failed: false,
+            grouping: Default::default(),
+        };
         let outcome = run_sweep(&spec, &opts)?;
         initscope::sweep::report::build_sweep_report(&dir, Default::default())?;
         let failed = outcome.failed.into_iter().map(|f| (f.point, f.values, f.why)).collect();

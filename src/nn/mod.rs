@@ -26,6 +26,7 @@ pub mod matmul;
 pub mod model;
 pub mod residual;
 pub mod scalar;
+pub mod stacked;
 pub mod state_dict;
 pub mod tanh;
 pub mod torch_init;

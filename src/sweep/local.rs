@@ -8,8 +8,11 @@ use crate::data::Dataset;
 use crate::fsutil::write_atomic;
 use crate::parallel::{on_lanes, LaneFlow};
 use crate::record::dir::SETTINGS;
-use crate::run::{resume_with_lock, run_with_lock, RunOptions};
+use crate::record::RunSummary;
+use crate::run::{first_error, fresh_summary, to_resume, train_units, OpenRun, RunOptions};
 use crate::runlock::RunLock;
+use crate::spec::{DataShape, RunSpec};
+use crate::train::grouping::{plan_keyed, Grouping, Plan};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -32,6 +35,8 @@ pub struct SweepOptions {
     pub stop: Arc<AtomicBool>,
     /// Run the points that failed before again.
     pub retry_failed: bool,
+    /// How points of the same shapes are grouped to train in lockstep.
+    pub grouping: Grouping,
 }
 
 /// A point that failed.
@@ -189,23 +194,36 @@ struct Lanes<'a> {
 }
 
 impl Lanes<'_> {
-    /// Runs the points `to_run` on min(threads, points) lanes, each taking
-    /// the next point until none is left or a stop is requested.
+    /// Runs the points `to_run` in lockstep groups (see
+    /// [`crate::train::grouping`]) on the plan's lanes, each taking the next
+    /// group until none is left or a stop is requested.
     fn run(&self, to_run: &[usize]) -> Result<()> {
-        let lanes = self.opts.threads.min(to_run.len()).max(1);
-        let threads = (self.opts.threads / lanes).max(1);
+        let plan = plan_points(self.points, to_run, self.data, self.opts);
+        if !self.opts.quiet && !to_run.is_empty() {
+            self.bar.suspend(|| println!("{}", plan.describe()));
+        }
+        let groups: Vec<Vec<usize>> = plan.groups.iter().map(|g| g.iter().map(|&i| to_run[i]).collect()).collect();
         let stop = || self.opts.stop.load(Ordering::SeqCst);
-        on_lanes(to_run, lanes, &stop, |&p| self.point(p, threads).map(|()| LaneFlow::Next))?;
+        on_lanes(&groups, plan.lanes, &stop, |group| self.group(group, plan.threads).map(|()| LaneFlow::Next))?;
         Ok(())
     }
 
-    /// Runs point `p` with `threads` threads, then records its state and
-    /// rewrites the table. Only a failure to write the table is an error:
+    /// Runs the points `group` in lockstep on `threads` threads, then
+    /// records each one's state.
+    fn group(&self, group: &[usize], threads: usize) -> Result<()> {
+        let points: Vec<&Point> = group.iter().map(|&p| &self.points[p]).collect();
+        let data = &self.data[&format!("{:?}", points[0].experiment.dataset)];
+        let states = run_points(&points, self.dir, data, self.opts, threads);
+        for (&p, state) in group.iter().zip(states) {
+            self.point(p, state)?;
+        }
+        Ok(())
+    }
+
+    /// Records point `p`'s `state` and rewrites the table. Only a failure to write the table is an error:
     /// a point's own failure is recorded and the sweep goes on.
-    fn point(&self, p: usize, threads: usize) -> Result<()> {
+    fn point(&self, p: usize, state: PointState) -> Result<()> {
         let point = &self.points[p];
-        let data = &self.data[&format!("{:?}", point.experiment.dataset)];
-        let state = run_point(point, self.dir, data, self.opts, threads);
         if let PointState::Failed(why) = &state {
             self.dir.record_failure(point, why)?;
         }
@@ -234,15 +252,101 @@ impl Lanes<'_> {
     }
 }
 
-/// Runs one point in its run directory (continuing it when it was
-/// interrupted); a crash or an error is the point's failure, not the sweep's.
-pub(crate) fn run_point(
-    point: &Point,
+/// The lockstep plan of the points `to_run`: grouped by their first run's
+/// shapes and their data set.
+pub(crate) fn plan_points(
+    points: &[Point],
+    to_run: &[usize],
+    data: &HashMap<String, Dataset>,
+    opts: &SweepOptions,
+) -> Plan {
+    let specs: Vec<RunSpec> = to_run
+        .iter()
+        .map(|&p| {
+            let exp = &points[p].experiment;
+            let shape = DataShape::of(&data[&format!("{:?}", exp.dataset)]);
+            RunSpec::resolve(exp, &exp.runs()[0], shape)
+        })
+        .collect();
+    let refs: Vec<&RunSpec> = specs.iter().collect();
+    let keys: Vec<String> = to_run
+        .iter()
+        .map(|&p| format!("{:?}/{}", points[p].experiment.dataset, points[p].experiment.runs().len()))
+        .collect();
+    plan_keyed(&refs, &keys, opts.threads, opts.grouping)
+}
+
+/// A point's run directory, held, with what its run needs.
+struct PointRun {
+    run_dir: PathBuf,
+    run_opts: RunOptions,
+    exp: crate::experiment::Experiment,
+}
+
+/// Runs `points` (of one data set) as one lockstep group on `threads`
+/// threads, each in its run directory (continuing it when it was
+/// interrupted). A crash or an error is its point's failure, not the
+/// sweep's (a crash while the group trains fails the group's points).
+pub(crate) fn run_points(
+    points: &[&Point],
     dir: &SweepDir,
     data: &Dataset,
     opts: &SweepOptions,
     threads: usize,
-) -> PointState {
+) -> Vec<PointState> {
+    let mut states: Vec<Option<PointState>> = points.iter().map(|_| None).collect();
+    let (mut held, mut starts) = (Vec::new(), Vec::new());
+    for (i, point) in points.iter().enumerate() {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_point(point, dir, opts, threads))) {
+            Ok(Ok(Some((run, summary, lock)))) => {
+                held.push((i, run));
+                starts.push((summary, lock));
+            }
+            Ok(Ok(None)) => states[i] = Some(PointState::Done),
+            Ok(Err(e)) => states[i] = Some(failure_state(&e)),
+            Err(panic) => states[i] = Some(crashed(panic)),
+        }
+    }
+    let mut opened = Vec::with_capacity(held.len());
+    for ((i, run), (summary, lock)) in held.iter().zip(starts) {
+        match OpenRun::open(&run.exp, data, &run.run_dir, &run.run_opts, summary, lock) {
+            Ok(open) => opened.push((*i, open)),
+            Err(e) => states[*i] = Some(failure_state(&e)),
+        }
+    }
+    let units: Vec<_> = opened.iter().flat_map(|(_, open)| open.pending()).collect();
+    let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train_units(&units, data, threads)));
+    let mut results = match trained {
+        Ok(results) => results.into_iter(),
+        Err(panic) => {
+            let crash = crashed(panic);
+            for (i, _) in &opened {
+                states[*i] = Some(crash.clone());
+            }
+            return states.into_iter().map(|s| s.expect("every point has a state")).collect();
+        }
+    };
+    for (i, open) in opened {
+        let own: Vec<Result<bool>> = results.by_ref().take(open.pending().len()).collect();
+        states[i] = Some(match open.close(first_error(own)) {
+            Ok(outcome) if outcome.interrupted => PointState::Interrupted,
+            Ok(_) => PointState::Done,
+            Err(e) => failure_state(&e),
+        });
+    }
+    states.into_iter().map(|s| s.expect("every point has a state")).collect()
+}
+
+/// Takes `point`'s run directory: its lock, then what it holds judged
+/// under the lock, so two processes that found the point fresh never both
+/// start it. `None` when another process finished it since its state was
+/// read.
+fn open_point(
+    point: &Point,
+    dir: &SweepDir,
+    opts: &SweepOptions,
+    threads: usize,
+) -> Result<Option<(PointRun, RunSummary, RunLock)>> {
     let run_dir = dir.run_dir(point);
     let run_opts = RunOptions {
         run_dir: Some(run_dir.clone()),
@@ -254,45 +358,43 @@ pub(crate) fn run_point(
         // A point continued on another node under other numerics would no
         // longer equal the uninterrupted point: it fails with the reason.
         allow_other_numerics: false,
+        grouping: opts.grouping,
     };
-    // The lock comes first: what the directory holds is judged under it,
-    // so two processes that found the point fresh never both start it.
-    let attempt = || -> Result<bool> {
-        std::fs::create_dir_all(&run_dir)
-            .map_err(|e| crate::error::input(format!("{}: cannot create: {e}", run_dir.display())))?;
-        let lock = RunLock::acquire(&run_dir)?;
-        if dir.is_complete(point) {
-            // Another process finished it since its state was read.
-            return Ok(false);
-        }
-        let outcome = if run_dir.join(SETTINGS).exists() {
-            resume_with_lock(&run_dir, data, &run_opts, lock)?
-        } else {
-            // A directory without settings was killed while being made.
-            clear_all_but_lock(&run_dir)?;
-            point.experiment.validate()?;
-            write_atomic(&run_dir.join(SETTINGS), point.experiment.to_toml().as_bytes())?;
-            run_with_lock(&point.experiment, data, &run_dir, &run_opts, lock)?
-        };
-        Ok(outcome.interrupted)
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt)) {
-        Ok(Ok(false)) => PointState::Done,
-        Ok(Ok(true)) => PointState::Interrupted,
-        Ok(Err(e)) => match e.chain().find_map(|c| c.downcast_ref::<crate::runlock::RunDirBusy>()) {
-            // Another process took the point first: it is theirs, not failed.
-            Some(busy) => PointState::Running(busy.holder.describe()),
-            None => PointState::Failed(format!("{e:#}").replace('\n', " ")),
-        },
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            PointState::Failed(format!("crashed: {message}"))
-        }
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| crate::error::input(format!("{}: cannot create: {e}", run_dir.display())))?;
+    let lock = RunLock::acquire(&run_dir)?;
+    if dir.is_complete(point) {
+        return Ok(None);
     }
+    let (exp, summary) = if run_dir.join(SETTINGS).exists() {
+        to_resume(&run_dir, &run_opts)?
+    } else {
+        // A directory without settings was killed while being made.
+        clear_all_but_lock(&run_dir)?;
+        point.experiment.validate()?;
+        write_atomic(&run_dir.join(SETTINGS), point.experiment.to_toml().as_bytes())?;
+        (point.experiment.clone(), fresh_summary(&point.experiment, &run_opts)?)
+    };
+    Ok(Some((PointRun { run_dir, run_opts, exp }, summary, lock)))
+}
+
+/// The state of a point whose run failed with `e`: another process took
+/// the point first (it is theirs, not failed), or the failure in one line.
+fn failure_state(e: &anyhow::Error) -> PointState {
+    match e.chain().find_map(|c| c.downcast_ref::<crate::runlock::RunDirBusy>()) {
+        Some(busy) => PointState::Running(busy.holder.describe()),
+        None => PointState::Failed(format!("{e:#}").replace('\n', " ")),
+    }
+}
+
+/// The state of a point whose run panicked.
+fn crashed(panic: Box<dyn std::any::Any + Send>) -> PointState {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    PointState::Failed(format!("crashed: {message}"))
 }
 
 /// Empties run directory `dir`, which this process holds, of everything
@@ -361,6 +463,7 @@ mod tests {
                 quiet: true,
                 stop: Arc::new(AtomicBool::new(false)),
                 retry_failed: false,
+                grouping: Grouping::Auto,
             };
             let start = std::sync::Barrier::new(2);
             let ends: Vec<PointState> = std::thread::scope(|s| {
@@ -368,7 +471,7 @@ mod tests {
                     .map(|_| {
                         s.spawn(|| {
                             start.wait();
-                            run_point(&point, &dir, &data, &opts, 1)
+                            run_points(&[&point], &dir, &data, &opts, 1).pop().unwrap()
                         })
                     })
                     .collect();

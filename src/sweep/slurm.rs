@@ -3,7 +3,7 @@
 //! shared filesystem) as the local executor does, writes one batch script,
 //! `slurm/submit.sh`, and submits it as arrays of at most the cluster's
 //! `MaxArraySize` tasks. Each task runs its points through the same code
-//! path as a local point (`local::run_point`); on Slurm's warning
+//! path as local points (`local::run_points`); on Slurm's warning
 //! signal before the time limit, or SIGTERM at preemption, a task stops at
 //! the next step with a checkpoint and requeues itself, so the point
 //! resumes bit-identically.
@@ -15,12 +15,13 @@
 //! <sweep>/slurm/<job>_<task>.out each task's log
 //! ```
 
-use super::local::{load_data, progress_bar, run_point, SweepOptions};
+use super::local::{load_data, plan_points, progress_bar, run_points, SweepOptions};
 use super::queue::{self, Queue, SubmittedArray};
 use super::spec::SweepSpec;
 use super::table::PointState;
 use super::SweepDir;
 use crate::error::input;
+use crate::train::grouping::Grouping;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,7 +118,7 @@ fn submit_arrays(
         tasks.iter().map(|t| t.iter().map(|p| (p + 1).to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
     crate::fsutil::write_atomic(&list, text.as_bytes())?;
     let script = slurm_dir.join("submit.sh");
-    crate::fsutil::write_atomic(&script, batch_script(&opts.dir, &opts.data_root, slurm).as_bytes())?;
+    crate::fsutil::write_atomic(&script, batch_script(&opts.dir, &opts.data_root, slurm, opts.grouping).as_bytes())?;
     if Command::new("sbatch").arg("--version").output().is_err() {
         std::fs::remove_file(&list).ok();
         return Err(input(
@@ -169,7 +170,7 @@ fn max_array_size() -> Result<usize> {
 /// `slurm/submit.sh`: each array task runs `initscope sweep task` on the
 /// points of its line. Slurm signals the task (USR2) 90 s before its time
 /// limit; `exec` makes initscope the batch shell, so it receives it.
-fn batch_script(dir: &Path, data_root: &Path, slurm: &SlurmOptions) -> String {
+fn batch_script(dir: &Path, data_root: &Path, slurm: &SlurmOptions, grouping: Grouping) -> String {
     let mut lines = vec![
         "#!/bin/bash".to_string(),
         "# Written by initscope sweep --executor slurm: one array task per line".into(),
@@ -200,6 +201,11 @@ fn batch_script(dir: &Path, data_root: &Path, slurm: &SlurmOptions) -> String {
         slurm.max_requeues,
         data_root.display()
     ));
+    match grouping {
+        Grouping::Off => {}
+        Grouping::Auto => lines.last_mut().expect("the exec line").push_str(" --lockstep"),
+        Grouping::AtMost(n) => lines.last_mut().expect("the exec line").push_str(&format!(" --group-size {n}")),
+    }
     lines.join("\n") + "\n"
 }
 
@@ -228,21 +234,34 @@ pub fn run_task(opts: &SweepOptions, list: &Path, task: usize, max_requeues: usi
         .map_err(|_| input(format!("{}: task {task}: not a list of points", list.display())))?;
     let points: Vec<_> = indexes.iter().map(|&i| spec.point(i)).collect::<Result<_>>()?;
     let data = load_data(&points, &(0..points.len()).collect::<Vec<_>>(), opts)?;
-    for point in &points {
-        if matches!(dir.state(point), PointState::Done | PointState::Failed(_)) {
-            continue;
-        }
-        let source = &data[&format!("{:?}", point.experiment.dataset)];
-        match run_point(point, &dir, source, opts, opts.threads) {
-            PointState::Failed(why) => dir.record_failure(point, &why)?,
-            PointState::Interrupted => return requeue(&dir, point, max_requeues),
-            PointState::Running(holder) => {
-                println!("point {} skipped ({}): being run by {holder}", point.index + 1, point.describe());
-                continue;
+    let pending: Vec<usize> = (0..points.len())
+        .filter(|&p| !matches!(dir.state(&points[p]), PointState::Done | PointState::Failed(_)))
+        .collect();
+    // The task's points run as its lockstep plan groups them (each alone
+    // unless asked), one group after another.
+    let plan = plan_points(&points, &pending, &data, opts);
+    for group in &plan.groups {
+        let group: Vec<&super::Point> = group.iter().map(|&i| &points[pending[i]]).collect();
+        let source = &data[&format!("{:?}", group[0].experiment.dataset)];
+        let states = run_points(&group, &dir, source, opts, opts.threads);
+        let mut interrupted = None;
+        for (point, state) in group.iter().zip(states) {
+            match state {
+                PointState::Failed(why) => dir.record_failure(point, &why)?,
+                PointState::Interrupted => interrupted = interrupted.or(Some(*point)),
+                PointState::Running(holder) => {
+                    println!("point {} skipped ({}): being run by {holder}", point.index + 1, point.describe());
+                    continue;
+                }
+                _ => {}
             }
-            _ => {}
+            if !matches!(dir.state(point), PointState::Interrupted | PointState::Pending) {
+                println!("point {} done ({})", point.index + 1, point.describe());
+            }
         }
-        println!("point {} done ({})", point.index + 1, point.describe());
+        if let Some(point) = interrupted {
+            return requeue(&dir, point, max_requeues);
+        }
     }
     Ok(TaskEnd::Finished)
 }

@@ -6,6 +6,8 @@
 
 pub mod checkpoint;
 pub mod cursor;
+pub mod grouping;
+pub mod lockstep;
 mod variant;
 
 pub use checkpoint::{Checkpoint, OptimizerState};
@@ -187,7 +189,12 @@ impl Trainer {
             fill_batch(data, rows, &mut shard.ws.input, &mut shard.labels);
             shard.loss_sum = model.forward_backward_part(&mut shard.ws, &shard.labels, &mut shard.grads, batch, loss);
         });
-        // Sum the shards' gradients into the first, in shard order.
+        self.reduce_shards(batch)
+    }
+
+    /// Sums the shards' gradients into the first, in shard order, measures
+    /// the norm clipping looks at, and returns the batch's mean loss.
+    fn reduce_shards(&mut self, batch: usize) -> f32 {
         let (first, rest) = self.shards.split_first_mut().expect("SHARDS >= 1");
         let mut loss_sum = first.loss_sum;
         for shard in rest {

@@ -190,7 +190,8 @@ pub trait Observer {
 /// Starts afresh, or from `resume` (a checkpoint and its parameters). After
 /// every step it asks `stop`: when it says so (a signal, or another
 /// variant of the run failed), it returns [`VariantOutcome::Interrupted`]
-/// at that step boundary.
+/// at that step boundary. A lockstep group of one (see
+/// [`super::lockstep`]): training alone and in a group is one loop.
 pub fn train_variant(
     spec: &RunSpec,
     data: &Dataset,
@@ -199,72 +200,186 @@ pub fn train_variant(
     stop: &(dyn Fn() -> bool + Sync),
     observer: &mut dyn Observer,
 ) -> Result<VariantOutcome> {
-    let split = Split::new(spec, data)?;
-    let Some((model, mut orders)) = initial_model(spec, data, &split, stop)? else {
-        return Ok(VariantOutcome::NotStarted);
-    };
-    let optimizer = spec.optimizer(&model);
-    let mut trainer =
-        Trainer::with_optimizer(model, optimizer, spec.batch_size, threads).with_loss(spec.loss).with_clip(spec.clip);
-    let mut at = start_or_resume(&mut trainer, &spec.name, split.steps_per_epoch, spec.epochs, resume, observer)?;
-    let mut schedule = RunSchedule::start(
-        &spec.schedule,
-        (spec.optimizer.lr, &spec.group_lrs()),
-        (split.steps_per_epoch, spec.epochs),
-        (at.steps_taken, at.epoch),
-    )
-    .map_err(crate::error::input)?;
-    // Seconds trained before this process, plus this process's: a checkpoint
-    // may hold more seconds than the machine has been up, so no Instant is
-    // moved back by them.
-    let (started, before) = (Instant::now(), at.elapsed_s);
-    let elapsed = || before + started.elapsed().as_secs_f64();
-    // A signal between initialisation and the first step stops the run
-    // there, with a checkpoint like any other.
-    if stop() {
-        return interrupt(&trainer, &spec.name, at, elapsed(), observer);
+    let job = super::lockstep::Job { spec, resume, stop, failed: None, observer };
+    super::lockstep::train_lockstep(vec![job], data, threads).pop().expect("one job, one outcome")
+}
+
+/// A run resuming: its checkpoint, parameters and optimiser state.
+pub type Resume<'a> = Option<(&'a Checkpoint, &'a [crate::tensorfile::NamedTensor], &'a OptimizerState)>;
+
+/// One run being trained, a step at a time: its trainer, batch orders,
+/// schedule and position, and its observer. The lockstep loop drives it:
+/// [`Member::next_batch`], the group's gradient, [`Member::after_gradients`],
+/// until `next_batch` says the run has ended, then [`Member::finish`].
+pub(crate) struct Member<'a> {
+    spec: &'a RunSpec,
+    data: &'a Dataset,
+    split: Split,
+    /// The model, its optimiser and buffers.
+    pub(crate) trainer: Trainer,
+    orders: Orders,
+    /// The orders of the epoch in progress.
+    epoch_orders: EpochOrders,
+    schedule: RunSchedule,
+    at: Cursor,
+    diverged_at: Option<usize>,
+    /// Seconds trained before this process, and when this one started: a
+    /// checkpoint may hold more seconds than the machine has been up, so
+    /// no Instant is moved back by them.
+    before: f64,
+    started: Instant,
+    observer: &'a mut dyn Observer,
+    stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// How [`Member::begin`] left a run.
+pub(crate) enum Begun<'a> {
+    /// Ready for its next step.
+    Training(Box<Member<'a>>),
+    /// Already over: stopped while initialising or right after.
+    Ended(VariantOutcome),
+}
+
+impl<'a> Member<'a> {
+    /// Initialises the model (or restores `resume`), tells the observer,
+    /// and stands before the first step to take.
+    pub(crate) fn begin(
+        spec: &'a RunSpec,
+        data: &'a Dataset,
+        threads: usize,
+        resume: Resume,
+        stop: &'a (dyn Fn() -> bool + Sync),
+        observer: &'a mut dyn Observer,
+    ) -> Result<Begun<'a>> {
+        let split = Split::new(spec, data)?;
+        let Some((model, mut orders)) = initial_model(spec, data, &split, stop)? else {
+            return Ok(Begun::Ended(VariantOutcome::NotStarted));
+        };
+        let optimizer = spec.optimizer(&model);
+        let mut trainer = Trainer::with_optimizer(model, optimizer, spec.batch_size, threads)
+            .with_loss(spec.loss)
+            .with_clip(spec.clip);
+        let at = start_or_resume(&mut trainer, &spec.name, split.steps_per_epoch, spec.epochs, resume, observer)?;
+        let schedule = RunSchedule::start(
+            &spec.schedule,
+            (spec.optimizer.lr, &spec.group_lrs()),
+            (split.steps_per_epoch, spec.epochs),
+            (at.steps_taken, at.epoch),
+        )
+        .map_err(crate::error::input)?;
+        let epoch_orders = orders.epoch(at.epoch.min(spec.epochs).max(1));
+        let (before, started) = (at.elapsed_s, Instant::now());
+        let member = Member {
+            spec,
+            data,
+            split,
+            trainer,
+            orders,
+            epoch_orders,
+            schedule,
+            at,
+            diverged_at: None,
+            before,
+            started,
+            observer,
+            stop,
+        };
+        // A signal between initialisation and the first step stops the run
+        // there, with a checkpoint like any other.
+        if stop() {
+            let mut member = member;
+            return member.interrupt().map(Begun::Ended);
+        }
+        Ok(Begun::Training(Box::new(member)))
     }
-    let mut diverged_at = None;
-    while at.epoch <= spec.epochs {
-        let epoch = at.epoch;
-        let epoch_orders = orders.epoch(epoch);
-        let batches = epoch_orders.train.chunks_exact(spec.batch_size).take(split.steps_per_epoch);
-        for (step, batch) in batches.enumerate().skip(at.step) {
-            trainer.set_scheduled(&schedule.values());
-            let loss = trainer.compute_gradients(&data.train, batch);
-            if at.steps_taken == 0 {
-                at.initial_loss = f64::from(loss);
+
+    fn elapsed(&self) -> f64 {
+        self.before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// The trainer, and the images at `range` of the epoch's order (what
+    /// [`Member::next_batch`] returned).
+    pub(crate) fn trainer_and_batch(&mut self, range: std::ops::Range<usize>) -> (&mut Trainer, &[u32]) {
+        (&mut self.trainer, &self.epoch_orders.train[range])
+    }
+
+    /// The range in the epoch's order of the images of the next step, with the step's learning rates set; or
+    /// `None` when the run has ended (every epoch done, or diverged), after
+    /// evaluating any epoch that ended first.
+    pub(crate) fn next_batch(&mut self) -> Result<Option<std::ops::Range<usize>>> {
+        loop {
+            if self.at.epoch > self.spec.epochs {
+                return Ok(None);
             }
-            at.loss_sum += f64::from(loss);
-            at.step = step + 1;
-            observer.on_event(&spec.name, &Event::Step { epoch, step, loss, trainer: &trainer })?;
-            if !loss.is_finite() {
-                // Diverged: every later number would be NaN too. Stop this
-                // variant here; its records so far are kept.
-                diverged_at = Some(at.steps_taken);
-                break;
+            if self.at.step < self.split.steps_per_epoch && self.diverged_at.is_none() {
+                self.trainer.set_scheduled(&self.schedule.values());
+                let size = self.spec.batch_size;
+                return Ok(Some(self.at.step * size..(self.at.step + 1) * size));
             }
-            trainer.apply_update();
-            schedule.after_step();
-            observer.on_event(&spec.name, &Event::Updated { model: trainer.model() })?;
-            at.steps_taken += 1;
-            if stop() {
-                return interrupt(&trainer, &spec.name, at, elapsed(), observer);
+            self.end_epoch()?;
+            if self.diverged_at.is_some() {
+                return Ok(None);
+            }
+            if self.at.epoch <= self.spec.epochs {
+                self.epoch_orders = self.orders.epoch(self.at.epoch);
             }
         }
-        let metrics = evaluate_epoch(&mut trainer, spec, data, &split, &epoch_orders, &at, elapsed());
-        schedule.after_epoch();
-        at = at.next_epoch(&metrics);
-        let checkpoint = &at.checkpoint(&spec.name);
+    }
+
+    /// Evaluates the epoch that just ended and tells the observer.
+    fn end_epoch(&mut self) -> Result<()> {
+        let elapsed = self.elapsed();
+        let metrics =
+            evaluate_epoch(&mut self.trainer, self.spec, self.data, &self.split, &self.epoch_orders, &self.at, elapsed);
+        self.schedule.after_epoch();
+        self.at = self.at.next_epoch(&metrics);
+        let checkpoint = &self.at.checkpoint(&self.spec.name);
+        let trainer = &self.trainer;
         let event =
             Event::Epoch { metrics: &metrics, model: trainer.model(), optimizer: trainer.optimizer(), checkpoint };
-        observer.on_event(&spec.name, &event)?;
-        if diverged_at.is_some() {
-            break;
-        }
+        self.observer.on_event(&self.spec.name, &event)
     }
-    let summary = finish(&mut trainer, spec, data, &at, diverged_at, elapsed(), observer)?;
-    Ok(VariantOutcome::Finished(summary))
+
+    /// After the group computed this step's gradient (the batch's mean loss
+    /// `loss`): tells the observer, stops on a non-finite loss, else
+    /// applies the update. `Some` when the run stopped on request here.
+    pub(crate) fn after_gradients(&mut self, loss: f32) -> Result<Option<VariantOutcome>> {
+        let (epoch, step) = (self.at.epoch, self.at.step);
+        if self.at.steps_taken == 0 {
+            self.at.initial_loss = f64::from(loss);
+        }
+        self.at.loss_sum += f64::from(loss);
+        self.at.step = step + 1;
+        self.observer.on_event(&self.spec.name, &Event::Step { epoch, step, loss, trainer: &self.trainer })?;
+        if !loss.is_finite() {
+            // Diverged: every later number would be NaN too. Stop this
+            // variant after evaluating the epoch; its records so far are kept.
+            self.diverged_at = Some(self.at.steps_taken);
+            return Ok(None);
+        }
+        self.trainer.apply_update();
+        self.schedule.after_step();
+        self.observer.on_event(&self.spec.name, &Event::Updated { model: self.trainer.model() })?;
+        self.at.steps_taken += 1;
+        if (self.stop)() {
+            return self.interrupt().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Stops at a step boundary: the observers save a checkpoint.
+    fn interrupt(&mut self) -> Result<VariantOutcome> {
+        let elapsed = self.elapsed();
+        interrupt(&self.trainer, &self.spec.name, self.at.clone(), elapsed, &mut *self.observer)
+    }
+
+    /// Tests the final model and tells the observer the run's results.
+    pub(crate) fn finish(mut self) -> Result<VariantOutcome> {
+        let elapsed = self.elapsed();
+        let (spec, data, at) = (self.spec, self.data, self.at.clone());
+        let summary = finish(&mut self.trainer, spec, data, &at, self.diverged_at, elapsed, &mut *self.observer)?;
+        Ok(VariantOutcome::Finished(summary))
+    }
 }
 
 /// The model as the variant initialises it: sizes from the data and the

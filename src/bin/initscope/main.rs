@@ -7,6 +7,7 @@ use initscope::error::input;
 use initscope::experiment::Experiment;
 use initscope::report::{build_comparison_report, build_run_report};
 use initscope::run::{resume_experiment, run_experiment, RunOptions, RunOutcome};
+use initscope::train::grouping::Grouping;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
         /// instruction-set path); the result is then no longer bit-identical.
         #[arg(long)]
         allow_other_numerics: bool,
+        #[command(flatten)]
+        lockstep: LockstepArgs,
         #[command(flatten)]
         data: DataDir,
     },
@@ -115,6 +118,30 @@ impl DataDir {
     }
 }
 
+/// How runs of the same shapes train together (`run`, `resume`, `sweep`).
+#[derive(Args)]
+pub struct LockstepArgs {
+    /// Train runs of the same shapes in lockstep groups, one group per
+    /// thread (the same bits as alone; see the README for when it pays).
+    #[arg(long)]
+    lockstep: bool,
+    /// Lockstep groups of at most N runs (implies --lockstep).
+    #[arg(long, value_name = "N")]
+    group_size: Option<usize>,
+}
+
+impl LockstepArgs {
+    /// The grouping asked for; a group size of 0 is refused.
+    pub fn grouping(&self) -> anyhow::Result<Grouping> {
+        Ok(match (self.lockstep, self.group_size) {
+            (_, Some(0)) => return Err(input("--group-size: must be at least 1")),
+            (_, Some(n)) => Grouping::AtMost(n),
+            (true, None) => Grouping::Auto,
+            (false, None) => Grouping::Off,
+        })
+    }
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// An experiment file (TOML) or a preset's name; without it, the seed
@@ -131,6 +158,8 @@ struct RunArgs {
     /// Print nothing but errors and the run directory.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    lockstep: LockstepArgs,
     #[command(flatten)]
     data: DataDir,
 }
@@ -259,6 +288,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         quiet: args.quiet,
         stop: stop_on_signals()?,
         allow_other_numerics: false,
+        grouping: args.lockstep.grouping()?,
     };
     finish(run_experiment(&exp, &opts)?)
 }
@@ -283,7 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| input(format!("{}: cannot write: {e:#}", file.display())))?;
             println!("Wrote {}; run it with: initscope run {}", file.display(), file.display());
         }
-        Command::Resume { run, threads, quiet, allow_other_numerics, data } => {
+        Command::Resume { run, threads, quiet, allow_other_numerics, lockstep, data } => {
             let opts = RunOptions {
                 run_dir: Some(run.clone()),
                 runs_root: PathBuf::from("runs"),
@@ -292,6 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 quiet,
                 stop: stop_on_signals()?,
                 allow_other_numerics,
+                grouping: lockstep.grouping()?,
             };
             return finish(resume_experiment(&run, &opts)?);
         }

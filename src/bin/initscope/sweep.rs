@@ -50,6 +50,8 @@ pub struct SweepArgs {
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
+    lockstep: super::LockstepArgs,
+    #[command(flatten)]
     data: DataDir,
 }
 
@@ -120,6 +122,8 @@ enum SweepCommand {
         #[arg(long, default_value_t = 3)]
         max_requeues: usize,
         #[command(flatten)]
+        lockstep: super::LockstepArgs,
+        #[command(flatten)]
         data: DataDir,
     },
     /// Rebuild sweep.csv and report.html of a sweep directory from its run
@@ -143,7 +147,7 @@ pub fn sweep_command(args: SweepArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(SweepCommand::Status { dir }) => return status_command(dir),
-        Some(SweepCommand::Task { dir, list, task, threads, max_requeues, data }) => {
+        Some(SweepCommand::Task { dir, list, task, threads, max_requeues, lockstep, data }) => {
             let opts = SweepOptions {
                 dir: dir.clone(),
                 data_root: data.root(),
@@ -151,6 +155,7 @@ pub fn sweep_command(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 quiet: true,
                 stop: stop_on_signals()?,
                 retry_failed: false,
+                grouping: lockstep.grouping()?,
             };
             // Slurm's warning before the time limit (--signal=B:USR2@90).
             signal_hook::flag::register(signal_hook::consts::SIGUSR2, opts.stop.clone())?;
@@ -176,6 +181,7 @@ pub fn sweep_command(args: SweepArgs) -> anyhow::Result<ExitCode> {
         quiet: args.quiet,
         stop: stop_on_signals()?,
         retry_failed: args.retry_failed,
+        grouping: args.lockstep.grouping()?,
     };
     if args.executor == Executor::Slurm {
         return slurm_command(&spec, &opts, &args);

@@ -92,8 +92,14 @@ impl Model {
     }
 
     fn forward_mode(&self, ws: &mut Workspace, batch: usize, train: bool) {
+        self.forward_from(ws, batch, train, 0);
+    }
+
+    /// The forward pass from the layer at position `first` on, the layers
+    /// below it having left their outputs in `ws`.
+    fn forward_from(&self, ws: &mut Workspace, batch: usize, train: bool, first: usize) {
         assert!(batch <= ws.capacity, "batch {batch} > workspace {}", ws.capacity);
-        for (p, layer) in self.layers.iter().enumerate() {
+        for (p, layer) in self.layers.iter().enumerate().skip(first) {
             let (before, after) = ws.outputs.split_at_mut(p);
             let x: &[f32] = if p == 0 { &ws.input } else { &before[p - 1] };
             let y = &mut after[0];
@@ -150,6 +156,41 @@ impl Model {
         let logits = &ws.outputs[self.layers.len() - 1][..batch * classes];
         let loss = loss.sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
         self.backward(ws, grads, batch);
+        loss
+    }
+
+    /// The first layer when it is a Linear reading the input: a lockstep
+    /// group computes it for several models at once (see
+    /// [`crate::train::lockstep`]).
+    pub fn input_linear(&self) -> Option<&crate::nn::Linear> {
+        match self.layers.first() {
+            Some(Layer::Linear(linear)) => Some(linear),
+            _ => None,
+        }
+    }
+
+    /// [`Model::forward_backward_part`] above the input Linear, whose
+    /// output the caller has put in `ws.outputs[0]` (training mode): the
+    /// forward from layer 1, the loss, and the backward down to layer 1.
+    /// Afterwards `ws.grad` holds dL/d(the input Linear's output) `[batch,
+    /// fan_out]` and `grads` every parameter gradient but the input
+    /// Linear's. Returns the shard's loss sum.
+    pub fn forward_backward_above_input(
+        &self,
+        ws: &mut Workspace,
+        labels: &[u8],
+        grads: &mut [f32],
+        batch_size: usize,
+        loss: &Loss,
+    ) -> f64 {
+        let batch = labels.len();
+        assert!(!self.has_batch_norm() || batch == batch_size, "batch norm needs the whole batch in one pass");
+        self.forward_from(ws, batch, true, 1);
+        let classes = self.classes();
+        let logits = &ws.outputs[self.layers.len() - 1][..batch * classes];
+        let loss = loss.sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
+        self.backward_above(ws, grads, batch, 1);
+        add_skip_grad(ws, 0, batch * ws.widths[0]);
         loss
     }
 
