@@ -1,5 +1,5 @@
 //! Several models' input Linears on the same input, as one product each
-//! way: the lockstep group's first layer (see [`crate::train::lockstep`]).
+//! way: the lockstep group's first layer (see the trainer's lockstep module).
 //!
 //! Members `m = 0..M` of a group that share a batch `x [batch, in]` each
 //! have an input Linear `W_m [out_m, in]`, `b_m [out_m]`. Stacked, the

@@ -161,7 +161,7 @@ impl Model {
 
     /// The first layer when it is a Linear reading the input: a lockstep
     /// group computes it for several models at once (see
-    /// [`crate::train::lockstep`]).
+    /// the trainer's lockstep module).
     pub fn input_linear(&self) -> Option<&crate::nn::Linear> {
         match self.layers.first() {
             Some(Layer::Linear(linear)) => Some(linear),
