@@ -149,13 +149,27 @@ impl Model {
         batch_size: usize,
         loss: &Loss,
     ) -> f64 {
+        self.training_pass_from(ws, labels, grads, batch_size, loss, 0)
+    }
+
+    /// The training forward from the layer at `first`, the loss, and the
+    /// backward down to `first`; returns the shard's loss sum.
+    fn training_pass_from(
+        &self,
+        ws: &mut Workspace,
+        labels: &[u8],
+        grads: &mut [f32],
+        batch_size: usize,
+        loss: &Loss,
+        first: usize,
+    ) -> f64 {
         let batch = labels.len();
         assert!(!self.has_batch_norm() || batch == batch_size, "batch norm needs the whole batch in one pass");
-        self.forward_train(ws, batch);
+        self.forward_from(ws, batch, true, first);
         let classes = self.classes();
         let logits = &ws.outputs[self.layers.len() - 1][..batch * classes];
         let loss = loss.sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
-        self.backward(ws, grads, batch);
+        self.backward_above(ws, grads, batch, first);
         loss
     }
 
@@ -183,21 +197,9 @@ impl Model {
         batch_size: usize,
         loss: &Loss,
     ) -> f64 {
-        let batch = labels.len();
-        assert!(!self.has_batch_norm() || batch == batch_size, "batch norm needs the whole batch in one pass");
-        self.forward_from(ws, batch, true, 1);
-        let classes = self.classes();
-        let logits = &ws.outputs[self.layers.len() - 1][..batch * classes];
-        let loss = loss.sum(logits, labels, &mut ws.grad[..batch * classes], classes, batch_size);
-        self.backward_above(ws, grads, batch, 1);
-        add_skip_grad(ws, 0, batch * ws.widths[0]);
+        let loss = self.training_pass_from(ws, labels, grads, batch_size, loss, 1);
+        add_skip_grad(ws, 0, labels.len() * ws.widths[0]);
         loss
-    }
-
-    /// Backward through every layer, last first, from dL/dlogits in
-    /// `ws.grad`: each layer's parameter gradients go into `grads`.
-    fn backward(&self, ws: &mut Workspace, grads: &mut [f32], batch: usize) {
-        self.backward_above(ws, grads, batch, 0);
     }
 
     /// J^T v for the map from the output of the layer at `position` to the
