@@ -64,15 +64,6 @@ pub struct RunOutcome {
     pub interrupted: bool,
 }
 
-/// Several observers as one.
-pub struct Fanout<'a>(pub Vec<&'a mut dyn Observer>);
-
-impl Observer for Fanout<'_> {
-    fn on_event(&mut self, variant: &str, event: &Event) -> Result<()> {
-        self.0.iter_mut().try_for_each(|o| o.on_event(variant, event))
-    }
-}
-
 /// Creates a fresh run directory; an existing non-empty one is refused, so
 /// no earlier records are overwritten. Checks it can be written before any
 /// training starts.
@@ -413,11 +404,6 @@ pub struct SharedRun<'a> {
 }
 
 impl SharedRun<'_> {
-    /// The resolved run of unit `u`.
-    pub fn spec(&self, u: usize) -> &RunSpec {
-        &self.specs[u]
-    }
-
     /// A unit stops early on a signal, and when another unit of its run
     /// failed: its checkpoint lets `resume` continue it once the cause is
     /// mended.

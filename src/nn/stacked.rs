@@ -26,7 +26,8 @@ use super::matmul::{matmul, MatRef};
 
 /// The members' input Linears stacked: their weights and biases copied
 /// into one matrix and one vector (refreshed every step, after the
-/// updates), shared by every shard of the step.
+/// updates, into the same buffers), shared by every shard of the step.
+#[derive(Default)]
 pub struct StackedLinear {
     /// Inputs per sample (every member's).
     pub fan_in: usize,
@@ -51,18 +52,27 @@ impl StackedLinear {
     /// Stacks the input Linears `linears[m]`, whose parameters are in
     /// `params[m]`; `None` when their fan-ins differ.
     pub fn gather(linears: &[&Linear], params: &[&[f32]]) -> Option<Self> {
-        let fan_in = linears.first()?.fan_in;
-        if linears.iter().any(|l| l.fan_in != fan_in) {
-            return None;
+        let mut stacked = StackedLinear::default();
+        stacked.gather_into(linears, params).then_some(stacked)
+    }
+
+    /// [`StackedLinear::gather`] into this one's buffers (a step's copy
+    /// without a step's allocation); false when the fan-ins differ.
+    pub fn gather_into(&mut self, linears: &[&Linear], params: &[&[f32]]) -> bool {
+        let Some(first) = linears.first() else { return false };
+        if linears.iter().any(|l| l.fan_in != first.fan_in) {
+            return false;
         }
-        let outs: Vec<usize> = linears.iter().map(|l| l.fan_out).collect();
-        let mut weights = Vec::with_capacity(outs.iter().sum::<usize>() * fan_in);
-        let mut biases = Vec::with_capacity(outs.iter().sum());
+        self.fan_in = first.fan_in;
+        self.outs.clear();
+        self.outs.extend(linears.iter().map(|l| l.fan_out));
+        self.weights.clear();
+        self.biases.clear();
         for (l, p) in linears.iter().zip(params) {
-            weights.extend_from_slice(&p[l.weight_range()]);
-            biases.extend_from_slice(&p[l.bias_range()]);
+            self.weights.extend_from_slice(&p[l.weight_range()]);
+            self.biases.extend_from_slice(&p[l.bias_range()]);
         }
-        Some(StackedLinear { fan_in, outs, weights, biases })
+        true
     }
 
     /// Whether a member's own input-Linear products, `rows` at a time,

@@ -68,7 +68,7 @@ pub fn train_lockstep(jobs: Vec<Job>, data: &Dataset, threads: usize) -> Vec<Res
             Err(e) => settle(&mut outcomes, i, Err(e)),
         }
     }
-    let mut scratch = Vec::new();
+    let mut scratch = GroupScratch::default();
     while !active.is_empty() {
         let mut stepping = Vec::with_capacity(active.len());
         for (i, mut member) in active.drain(..) {
@@ -103,6 +103,14 @@ struct ShardScratch {
     stacked: StackedScratch,
 }
 
+/// A group's buffers, kept from step to step: each shard's, and each input
+/// set's stacked input Linears.
+#[derive(Default)]
+struct GroupScratch {
+    shards: Vec<ShardScratch>,
+    stacks: Vec<StackedLinear>,
+}
+
 /// Forward and backward of every member on its batch (`steps[m]`: its
 /// trainer and images): afterwards each trainer holds its gradient as
 /// [`Trainer::compute_gradients`] leaves it. Returns each batch's mean loss.
@@ -110,7 +118,7 @@ fn group_gradients(
     steps: &mut [(&mut Trainer, &[u32])],
     data: &LabeledImages,
     threads: usize,
-    scratch: &mut Vec<ShardScratch>,
+    scratch: &mut GroupScratch,
 ) -> Vec<f32> {
     let (batch, shard_count) = match steps {
         [(trainer, indices)] => return vec![trainer.compute_gradients(data, indices)],
@@ -121,13 +129,21 @@ fn group_gradients(
         return steps.iter_mut().map(|(t, b)| t.compute_gradients(data, b)).collect();
     }
     let sets = input_sets(steps);
-    let stacked: Vec<Option<StackedLinear>> = sets.iter().map(|set| stack(steps, set, batch, shard_count)).collect();
-    scratch.resize_with(shard_count, Default::default);
+    let mut set_of = vec![0; steps.len()];
+    for (i, set) in sets.iter().enumerate() {
+        set.iter().for_each(|&m| set_of[m] = i);
+    }
+    let GroupScratch { shards: shard_scratch, stacks } = scratch;
+    stacks.resize_with(sets.len(), Default::default);
+    let stacked: Vec<bool> =
+        sets.iter().zip(stacks.iter_mut()).map(|(set, into)| stack(steps, set, batch, shard_count, into)).collect();
+    let stacked: Vec<Option<&StackedLinear>> = stacks.iter().zip(stacked).map(|(s, ok)| ok.then_some(s)).collect();
+    shard_scratch.resize_with(shard_count, Default::default);
     let mut models: Vec<&Model> = Vec::with_capacity(steps.len());
     let mut losses: Vec<Loss> = Vec::with_capacity(steps.len());
     let mut batches: Vec<&[u32]> = Vec::with_capacity(steps.len());
     let mut tasks: Vec<(Vec<&mut Shard>, &mut ShardScratch)> =
-        scratch.iter_mut().map(|s| (Vec::with_capacity(steps.len()), s)).collect();
+        shard_scratch.iter_mut().map(|s| (Vec::with_capacity(steps.len()), s)).collect();
     for (trainer, indices) in steps.iter_mut() {
         let Trainer { model, shards, loss, .. } = &mut **trainer;
         models.push(model);
@@ -137,7 +153,8 @@ fn group_gradients(
             tasks[s].0.push(shard);
         }
     }
-    let shared = Shared { sets: &sets, stacked: &stacked, models: &models, losses: &losses, batches: &batches };
+    let shared =
+        Shared { sets: &sets, set_of: &set_of, stacked: &stacked, models: &models, losses: &losses, batches: &batches };
     for_each_split(&mut tasks, threads.min(shard_count), |s, (shards, scratch)| {
         shared.shard(data, s, shard_count, shards, scratch);
     });
@@ -158,26 +175,36 @@ fn input_sets(steps: &[(&mut Trainer, &[u32])]) -> Vec<Vec<usize>> {
     sets
 }
 
-/// The input Linears of `set` stacked, when it has several members and
-/// each one's own products, for every shard's rows, have the stacked
-/// products' bits.
-fn stack(steps: &[(&mut Trainer, &[u32])], set: &[usize], batch: usize, shard_count: usize) -> Option<StackedLinear> {
+/// Stacks the input Linears of `set` into `into`, when it has several
+/// members and each one's own products, for every shard's rows, have the
+/// stacked products' bits; whether it did.
+fn stack(
+    steps: &[(&mut Trainer, &[u32])],
+    set: &[usize],
+    batch: usize,
+    shard_count: usize,
+    into: &mut StackedLinear,
+) -> bool {
     if set.len() < 2 {
-        return None;
+        return false;
     }
-    let linears: Vec<&Linear> = set.iter().map(|&m| steps[m].0.model.input_linear()).collect::<Option<_>>()?;
+    let Some(linears) = set.iter().map(|&m| steps[m].0.model.input_linear()).collect::<Option<Vec<&Linear>>>() else {
+        return false;
+    };
     let rows = (0..shard_count).map(|s| part(batch, shard_count, s).len());
     if !rows.clone().all(|r| linears.iter().all(|l| StackedLinear::same_bits(r, l))) {
-        return None;
+        return false;
     }
     let params: Vec<&[f32]> = set.iter().map(|&m| steps[m].0.model.params.as_slice()).collect();
-    StackedLinear::gather(&linears, &params)
+    into.gather_into(&linears, &params)
 }
 
 /// What every shard of a group step reads.
 struct Shared<'a> {
     sets: &'a [Vec<usize>],
-    stacked: &'a [Option<StackedLinear>],
+    /// Each member's set, by position.
+    set_of: &'a [usize],
+    stacked: &'a [Option<&'a StackedLinear>],
     models: &'a [&'a Model],
     losses: &'a [Loss],
     batches: &'a [&'a [u32]],
@@ -196,19 +223,20 @@ impl Shared<'_> {
     ) {
         let mut per_set: Vec<Vec<&mut Shard>> = self.sets.iter().map(|set| Vec::with_capacity(set.len())).collect();
         for (m, shard) in shards.iter_mut().enumerate() {
-            let set = self.sets.iter().position(|set| set.contains(&m)).expect("every member is in a set");
-            per_set[set].push(&mut **shard);
+            per_set[self.set_of[m]].push(&mut **shard);
         }
         for ((set, stacked), members) in self.sets.iter().zip(self.stacked).zip(per_set) {
             let batch = self.batches[set[0]].len();
             let rows = &self.batches[set[0]][part(batch, count, s)];
             scratch.input.resize(rows.len() * data.pixels_per_image(), 0.0);
             fill_batch(data, rows, &mut scratch.input, &mut scratch.labels);
-            self.set_shard(set, stacked.as_ref(), members, scratch, rows.len(), batch);
+            self.set_shard(set, *stacked, members, scratch, rows.len(), batch);
         }
     }
 
-    /// One input set's share of a shard, its images in `scratch`.
+    /// One input set's share of a shard, its images in `scratch`. Stacked
+    /// members read them from there (nothing after the input Linear reads
+    /// a workspace's input); the others get their own copy.
     fn set_shard(
         &self,
         set: &[usize],
@@ -218,13 +246,13 @@ impl Shared<'_> {
         rows: usize,
         batch: usize,
     ) {
-        let width = self.models[set[0]].input_width;
         for shard in members.iter_mut() {
-            shard.ws.input[..rows * width].copy_from_slice(&scratch.input[..rows * width]);
             shard.labels.clone_from(&scratch.labels);
         }
         let Some(stacked) = stacked else {
+            let n = scratch.input.len();
             for (&m, shard) in set.iter().zip(members.iter_mut()) {
+                shard.ws.input[..n].copy_from_slice(&scratch.input);
                 let Shard { ws, grads, labels, loss_sum } = &mut **shard;
                 *loss_sum = self.models[m].forward_backward_part(ws, labels, grads, batch, &self.losses[m]);
             }
@@ -280,11 +308,12 @@ mod tests {
         let data = images(200);
         let (shared, other): (Vec<u32>, Vec<u32>) = ((0..40).collect(), (100..140).rev().collect());
         let batches = [&shared[..], &shared[..], &other[..]];
-        let (mut alone, mut group, mut scratch) = (trainers(), trainers(), Vec::new());
+        let (mut alone, mut group, mut scratch) = (trainers(), trainers(), GroupScratch::default());
         {
             let steps: Vec<(&mut Trainer, &[u32])> = group.iter_mut().zip(batches).collect();
             assert_eq!(input_sets(&steps), vec![vec![0, 1], vec![2]]);
-            assert!(stack(&steps, &[0, 1], 40, crate::train::SHARDS).is_some(), "the shared pair is stacked");
+            let mut into = StackedLinear::default();
+            assert!(stack(&steps, &[0, 1], 40, crate::train::SHARDS, &mut into), "the shared pair is stacked");
         }
         for round in 0..2 {
             let losses = {
