@@ -18,8 +18,17 @@
 //! `((a[0..512] + a[512..1024]) + ...)`, on every machine. What remains
 //! machine-dependent is the instruction set `gemm` picks (see
 //! [`numerics_fingerprint`]).
+//!
+//! **The AVX-512 kernel.** Where the CPU has AVX-512, the blocks that
+//! `gemm` would sum on its general path go to initscope's own kernel
+//! (`avx512.rs`), which sums each element in that path's order and so
+//! gives its bits, at twice the lanes (`gemm` 0.18 has AVX2 kernels only
+//! on stable Rust).
 
 use gemm::{gemm, Parallelism};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// The length of the k-blocks every product is summed in: the longest
 /// block `gemm` never splits further, whatever the caches.
@@ -110,8 +119,22 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
         let depth = K_BLOCK.min(k - start);
         // SAFETY: the block's views lie inside the checked views (columns
         // start..start+depth of lhs, rows start..start+depth of rhs).
-        unsafe { gemm_block(dst, accumulate || start > 0, lhs, rhs, start, depth) };
+        unsafe { block(dst, accumulate || start > 0, lhs, rhs, start, depth) };
     }
+}
+
+/// One k-block of [`matmul`], on the AVX-512 kernel where the CPU has it
+/// and `gemm` would take its general path (same bits, twice the lanes),
+/// on `gemm` otherwise.
+///
+/// # Safety
+/// As [`gemm_block`].
+unsafe fn block(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef, start: usize, depth: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() && avx512::general_path(lhs.rows, rhs.cols, depth, &lhs, &rhs) {
+        return avx512::block(dst, accumulate, lhs, rhs, start, depth);
+    }
+    gemm_block(dst, accumulate, lhs, rhs, start, depth)
 }
 
 /// One k-block of [`matmul`]: `dst (+)= lhs[:, start..start+depth] *

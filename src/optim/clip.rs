@@ -52,10 +52,36 @@ pub struct ClipOutcome {
 /// The global L2 norm of `grads` over the parameter tensors at `tensors`
 /// (PyTorch's `total_norm`: the norm of the per-tensor norms, each
 /// rounded to f32; the sums here run in f64).
+///
+/// Every step records this norm, so it must be cheap: one f64 sum in
+/// order is a chain of dependent additions (a tenth of a 784-512-256-128-
+/// 64-10 step's time). Each tensor's sum of squares is [`LANES`] partial
+/// sums (element `i` into partial `i % LANES`) added in order at the
+/// end: a fixed order, so the result depends on the values alone, and the
+/// compiler keeps the partials in one SIMD register. In f64, the order
+/// moves the f32 norm by far less than its last place.
 pub fn global_norm(grads: &[f32], tensors: &[Range<usize>]) -> f32 {
-    let tensor_norm =
-        |r: &Range<usize>| grads[r.clone()].iter().map(|&g| f64::from(g) * f64::from(g)).sum::<f64>().sqrt() as f32;
+    let tensor_norm = |r: &Range<usize>| sum_of_squares(&grads[r.clone()]).sqrt() as f32;
     tensors.iter().map(|r| f64::from(tensor_norm(r)).powi(2)).sum::<f64>().sqrt() as f32
+}
+
+/// Partial sums of [`sum_of_squares`].
+const LANES: usize = 8;
+
+/// `sum of x^2` in f64 over [`LANES`] interleaved partial sums.
+fn sum_of_squares(xs: &[f32]) -> f64 {
+    let mut partial = [0.0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (p, &x) in partial.iter_mut().zip(chunk) {
+            *p += f64::from(x) * f64::from(x);
+        }
+    }
+    for (p, &x) in partial.iter_mut().zip(tail) {
+        *p += f64::from(x) * f64::from(x);
+    }
+    partial.iter().sum()
 }
 
 /// Whether clipping with `settings` would change `grads` whose global
@@ -96,6 +122,29 @@ pub fn clip(settings: &ClipSettings, grads: &mut [f32], norm: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The interleaved sum against the sum in order: both within f64
+    /// rounding of each other (relative 1e-13 over 100,003 terms), so the
+    /// f32 norms agree to their last place.
+    #[test]
+    fn interleaved_sum_of_squares_is_the_sum_in_order_to_f64_rounding() {
+        let mut state = 1u64;
+        let xs: Vec<f32> = (0..100_003)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1e-2
+            })
+            .collect();
+        let in_order: f64 = xs.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        let interleaved = sum_of_squares(&xs);
+        assert!(((interleaved - in_order) / in_order).abs() < 1e-13, "{interleaved} vs {in_order}");
+        assert!((sum_of_squares(&xs[..5]) - xs[..5].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>()).abs() < 1e-18);
+        let norm = global_norm(&xs, &[0..50_000, 50_000..xs.len()]);
+        let in_order = xs[..50_000].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32;
+        let rest = xs[50_000..].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32;
+        let in_order = (f64::from(in_order).powi(2) + f64::from(rest).powi(2)).sqrt();
+        assert!((f64::from(norm) - in_order).abs() <= f64::from(norm) * f64::from(f32::EPSILON));
+    }
 
     /// The norm of a gradient of two tensors (3, 4) and (12) is 13; a bound
     /// of 6.5 halves it; a bound above leaves it; value clipping clamps.
