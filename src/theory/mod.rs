@@ -92,11 +92,16 @@ pub struct VariantPrediction {
 }
 
 /// E[x_i^2] over the pixels of the first `count` images, as the network
-/// sees them (scaled to [0, 1]).
+/// sees them (scaled to [0, 1]): `sum p^2 / 255^2 / n`, the sum of squared
+/// bytes exact in integers (a sweep computes it once per point, and a sum
+/// in f64 in order took 6 % of a small network's sweep).
 pub fn input_second_moment(images: &LabeledImages, count: usize) -> f64 {
     let n = count.min(images.count) * images.pixels_per_image();
-    let sum: f64 = images.pixels[..n].iter().map(|&p| (f64::from(p) / 255.0).powi(2)).sum();
-    sum / n.max(1) as f64
+    let squares: u64 = images.pixels[..n]
+        .chunks(1 << 16)
+        .map(|c| c.iter().map(|&p| u32::from(p) * u32::from(p)).sum::<u32>() as u64)
+        .sum();
+    squares as f64 / (255.0 * 255.0) / n.max(1) as f64
 }
 
 /// The prediction of every variant of `exp` on `data` (its inputs' second
