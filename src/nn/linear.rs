@@ -1,7 +1,7 @@
 //! The fully connected layer `y = x W^T + b`, with weights `[out, in]` as in
 //! PyTorch's `nn.Linear`.
 
-use super::matmul::{matmul, MatRef};
+use super::matmul::{matmul, matmul_bias, MatRef};
 
 /// One fully connected layer: its shape and where its parameters sit in the
 /// model's single parameter buffer (`fan_out * fan_in` weights, row-major
@@ -41,12 +41,8 @@ impl Linear {
     pub fn forward(&self, params: &[f32], x: &[f32], z: &mut [f32], batch: usize) {
         let (n_in, n_out) = (self.fan_in, self.fan_out);
         let bias = &params[self.bias_range()];
-        let z = &mut z[..batch * n_out];
-        for row in z.chunks_exact_mut(n_out) {
-            row.copy_from_slice(bias);
-        }
         let w = MatRef::row_major(&params[self.weight_range()], n_out, n_in);
-        matmul(z, true, MatRef::row_major(&x[..batch * n_in], batch, n_in), w.t());
+        matmul_bias(&mut z[..batch * n_out], bias, MatRef::row_major(&x[..batch * n_in], batch, n_in), w.t());
     }
 
     /// Backward pass for `batch` samples, given `dz = dL/dz` `[batch, out]`.

@@ -102,6 +102,30 @@ impl<'a> MatRef<'a> {
 /// in blocks of [`K_BLOCK`] in order, so the result depends on the shapes
 /// alone: never on the thread count or the caches.
 pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
+    product(dst, if accumulate { Start::Accumulate } else { Start::Overwrite }, lhs, rhs);
+}
+
+/// `dst[i, j] = bias[j] + (lhs * rhs)[i, j]`: a Linear layer's forward,
+/// with the bits of filling each row of `dst` with `bias` and calling
+/// [`matmul`] with `accumulate` (the kernel adds the bias as it stores,
+/// instead of a pass that copies it into every row first).
+pub fn matmul_bias(dst: &mut [f32], bias: &[f32], lhs: MatRef, rhs: MatRef) {
+    assert!(bias.len() >= rhs.cols, "bias shorter than a row");
+    product(dst, Start::Bias(&bias[..rhs.cols]), lhs, rhs);
+}
+
+/// What a product's sums are added to: nothing, `dst` itself, or a bias
+/// per column.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Overwrite,
+    Accumulate,
+    Bias(&'a [f32]),
+}
+
+/// [`matmul`] and [`matmul_bias`]: `dst = start + lhs * rhs`, k-block
+/// after k-block, the first block from `start`, the others adding to `dst`.
+fn product(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
     assert!(dst.len() >= m * n, "destination too small");
@@ -110,31 +134,42 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
         return;
     }
     if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
+        match start {
+            Start::Overwrite => dst[..m * n].fill(0.0),
+            Start::Accumulate => {}
+            Start::Bias(bias) => dst[..m * n].chunks_exact_mut(n).for_each(|row| row.copy_from_slice(bias)),
         }
         return;
     }
-    for start in (0..k).step_by(K_BLOCK) {
-        let depth = K_BLOCK.min(k - start);
+    for first in (0..k).step_by(K_BLOCK) {
+        let depth = K_BLOCK.min(k - first);
+        let start = if first == 0 { start } else { Start::Accumulate };
         // SAFETY: the block's views lie inside the checked views (columns
-        // start..start+depth of lhs, rows start..start+depth of rhs).
-        unsafe { block(dst, accumulate || start > 0, lhs, rhs, start, depth) };
+        // first..first+depth of lhs, rows first..first+depth of rhs).
+        unsafe { block(dst, start, lhs, rhs, first, depth) };
     }
 }
 
-/// One k-block of [`matmul`], on the AVX-512 kernel where the CPU has it
+/// One k-block of [`product`], on the AVX-512 kernel where the CPU has it
 /// and `gemm` would take its general path (same bits, twice the lanes),
 /// on `gemm` otherwise.
 ///
 /// # Safety
 /// As [`gemm_block`].
-unsafe fn block(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef, start: usize, depth: usize) {
+unsafe fn block(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
     #[cfg(target_arch = "x86_64")]
     if avx512::available() && avx512::general_path(lhs.rows, rhs.cols, depth, &lhs, &rhs) {
-        return avx512::block(dst, accumulate, lhs, rhs, start, depth);
+        let start = match start {
+            Start::Overwrite => avx512::Start::Overwrite,
+            Start::Accumulate => avx512::Start::Accumulate,
+            Start::Bias(bias) => avx512::Start::Bias(bias.as_ptr()),
+        };
+        return avx512::block(dst, start, lhs, rhs, first, depth);
     }
-    gemm_block(dst, accumulate, lhs, rhs, start, depth)
+    if let Start::Bias(bias) = start {
+        dst[..lhs.rows * rhs.cols].chunks_exact_mut(rhs.cols).for_each(|row| row.copy_from_slice(bias));
+    }
+    gemm_block(dst, !matches!(start, Start::Overwrite), lhs, rhs, first, depth)
 }
 
 /// One k-block of [`matmul`]: `dst (+)= lhs[:, start..start+depth] *

@@ -22,7 +22,7 @@
 //! stacks only such members.
 
 use super::linear::Linear;
-use super::matmul::{matmul, MatRef};
+use super::matmul::{matmul, matmul_bias, MatRef};
 
 /// The members' input Linears stacked: their weights and biases copied
 /// into one matrix and one vector (refreshed every step, after the
@@ -104,11 +104,8 @@ impl StackedLinear {
         let total = self.total_out();
         let wide = &mut scratch.wide;
         wide.resize(batch * total, 0.0);
-        for row in wide.chunks_exact_mut(total) {
-            row.copy_from_slice(&self.biases);
-        }
         let w = MatRef::row_major(&self.weights, total, self.fan_in);
-        matmul(wide, true, MatRef::row_major(&x[..batch * self.fan_in], batch, self.fan_in), w.t());
+        matmul_bias(wide, &self.biases, MatRef::row_major(&x[..batch * self.fan_in], batch, self.fan_in), w.t());
         for (cols, out) in self.columns().zip(outputs.iter_mut()) {
             let n = cols.len();
             for (r, dst) in out[..batch * n].chunks_exact_mut(n).enumerate() {

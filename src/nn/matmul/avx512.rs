@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! acc = +0;  for p in 0..depth { acc = fma(lhs[i, p], rhs[p, j], acc) }
-//! dst[i, j] = accumulate ? acc + dst[i, j] : acc
+//! dst[i, j] = acc, or acc + dst[i, j] when accumulating
 //! ```
 //!
 //! One accumulator per element, one FMA per term, in order of p: which
@@ -67,38 +67,54 @@ enum LhsLayout {
     Terms(usize),
 }
 
-/// `dst[m x n] (+)= lhs[:, start..start+depth] * rhs[start..start+depth, :]`
+/// What a block's sums are added to as they are stored.
+#[derive(Clone, Copy)]
+pub enum Start {
+    /// Nothing: `dst = acc`.
+    Overwrite,
+    /// The destination: `dst = acc + dst`.
+    Accumulate,
+    /// A bias per column, `n` of them here: `dst[i, j] = acc + bias[j]`.
+    Bias(*const f32),
+}
+
+/// `dst[m x n] = start + lhs[:, first..first+depth] * rhs[first..first+depth, :]`
 /// with `gemm`'s general-path rounding (see the module doc).
 ///
 /// # Safety
-/// The views must fit their slices (`MatRef::fits`), `start + depth <= k`,
-/// `dst.len() >= m * n`, and [`available`] must be true.
-pub unsafe fn block(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef, start: usize, depth: usize) {
+/// The views must fit their slices (`MatRef::fits`), `first + depth <= k`,
+/// `dst.len() >= m * n`, a bias must hold `n` values, and [`available`]
+/// must be true.
+pub unsafe fn block(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
     PACKS.with(|packs| {
         let (packed_rhs, packed_lhs) = &mut *packs.borrow_mut();
         let (a, layout) = if lhs.col_stride == 1 {
-            (lhs.data.as_ptr().add(start), LhsLayout::Rows(lhs.row_stride))
+            (lhs.data.as_ptr().add(first), LhsLayout::Rows(lhs.row_stride))
         } else if lhs.row_stride == 1 {
-            (lhs.data.as_ptr().add(start * lhs.col_stride), LhsLayout::Terms(lhs.col_stride))
+            (lhs.data.as_ptr().add(first * lhs.col_stride), LhsLayout::Terms(lhs.col_stride))
         } else {
-            pack_lhs(packed_lhs, &lhs, start, depth);
+            pack_lhs(packed_lhs, &lhs, first, depth);
             (packed_lhs.as_ptr(), LhsLayout::Terms(lhs.rows))
         };
         let lhs = Lhs { ptr: a, layout, rows: lhs.rows };
-        let first = rhs.data.as_ptr().add(start * rhs.row_stride);
+        let top = rhs.data.as_ptr().add(first * rhs.row_stride);
         let mut col = 0;
         while col < rhs.cols {
             let width = (rhs.cols - col).min(4 * LANES);
             let b = if rhs.col_stride == 1 {
-                Rhs { ptr: first.add(col), stride: rhs.row_stride }
+                Rhs { ptr: top.add(col), stride: rhs.row_stride }
             } else {
                 let row_len = width.div_ceil(LANES) * LANES;
                 packed_rhs.resize(depth * row_len, 0.0);
-                let from = first.add(col * rhs.col_stride);
+                let from = top.add(col * rhs.col_stride);
                 pack_transposed(packed_rhs, from, rhs.col_stride, rhs.row_stride, width, depth, row_len);
                 Rhs { ptr: packed_rhs.as_ptr(), stride: row_len }
             };
-            strip(dst.as_mut_ptr().add(col), rhs.cols, accumulate, lhs, b, width, depth);
+            let start = match start {
+                Start::Bias(bias) => Start::Bias(bias.add(col)),
+                other => other,
+            };
+            strip(dst.as_mut_ptr().add(col), rhs.cols, start, lhs, b, width, depth);
             col += width;
         }
     });
@@ -206,12 +222,12 @@ unsafe fn pack_lhs(out: &mut Vec<f32>, lhs: &MatRef, start: usize, depth: usize)
 /// One column strip over every row: tiles of `MR` rows, the register
 /// shape chosen by the strip's width.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn strip(dst: *mut f32, dst_rs: usize, accumulate: bool, lhs: Lhs, rhs: Rhs, width: usize, depth: usize) {
+unsafe fn strip(dst: *mut f32, dst_rs: usize, start: Start, lhs: Lhs, rhs: Rhs, width: usize, depth: usize) {
     let mask = match width % LANES {
         0 => 0xffff,
         tail => (1u16 << tail) - 1,
     };
-    let out = Out { dst, dst_rs, mask, accumulate };
+    let out = Out { dst, dst_rs, mask, start };
     match width.div_ceil(LANES) {
         1 => rows::<1, 12>(out, lhs, rhs, depth),
         2 => rows::<2, 12>(out, lhs, rhs, depth),
@@ -221,13 +237,14 @@ unsafe fn strip(dst: *mut f32, dst_rs: usize, accumulate: bool, lhs: Lhs, rhs: R
 }
 
 /// Where a tile's results go: the destination's first element, its row
-/// stride, the last register's lane mask, and whether to add to it.
+/// stride, the last register's lane mask, and what the sums are added to
+/// (a bias pointer at the strip's first column).
 #[derive(Clone, Copy)]
 struct Out {
     dst: *mut f32,
     dst_rs: usize,
     mask: __mmask16,
-    accumulate: bool,
+    start: Start,
 }
 
 /// The rows of one strip, `MR` at a time, the last tile shorter.
@@ -312,7 +329,8 @@ unsafe fn load_row<const NV: usize>(rhs: Rhs, p: usize, mask: __mmask16) -> [__m
     })
 }
 
-/// Writes a tile's sums: `acc` or `acc + dst`, the last register masked.
+/// Writes a tile's sums: `acc`, `acc + dst` or `acc + bias`, the last
+/// register masked.
 #[inline]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn store<const NV: usize, const R: usize>(out: Out, acc: &[[__m512; NV]; R]) {
@@ -320,7 +338,11 @@ unsafe fn store<const NV: usize, const R: usize>(out: Out, acc: &[[__m512; NV]; 
         for (v, &sum) in row.iter().enumerate() {
             let mask = if v + 1 == NV { out.mask } else { 0xffff };
             let at = out.dst.add(r * out.dst_rs + v * LANES);
-            let value = if out.accumulate { _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, at)) } else { sum };
+            let value = match out.start {
+                Start::Overwrite => sum,
+                Start::Accumulate => _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, at)),
+                Start::Bias(bias) => _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias.add(v * LANES))),
+            };
             _mm512_mask_storeu_ps(at, mask, value);
         }
     }
@@ -360,11 +382,13 @@ mod tests {
         }
     }
 
-    fn by_kernel(dst: &mut [f32], accumulate: bool, lhs: MatRef, rhs: MatRef) {
-        for start in (0..lhs.cols).step_by(K_BLOCK) {
-            let depth = K_BLOCK.min(lhs.cols - start);
+    /// The kernel alone, the first block from `start`.
+    fn by_kernel(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef) {
+        for first in (0..lhs.cols).step_by(K_BLOCK) {
+            let depth = K_BLOCK.min(lhs.cols - first);
             assert!(general_path(lhs.rows, rhs.cols, depth, &lhs, &rhs));
-            unsafe { block(dst, accumulate || start > 0, lhs, rhs, start, depth) };
+            let start = if first == 0 { start } else { Start::Accumulate };
+            unsafe { block(dst, start, lhs, rhs, first, depth) };
         }
     }
 
@@ -407,13 +431,18 @@ mod tests {
                 if !(0..k).step_by(K_BLOCK).all(|s| general_path(m, n, K_BLOCK.min(k - s), &lhs, &rhs)) {
                     continue;
                 }
-                for accumulate in [false, true] {
-                    let start = values.vec(m * n);
-                    let (mut want, mut got) = (start.clone(), start);
-                    by_gemm(&mut want, accumulate, lhs, rhs);
-                    by_kernel(&mut got, accumulate, lhs, rhs);
+                let bias = values.vec(n);
+                for mode in 0..3 {
+                    let before = values.vec(m * n);
+                    let (mut want, mut got) = (before.clone(), before);
+                    let start = [Start::Overwrite, Start::Accumulate, Start::Bias(bias.as_ptr())][mode];
+                    if mode == 2 {
+                        want.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(&bias));
+                    }
+                    by_gemm(&mut want, mode > 0, lhs, rhs);
+                    by_kernel(&mut got, start, lhs, rhs);
                     let same = want.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits());
-                    assert!(same, "{m}x{n}x{k}, views {lhs_view}/{rhs_view}, accumulate {accumulate}");
+                    assert!(same, "{m}x{n}x{k}, views {lhs_view}/{rhs_view}, start {mode}");
                 }
             }
         }
