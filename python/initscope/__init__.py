@@ -69,6 +69,8 @@ def run(
     data_dir: Optional[str] = None,
     threads: int = 2,
     progress: Progress = True,
+    lockstep: bool = False,
+    group_size: Optional[int] = None,
     **overrides: Any,
 ) -> "Run":
     """Runs an experiment and returns its :class:`Run`.
@@ -81,7 +83,9 @@ def run(
     comes from ``data_dir`` (default ``$INITSCOPE_DATA_DIR`` or the cache).
     ``progress`` prints each line of the run's log as it is written (in
     Jupyter, into the cell's output), or hands it to a callable; False
-    keeps quiet.
+    keeps quiet. ``lockstep`` trains the run's seeds of the same shapes
+    together (the same bits as alone), in groups of at most ``group_size``
+    when it is given (as ``--lockstep`` and ``--group-size``).
     """
     kind, source = _source(experiment)
     dir, interrupted = _initscope.run(
@@ -92,16 +96,27 @@ def run(
         data_dir,
         threads,
         _progress(progress),
+        lockstep,
+        group_size,
     )
     return Run(dir, interrupted=interrupted)
 
 
 def resume(
-    dir: Union[str, "os.PathLike[str]"], *, data_dir: Optional[str] = None, threads: int = 2, progress: Progress = True
+    dir: Union[str, "os.PathLike[str]"],
+    *,
+    data_dir: Optional[str] = None,
+    threads: int = 2,
+    progress: Progress = True,
+    lockstep: bool = False,
+    group_size: Optional[int] = None,
 ) -> "Run":
     """Continues the interrupted run in ``dir`` (bit-identical to an
-    uninterrupted one) and returns its :class:`Run`; ``progress`` as for :func:`run`."""
-    out, interrupted = _initscope.resume(os.fspath(dir), data_dir, threads, _progress(progress))
+    uninterrupted one) and returns its :class:`Run`; ``progress``,
+    ``lockstep`` and ``group_size`` as for :func:`run`."""
+    out, interrupted = _initscope.resume(
+        os.fspath(dir), data_dir, threads, _progress(progress), lockstep, group_size
+    )
     return Run(out, interrupted=interrupted)
 
 
@@ -112,6 +127,8 @@ def sweep(
     data_dir: Optional[str] = None,
     threads: int = 2,
     quiet: bool = True,
+    lockstep: bool = False,
+    group_size: Optional[int] = None,
     **overrides: Any,
 ) -> "Sweep":
     """Runs a sweep with the local executor (as ``initscope sweep``) and
@@ -119,7 +136,9 @@ def sweep(
 
     ``spec`` is a sweep file, a sweep preset's name, or a dict shaped like
     the TOML (an experiment with its ``sweep`` table of axes). The same call
-    on the same ``out`` continues an interrupted sweep.
+    on the same ``out`` continues an interrupted sweep. ``lockstep`` and
+    ``group_size`` train points of the same shapes together, as the command
+    line's ``--lockstep`` and ``--group-size`` (the same bits as alone).
     """
     if isinstance(spec, dict):
         kind, source = "json", json.dumps(spec)
@@ -127,7 +146,15 @@ def sweep(
         path = Path(os.fspath(spec))
         kind, source = ("file", str(path)) if path.exists() else ("preset", str(spec))
     dir, total, done, failed, interrupted = _initscope.sweep(
-        kind, source, json.dumps(overrides), None if out is None else os.fspath(out), data_dir, threads, quiet
+        kind,
+        source,
+        json.dumps(overrides),
+        None if out is None else os.fspath(out),
+        data_dir,
+        threads,
+        quiet,
+        lockstep,
+        group_size,
     )
     return Sweep(dir, total=total, done=done, failed=failed, interrupted=interrupted)
 

@@ -18,6 +18,7 @@ use initscope::record::rows::{BlockStatsRow, EpochRow, LayerStatsRow, StepRow};
 use initscope::run::{is_input_error, RunOptions};
 use initscope::sweep::local::{run_sweep, SweepOptions};
 use initscope::sweep::spec::SweepSpec;
+use initscope::train::grouping::Grouping;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -163,7 +164,7 @@ fn finish(dir: &Path) -> anyhow::Result<()> {
 /// How a run from Python runs: quiet on the process's standard output
 /// (its log reaches Python through `progress`), stopped by the flag
 /// [`interruptible`] raises.
-fn run_options(run_dir: Option<PathBuf>, data_root: PathBuf, threads: usize) -> RunOptions {
+fn run_options(run_dir: Option<PathBuf>, data_root: PathBuf, threads: usize, grouping: Grouping) -> RunOptions {
     RunOptions {
         run_dir,
         runs_root: PathBuf::from("runs"),
@@ -172,15 +173,20 @@ fn run_options(run_dir: Option<PathBuf>, data_root: PathBuf, threads: usize) -> 
         quiet: true,
         stop: Arc::new(AtomicBool::new(false)),
         allow_other_numerics: false,
-        grouping: Default::default(),
+        grouping,
     }
+}
+
+/// The lockstep grouping of the keywords `lockstep` and `group_size`.
+fn grouping(lockstep: bool, group_size: Option<usize>) -> PyResult<Grouping> {
+    Grouping::requested(lockstep, group_size, "group_size").map_err(to_py)
 }
 
 /// Runs an experiment; returns `(run directory, interrupted)`.
 // One argument per keyword of the Python call (`initscope.run`).
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, progress=None))]
+#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, progress=None, lockstep=false, group_size=None))]
 fn run(
     py: Python<'_>,
     kind: &str,
@@ -190,12 +196,15 @@ fn run(
     data_dir: Option<String>,
     threads: usize,
     progress: Option<PyObject>,
+    lockstep: bool,
+    group_size: Option<usize>,
 ) -> PyResult<(String, bool)> {
     let exp = load_experiment(kind, source).and_then(|e| overrides(overrides_json)?.apply(&e)).map_err(to_py)?;
     if threads == 0 {
         return Err(InputError::new_err("threads: must be at least 1"));
     }
-    let mut opts = run_options(out.map(PathBuf::from), data_root(data_dir), threads);
+    let grouping = grouping(lockstep, group_size)?;
+    let mut opts = run_options(out.map(PathBuf::from), data_root(data_dir), threads, grouping);
     let dir = initscope::run::start_run_dir(&exp, &opts).map_err(to_py)?;
     let tail = progress.map(|progress| LogTail { path: dir.join(LOG), read: 0, progress });
     interruptible(py, tail, move |stop| {
@@ -209,20 +218,23 @@ fn run(
 
 /// Continues an interrupted run; returns `(run directory, interrupted)`.
 #[pyfunction]
-#[pyo3(signature = (dir, data_dir=None, threads=2, progress=None))]
+#[pyo3(signature = (dir, data_dir=None, threads=2, progress=None, lockstep=false, group_size=None))]
 fn resume(
     py: Python<'_>,
     dir: String,
     data_dir: Option<String>,
     threads: usize,
     progress: Option<PyObject>,
+    lockstep: bool,
+    group_size: Option<usize>,
 ) -> PyResult<(String, bool)> {
+    let grouping = grouping(lockstep, group_size)?;
     let root = data_root(data_dir);
     let log = Path::new(&dir).join(LOG);
     let read = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let tail = progress.map(|progress| LogTail { path: log, read, progress });
     interruptible(py, tail, move |stop| {
-        let opts = RunOptions { stop, ..run_options(None, root, threads) };
+        let opts = RunOptions { stop, ..run_options(None, root, threads, grouping) };
         let outcome = initscope::run::resume_experiment(Path::new(&dir), &opts)?;
         finish(&outcome.dir)?;
         Ok((outcome.dir.display().to_string(), outcome.interrupted))
@@ -257,7 +269,7 @@ type SweepResult = (String, usize, usize, Vec<(usize, String, String)>, bool);
 // One argument per keyword of the Python call (`initscope.sweep`).
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, quiet=true))]
+#[pyo3(signature = (kind, source, overrides_json, out=None, data_dir=None, threads=2, quiet=true, lockstep=false, group_size=None))]
 fn sweep(
     py: Python<'_>,
     kind: &str,
@@ -267,7 +279,10 @@ fn sweep(
     data_dir: Option<String>,
     threads: usize,
     quiet: bool,
+    lockstep: bool,
+    group_size: Option<usize>,
 ) -> PyResult<SweepResult> {
+    let grouping = grouping(lockstep, group_size)?;
     let mut spec = load_sweep(kind, source).map_err(to_py)?;
     overrides(overrides_json).and_then(|set| spec.apply_overrides(&set)).map_err(to_py)?;
     if threads == 0 {
@@ -276,15 +291,8 @@ fn sweep(
     let dir = out.map_or_else(|| Path::new("sweeps").join(spec.name()), PathBuf::from);
     let root = data_root(data_dir);
     interruptible(py, None, move |stop| {
-        let opts = SweepOptions {
-            dir: dir.clone(),
-            data_root: root,
-            threads,
-            quiet,
-            stop,
-            retry_failed: false,
-            grouping: Default::default(),
-        };
+        let opts =
+            SweepOptions { dir: dir.clone(), data_root: root, threads, quiet, stop, retry_failed: false, grouping };
         let outcome = run_sweep(&spec, &opts)?;
         initscope::sweep::report::build_sweep_report(&dir, Default::default())?;
         let failed = outcome.failed.into_iter().map(|f| (f.point, f.values, f.why)).collect();

@@ -157,6 +157,25 @@ def test_a_sweep_runs_and_reads_back_as_a_table(data, tmp_path):
         initscope.sweep(bad, tmp_path / "bad")
 
 
+def test_lockstep_gives_the_records_of_training_alone(data, tmp_path):
+    spec = experiment(data)
+    spec["sweep"] = {"optimizer.lr": [0.05, 0.2, 0.1]}
+    alone = initscope.sweep(spec, tmp_path / "alone")
+    together = initscope.sweep(spec, tmp_path / "together", lockstep=True, group_size=3)
+    columns = [c for c in alone.table.columns if c != "seconds"]
+    assert len(columns) < len(alone.table.columns), "the wall time is the one column that may differ"
+    pd.testing.assert_frame_equal(alone.table[columns], together.table[columns])
+    for a, b in zip(alone.runs(), together.runs(), strict=True):
+        for variant in ("kaiming", "tiny"):
+            pd.testing.assert_frame_equal(a.steps(variant), b.steps(variant))
+            for name, value in a.weights(variant, "final").items():
+                np.testing.assert_array_equal(b.weights(variant, "final")[name], value)
+    with pytest.raises(initscope.InputError, match="^group_size: must be at least 1$"):
+        initscope.sweep(spec, tmp_path / "bad", group_size=0)
+    with pytest.raises(initscope.InputError, match="^group_size: must be at least 1$"):
+        initscope.run(experiment(data), tmp_path / "bad-run", group_size=0)
+
+
 def test_progress_hands_over_each_log_line_as_it_is_written(data, tmp_path):
     lines = []
     run = initscope.run(experiment(data, epochs=3), tmp_path / "run", progress=lines.append)

@@ -30,6 +30,20 @@ pub enum Grouping {
     AtMost(usize),
 }
 
+impl Grouping {
+    /// The grouping that a front's `lockstep` switch and `group_size`
+    /// ask for (a size implies lockstep); a size of 0 is an input error
+    /// naming `size_name`, the option as that front spells it.
+    pub fn requested(lockstep: bool, group_size: Option<usize>, size_name: &str) -> anyhow::Result<Grouping> {
+        Ok(match (lockstep, group_size) {
+            (_, Some(0)) => return Err(crate::error::input(format!("{size_name}: must be at least 1"))),
+            (_, Some(n)) => Grouping::AtMost(n),
+            (true, None) => Grouping::Auto,
+            (false, None) => Grouping::Off,
+        })
+    }
+}
+
 /// The groups to train: each a list of positions in the runs given, and
 /// the threads each group trains with (groups run side by side on
 /// `lanes` lanes).

@@ -133,12 +133,7 @@ pub struct LockstepArgs {
 impl LockstepArgs {
     /// The grouping asked for; a group size of 0 is refused.
     pub fn grouping(&self) -> anyhow::Result<Grouping> {
-        Ok(match (self.lockstep, self.group_size) {
-            (_, Some(0)) => return Err(input("--group-size: must be at least 1")),
-            (_, Some(n)) => Grouping::AtMost(n),
-            (true, None) => Grouping::Auto,
-            (false, None) => Grouping::Off,
-        })
+        Grouping::requested(self.lockstep, self.group_size, "--group-size")
     }
 }
 
