@@ -1,5 +1,6 @@
-//! `tanh` over a slice in plain single-precision arithmetic that the
-//! compiler turns into SIMD code, giving the same bits on every machine.
+//! `tanh` over a slice in plain single-precision arithmetic, in SIMD
+//! registers (AVX-512 intrinsics, or code the compiler vectorises), giving
+//! the same bits on every machine.
 //!
 //! The C library's `tanhf` is scalar: in a deep tanh network it took 70 %
 //! of training time (perf, 784-64^20-10 on MNIST), three times the matrix
@@ -31,9 +32,9 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 const ROUNDER: f32 = 12_582_912.0;
 
 /// `a[i] = tanh(z[i])` for every element of `z` (`a` at least as long):
-/// in 16-wide AVX-512 or 8-wide AVX2 registers where the CPU has them, else
-/// in the baseline's 4-wide ones. All compute the same operations, so give
-/// the same bits.
+/// in 16-wide AVX-512 registers (written out with intrinsics) or 8-wide AVX2
+/// ones (the compiler's) where the CPU has them, else in the baseline's
+/// 4-wide ones. All compute the same operations, so give the same bits.
 pub fn tanh_slice(z: &[f32], a: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -56,16 +57,57 @@ fn tanh_slice_portable(z: &[f32], a: &mut [f32]) {
     }
 }
 
-/// [`tanh_slice_portable`] compiled for AVX-512F (no FMA either).
+/// [`tanh`] in 16-lane AVX-512 registers: the same IEEE operations in the
+/// same order (no FMA), written out because the compiler's own
+/// vectorisation spends some on what it cannot prove (`0 * z + c` starting
+/// each polynomial, a sign copy in three steps): 7 % faster, the same bits
+/// (the exhaustive test below compares every input from 2^-20 to 10 with
+/// the scalar [`tanh`]).
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tanh_slice_avx512(z: &[f32], a: &mut [f32]) {
-    for (a, &z) in a[..z.len()].iter_mut().zip(z) {
-        *a = tanh(z);
+    use std::arch::x86_64::*;
+    let a = &mut a[..z.len()];
+    for (zs, outs) in z.chunks(16).zip(a.chunks_mut(16)) {
+        let mask: __mmask16 = if zs.len() == 16 { 0xffff } else { (1u16 << zs.len()) - 1 };
+        let x = _mm512_maskz_loadu_ps(mask, zs.as_ptr());
+        _mm512_mask_storeu_ps(outs.as_mut_ptr(), mask, tanh16(x));
     }
+}
+
+/// [`tanh`] of 16 lanes (see [`tanh_slice_avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tanh16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let splat = _mm512_set1_ps;
+    let (add, sub, mul) = (_mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps);
+    let ax = _mm512_abs_ps(x);
+    // Small |x|: x + x^3 P(x^2); the fold's first step `0 * z + c` is `c`
+    // wherever this branch is taken (z is finite there).
+    let z = mul(x, x);
+    let p = SMALL[1..].iter().fold(splat(SMALL[0]), |acc, &c| add(mul(acc, z), splat(c)));
+    let small = add(x, mul(mul(x, z), p));
+    // Large |x|: 1 - 2 / (exp(2|x|) + 1); r is always finite.
+    let t = mul(splat(2.0), _mm512_min_ps(ax, splat(10.0)));
+    let shifted = add(mul(t, splat(std::f32::consts::LOG2_E)), splat(ROUNDER));
+    let n = sub(shifted, splat(ROUNDER));
+    let r = sub(sub(t, mul(n, splat(LN2_HI))), mul(n, splat(LN2_LO)));
+    let q = EXP[1..].iter().fold(splat(EXP[0]), |acc, &c| add(mul(acc, r), splat(c)));
+    let exp_r = add(add(mul(q, mul(r, r)), r), splat(1.0));
+    let bias = _mm512_set1_epi32(127 - ROUNDER.to_bits() as i32);
+    let power = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_castps_si512(shifted), bias));
+    let exp_t = mul(exp_r, _mm512_castsi512_ps(power));
+    let large = sub(splat(1.0), _mm512_div_ps(splat(2.0), add(exp_t, splat(1.0))));
+    // Select; the sign of x on the magnitude's bits in one ternary-logic
+    // step (bit = sign mask ? x : y); NaN stays x.
+    let y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(ax, splat(0.625)), large, small);
+    let sign = _mm512_set1_epi32(i32::MIN);
+    let signed = _mm512_ternarylogic_epi32::<0xCA>(sign, _mm512_castps_si512(x), _mm512_castps_si512(y));
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), _mm512_castsi512_ps(signed), x)
 }
 
 /// [`tanh_slice_portable`] compiled for AVX2 (no FMA: Rust never fuses a
