@@ -68,8 +68,30 @@ pub fn global_norm(grads: &[f32], tensors: &[Range<usize>]) -> f32 {
 /// Partial sums of [`sum_of_squares`].
 const LANES: usize = 8;
 
-/// `sum of x^2` in f64 over [`LANES`] interleaved partial sums.
+/// `sum of x^2` in f64 over [`LANES`] interleaved partial sums, in one
+/// AVX-512 register where the CPU has it (each partial sum is the same
+/// sequence of operations at any width, so the bits are the same).
 fn sum_of_squares(xs: &[f32]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { sum_of_squares_avx512(xs) };
+    }
+    sum_of_squares_portable(xs)
+}
+
+/// [`sum_of_squares_portable`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_of_squares_avx512(xs: &[f32]) -> f64 {
+    sum_of_squares_portable(xs)
+}
+
+#[inline(always)]
+fn sum_of_squares_portable(xs: &[f32]) -> f64 {
     let mut partial = [0.0f64; LANES];
     let chunks = xs.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -138,6 +160,7 @@ mod tests {
         let in_order: f64 = xs.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
         let interleaved = sum_of_squares(&xs);
         assert!(((interleaved - in_order) / in_order).abs() < 1e-13, "{interleaved} vs {in_order}");
+        assert_eq!(interleaved.to_bits(), sum_of_squares_portable(&xs).to_bits(), "every width, the same bits");
         assert!((sum_of_squares(&xs[..5]) - xs[..5].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>()).abs() < 1e-18);
         let norm = global_norm(&xs, &[0..50_000, 50_000..xs.len()]);
         let in_order = xs[..50_000].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32;
