@@ -33,6 +33,11 @@ use std::cell::RefCell;
 /// Lanes of a zmm register.
 const LANES: usize = 16;
 
+/// The most floats a strip of `rhs` may span in memory to be read in
+/// place: beyond it (a large matrix's rows, pages apart) its rows are
+/// copied together first, so that each tile reads a contiguous block.
+const IN_PLACE_SPAN: usize = 1 << 16;
+
 thread_local! {
     /// Packed `rhs` strips and, where needed, packed `lhs`: reused from
     /// call to call on each thread.
@@ -101,8 +106,15 @@ pub unsafe fn block(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef, fir
         let mut col = 0;
         while col < rhs.cols {
             let width = (rhs.cols - col).min(4 * LANES);
-            let b = if rhs.col_stride == 1 {
+            let b = if rhs.col_stride == 1 && depth * rhs.row_stride <= IN_PLACE_SPAN {
                 Rhs { ptr: top.add(col), stride: rhs.row_stride }
+            } else if rhs.col_stride == 1 {
+                let row_len = width.div_ceil(LANES) * LANES;
+                packed_rhs.resize(depth * row_len, 0.0);
+                for (p, row) in packed_rhs.chunks_exact_mut(row_len).enumerate() {
+                    row[..width].copy_from_slice(std::slice::from_raw_parts(top.add(col + p * rhs.row_stride), width));
+                }
+                Rhs { ptr: packed_rhs.as_ptr(), stride: row_len }
             } else {
                 let row_len = width.div_ceil(LANES) * LANES;
                 packed_rhs.resize(depth * row_len, 0.0);
