@@ -1,7 +1,7 @@
 //! `cargo bench --bench speed [-- THREADS]`: everything `initscope bench`
 //! measures, with the machine's practical peak taken from OpenBLAS (a
 //! 2048^3 single-precision product through `cblas_sgemm`), and a table of
-//! the seed step's own products through the engine's GEMM crate and
+//! the seed step's own products through initscope's matmul and
 //! through OpenBLAS, one thread each, so a slow product shows which
 //! library is to blame.
 //!
@@ -47,7 +47,7 @@ impl Operand<'_> {
         (if self.transposed { self.rows } else { self.cols }) as c_int
     }
 
-    /// The same matrix as a view for the GEMM crate.
+    /// The same matrix as a view for initscope's matmul.
     fn view(&self) -> MatRef<'_> {
         if self.transposed {
             MatRef::row_major(self.data, self.cols, self.rows).t()
@@ -117,7 +117,7 @@ fn product_table() {
     // SAFETY: as above.
     unsafe { openblas_set_num_threads(1) };
     println!("the step's products for one shard of {SHARD_ROWS} rows, one thread, GFLOP/s (microseconds):");
-    println!("{:<28} {:>16} {:>16}", "product", "gemm crate", "OpenBLAS");
+    println!("{:<28} {:>16} {:>16}", "product", "initscope", "OpenBLAS");
     let rows = SHARD_ROWS;
     let (mut gemm_total, mut blas_total) = (0.0, 0.0);
     for (l, w) in SIZES.windows(2).enumerate() {

@@ -109,9 +109,9 @@ pub struct BenchReport {
     /// Threads used.
     pub threads: usize,
     /// The peak the ratios divide by: the one given to [`run`], or else the
-    /// GEMM crate's 2048^3 product over the threads.
+    /// initscope matmul's 2048^3 product over the threads.
     pub peak: Peak,
-    /// GFLOP/s of one 2048^3 product through the GEMM crate, one thread.
+    /// GFLOP/s of one 2048^3 product through initscope's matmul, one thread.
     pub peak_gemm_1t: f64,
     /// The same with its rows split over the threads.
     pub peak_gemm: f64,
@@ -155,7 +155,7 @@ impl BenchReport {
 
 /// Runs every measurement with `threads` worker threads; `say` gets one
 /// line per result as it comes. Ratios divide by `peak` when given (a
-/// faster library's product), else by the GEMM crate's own.
+/// faster library's product), else by initscope's matmul.
 pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Result<BenchReport> {
     let (peak_gemm_1t, peak_gemm) = gemm_peaks(threads, say);
     let data = synthetic(54_000);
@@ -191,7 +191,7 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
     say(&format!("(e) one epoch of {STEPS} steps with shuffling: {epoch_s:.2} s"));
     let (pair_sequential_s, pair_side_by_side_s) = pair_epochs(&data, threads, say);
     let (probe_overhead, probe_epoch_overhead) = probe_overheads(&mut trainer, &data, &batches, threads, say)?;
-    let peak = peak.unwrap_or(Peak { source: format!("gemm crate 2048^3, {threads} threads"), gflops: peak_gemm });
+    let peak = peak.unwrap_or(Peak { source: format!("initscope matmul 2048^3, {threads} threads"), gflops: peak_gemm });
     Ok(BenchReport {
         threads,
         peak,
@@ -209,7 +209,7 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
     })
 }
 
-/// (a) GFLOP/s of a 2048^3 product through the GEMM crate on one thread,
+/// (a) GFLOP/s of a 2048^3 product through initscope's matmul on one thread,
 /// and with its rows split over `threads`.
 fn gemm_peaks(threads: usize, say: &mut dyn FnMut(&str)) -> (f64, f64) {
     let n = 2048;
@@ -218,7 +218,7 @@ fn gemm_peaks(threads: usize, say: &mut dyn FnMut(&str)) -> (f64, f64) {
     let mut c = vec![0.0f32; n * n];
     let t = best_of(3, || matmul(&mut c, false, MatRef::row_major(&a, n, n), MatRef::row_major(&b, n, n)));
     let peak_gemm_1t = 2.0 * (n * n * n) as f64 / t / 1e9;
-    say(&format!("(a) 2048^3 product, gemm crate, 1 thread: {peak_gemm_1t:.1} GFLOP/s"));
+    say(&format!("(a) 2048^3 product, initscope matmul, 1 thread: {peak_gemm_1t:.1} GFLOP/s"));
     // The same product with its rows split over the threads.
     let mut halves: Vec<Vec<f32>> = (0..threads).map(|t| vec![0.0f32; part(n, threads, t).len() * n]).collect();
     let t = best_of(3, || {
@@ -229,7 +229,7 @@ fn gemm_peaks(threads: usize, say: &mut dyn FnMut(&str)) -> (f64, f64) {
         })
     });
     let peak_gemm = 2.0 * (n * n * n) as f64 / t / 1e9;
-    say(&format!("(a) 2048^3 product, gemm crate, rows split over {threads} threads: {peak_gemm:.1} GFLOP/s"));
+    say(&format!("(a) 2048^3 product, initscope matmul, rows split over {threads} threads: {peak_gemm:.1} GFLOP/s"));
     (peak_gemm_1t, peak_gemm)
 }
 
