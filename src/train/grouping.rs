@@ -2,9 +2,9 @@
 //! many at once, and on how many threads.
 //!
 //! Lockstep is asked for (`--lockstep`, `--group-size`): on the machines
-//! measured so far it trained up to 24 % slower than runs side by side,
-//! one per thread (the README's table; ahead only on the smallest
-//! networks), so runs train alone by default.
+//! measured so far it trained as fast as runs side by side, one per
+//! thread, on the smallest networks and up to 25 % slower on larger ones
+//! (the README's table), so runs train alone by default.
 //! Runs are grouped when their networks have the same shapes and they take
 //! the same steps: the same layers and widths, batch size, epochs, steps
 //! per epoch and validation split (and, for a sweep, the same data set). A
