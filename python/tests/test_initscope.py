@@ -4,6 +4,7 @@ of the PyTorch module the weights are named after."""
 
 import _thread
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -103,7 +104,17 @@ def test_bad_input_raises_the_command_lines_one_line_message(data, tmp_path):
         initscope.open(tmp_path)
 
 
-def test_keyboard_interrupt_then_resume_gives_the_same_records(data, tmp_path):
+@pytest.fixture
+def sigint_handled():
+    """Python's own SIGINT handler, as in a terminal or Jupyter: a process
+    started in the background by a non-interactive shell inherits SIGINT
+    ignored, and then `_thread.interrupt_main` does nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_then_resume_gives_the_same_records(data, tmp_path, sigint_handled):
     whole = initscope.run(experiment(data, epochs=100), tmp_path / "whole")
     dir = tmp_path / "stopped"
 
