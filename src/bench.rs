@@ -191,7 +191,8 @@ pub fn run(threads: usize, peak: Option<Peak>, say: &mut dyn FnMut(&str)) -> Res
     say(&format!("(e) one epoch of {STEPS} steps with shuffling: {epoch_s:.2} s"));
     let (pair_sequential_s, pair_side_by_side_s) = pair_epochs(&data, threads, say);
     let (probe_overhead, probe_epoch_overhead) = probe_overheads(&mut trainer, &data, &batches, threads, say)?;
-    let peak = peak.unwrap_or(Peak { source: format!("initscope matmul 2048^3, {threads} threads"), gflops: peak_gemm });
+    let peak =
+        peak.unwrap_or(Peak { source: format!("initscope matmul 2048^3, {threads} threads"), gflops: peak_gemm });
     Ok(BenchReport {
         threads,
         peak,
