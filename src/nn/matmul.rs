@@ -114,8 +114,9 @@ pub fn matmul_bias(dst: &mut [f32], bias: &[f32], lhs: MatRef, rhs: MatRef) {
     product(dst, Start::Bias(&bias[..rhs.cols]), lhs, rhs);
 }
 
-/// What a product's sums are added to: nothing, `dst` itself, or a bias
-/// per column.
+/// What a product's sums are added to as they are stored: nothing
+/// (`dst = acc`), `dst` itself (`dst = acc + dst`), or a bias per column
+/// (`dst[i, j] = acc + bias[j]`, `bias` holding the product's `n`).
 #[derive(Clone, Copy)]
 enum Start<'a> {
     Overwrite,
@@ -159,11 +160,6 @@ fn product(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef) {
 unsafe fn block(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
     #[cfg(target_arch = "x86_64")]
     if avx512::available() && avx512::general_path(lhs.rows, rhs.cols, depth, &lhs, &rhs) {
-        let start = match start {
-            Start::Overwrite => avx512::Start::Overwrite,
-            Start::Accumulate => avx512::Start::Accumulate,
-            Start::Bias(bias) => avx512::Start::Bias(bias.as_ptr()),
-        };
         return avx512::block(dst, start, lhs, rhs, first, depth);
     }
     if let Start::Bias(bias) = start {

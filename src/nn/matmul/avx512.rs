@@ -26,7 +26,7 @@
 //! 16 x 16 through registers). `lhs` is read in place (one broadcast per
 //! row and term) when a row or a term is contiguous, packed otherwise.
 
-use super::MatRef;
+use super::{MatRef, Start};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -72,17 +72,6 @@ enum LhsLayout {
     Terms(usize),
 }
 
-/// What a block's sums are added to as they are stored.
-#[derive(Clone, Copy)]
-pub enum Start {
-    /// Nothing: `dst = acc`.
-    Overwrite,
-    /// The destination: `dst = acc + dst`.
-    Accumulate,
-    /// A bias per column, `n` of them here: `dst[i, j] = acc + bias[j]`.
-    Bias(*const f32),
-}
-
 /// `dst[m x n] = start + lhs[:, first..first+depth] * rhs[first..first+depth, :]`
 /// with `gemm`'s general-path rounding (see the module doc).
 ///
@@ -90,7 +79,7 @@ pub enum Start {
 /// The views must fit their slices (`MatRef::fits`), `first + depth <= k`,
 /// `dst.len() >= m * n`, a bias must hold `n` values, and [`available`]
 /// must be true.
-pub unsafe fn block(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
+pub unsafe fn block(dst: &mut [f32], start: Start<'_>, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
     PACKS.with(|packs| {
         let (packed_rhs, packed_lhs) = &mut *packs.borrow_mut();
         let (a, layout) = if lhs.col_stride == 1 {
@@ -123,7 +112,7 @@ pub unsafe fn block(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef, fir
                 Rhs { ptr: packed_rhs.as_ptr(), stride: row_len }
             };
             let start = match start {
-                Start::Bias(bias) => Start::Bias(bias.add(col)),
+                Start::Bias(bias) => Start::Bias(&bias[col..]),
                 other => other,
             };
             strip(dst.as_mut_ptr().add(col), rhs.cols, start, lhs, b, width, depth);
@@ -234,7 +223,7 @@ unsafe fn pack_lhs(out: &mut Vec<f32>, lhs: &MatRef, start: usize, depth: usize)
 /// One column strip over every row: tiles of `MR` rows, the register
 /// shape chosen by the strip's width.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn strip(dst: *mut f32, dst_rs: usize, start: Start, lhs: Lhs, rhs: Rhs, width: usize, depth: usize) {
+unsafe fn strip(dst: *mut f32, dst_rs: usize, start: Start<'_>, lhs: Lhs, rhs: Rhs, width: usize, depth: usize) {
     let mask = match width % LANES {
         0 => 0xffff,
         tail => (1u16 << tail) - 1,
@@ -252,16 +241,16 @@ unsafe fn strip(dst: *mut f32, dst_rs: usize, start: Start, lhs: Lhs, rhs: Rhs, 
 /// stride, the last register's lane mask, and what the sums are added to
 /// (a bias pointer at the strip's first column).
 #[derive(Clone, Copy)]
-struct Out {
+struct Out<'a> {
     dst: *mut f32,
     dst_rs: usize,
     mask: __mmask16,
-    start: Start,
+    start: Start<'a>,
 }
 
 /// The rows of one strip, `MR` at a time, the last tile shorter.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn rows<const NV: usize, const MR: usize>(out: Out, lhs: Lhs, rhs: Rhs, depth: usize) {
+unsafe fn rows<const NV: usize, const MR: usize>(out: Out<'_>, lhs: Lhs, rhs: Rhs, depth: usize) {
     let (a, layout, m) = (lhs.ptr, lhs.layout, lhs.rows);
     let mut row = 0;
     while row < m {
@@ -288,7 +277,13 @@ unsafe fn rows<const NV: usize, const MR: usize>(out: Out, lhs: Lhs, rhs: Rhs, d
 /// stored (see the module doc for the order).
 #[inline]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn tile<const NV: usize, const R: usize>(out: Out, a: *const f32, layout: LhsLayout, rhs: Rhs, depth: usize) {
+unsafe fn tile<const NV: usize, const R: usize>(
+    out: Out<'_>,
+    a: *const f32,
+    layout: LhsLayout,
+    rhs: Rhs,
+    depth: usize,
+) {
     if R * NV > 24 {
         return; // instantiated but never called: `rows` keeps R <= 24 / NV
     }
@@ -345,7 +340,7 @@ unsafe fn load_row<const NV: usize>(rhs: Rhs, p: usize, mask: __mmask16) -> [__m
 /// register masked.
 #[inline]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn store<const NV: usize, const R: usize>(out: Out, acc: &[[__m512; NV]; R]) {
+unsafe fn store<const NV: usize, const R: usize>(out: Out<'_>, acc: &[[__m512; NV]; R]) {
     for (r, row) in acc.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
             let mask = if v + 1 == NV { out.mask } else { 0xffff };
@@ -353,7 +348,7 @@ unsafe fn store<const NV: usize, const R: usize>(out: Out, acc: &[[__m512; NV]; 
             let value = match out.start {
                 Start::Overwrite => sum,
                 Start::Accumulate => _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, at)),
-                Start::Bias(bias) => _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias.add(v * LANES))),
+                Start::Bias(bias) => _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(v * LANES))),
             };
             _mm512_mask_storeu_ps(at, mask, value);
         }
@@ -395,7 +390,7 @@ mod tests {
     }
 
     /// The kernel alone, the first block from `start`.
-    fn by_kernel(dst: &mut [f32], start: Start, lhs: MatRef, rhs: MatRef) {
+    fn by_kernel(dst: &mut [f32], start: Start<'_>, lhs: MatRef, rhs: MatRef) {
         for first in (0..lhs.cols).step_by(K_BLOCK) {
             let depth = K_BLOCK.min(lhs.cols - first);
             assert!(general_path(lhs.rows, rhs.cols, depth, &lhs, &rhs));
@@ -447,7 +442,7 @@ mod tests {
                 for mode in 0..3 {
                     let before = values.vec(m * n);
                     let (mut want, mut got) = (before.clone(), before);
-                    let start = [Start::Overwrite, Start::Accumulate, Start::Bias(bias.as_ptr())][mode];
+                    let start = [Start::Overwrite, Start::Accumulate, Start::Bias(&bias)][mode];
                     if mode == 2 {
                         want.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(&bias));
                     }
