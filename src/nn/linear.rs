@@ -42,7 +42,12 @@ impl Linear {
         let (n_in, n_out) = (self.fan_in, self.fan_out);
         let bias = &params[self.bias_range()];
         let w = MatRef::row_major(&params[self.weight_range()], n_out, n_in);
-        matmul_bias(&mut z[..batch * n_out], bias, MatRef::row_major(&x[..batch * n_in], batch, n_in), w.t());
+        matmul_bias(
+            &mut z[..batch * n_out],
+            bias,
+            MatRef::row_major(&x[..batch * n_in], batch, n_in).zeros_likely(),
+            w.t(),
+        );
     }
 
     /// Backward pass for `batch` samples, given `dz = dL/dz` `[batch, out]`.
@@ -63,7 +68,12 @@ impl Linear {
         let (n_in, n_out) = (self.fan_in, self.fan_out);
         let dz = &dz[..batch * n_out];
         let dz_mat = MatRef::row_major(dz, batch, n_out);
-        matmul(&mut grads[self.weight_range()], false, dz_mat.t(), MatRef::row_major(&x[..batch * n_in], batch, n_in));
+        matmul(
+            &mut grads[self.weight_range()],
+            false,
+            dz_mat.t(),
+            MatRef::row_major(&x[..batch * n_in], batch, n_in).zeros_likely(),
+        );
         let db = &mut grads[self.bias_range()];
         db.fill(0.0);
         for row in dz.chunks_exact(n_out) {

@@ -23,7 +23,8 @@
 //! `gemm` would sum on its general path go to initscope's own kernel
 //! (`avx512.rs`), which sums each element in that path's order and so
 //! gives its bits, at twice the lanes (`gemm` 0.18 has AVX2 kernels only
-//! on stable Rust).
+//! on stable Rust). In views marked [`MatRef::zeros_likely`] it leaves out
+//! the terms that are exact zeros, with the same bits (`avx512/sparse.rs`).
 
 use gemm::{gemm, Parallelism};
 
@@ -77,12 +78,23 @@ pub struct MatRef<'a> {
     cols: usize,
     row_stride: usize,
     col_stride: usize,
+    /// Whether the view is likely to hold many exact zeros (a batch of
+    /// images), so that the AVX-512 kernel looks for terms to leave out.
+    zeros_likely: bool,
 }
 
 impl<'a> MatRef<'a> {
     /// A dense row-major `rows x cols` matrix stored at the start of `data`.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        MatRef { data, rows, cols, row_stride: cols, col_stride: 1 }
+        MatRef { data, rows, cols, row_stride: cols, col_stride: 1, zeros_likely: false }
+    }
+
+    /// The same view, marked as likely to hold many exact zeros (a layer's
+    /// input, which may be pixels): the AVX-512 kernel then leaves out the
+    /// terms that are zeros where that pays, with the same bits (see
+    /// `avx512/sparse.rs`). Costs a look at a few rows where it does not.
+    pub fn zeros_likely(self) -> Self {
+        MatRef { zeros_likely: true, ..self }
     }
 
     /// The transpose, as a view of the same memory.

@@ -105,7 +105,12 @@ impl StackedLinear {
         let wide = &mut scratch.wide;
         wide.resize(batch * total, 0.0);
         let w = MatRef::row_major(&self.weights, total, self.fan_in);
-        matmul_bias(wide, &self.biases, MatRef::row_major(&x[..batch * self.fan_in], batch, self.fan_in), w.t());
+        matmul_bias(
+            wide,
+            &self.biases,
+            MatRef::row_major(&x[..batch * self.fan_in], batch, self.fan_in).zeros_likely(),
+            w.t(),
+        );
         for (cols, out) in self.columns().zip(outputs.iter_mut()) {
             let n = cols.len();
             for (r, dst) in out[..batch * n].chunks_exact_mut(n).enumerate() {
@@ -138,7 +143,7 @@ impl StackedLinear {
         let dw = &mut scratch.weight_grads;
         dw.resize(total * self.fan_in, 0.0);
         let dz_mat = MatRef::row_major(wide, batch, total);
-        matmul(dw, false, dz_mat.t(), MatRef::row_major(&x[..batch * self.fan_in], batch, self.fan_in));
+        matmul(dw, false, dz_mat.t(), MatRef::row_major(&x[..batch * self.fan_in], batch, self.fan_in).zeros_likely());
         for (m, cols) in self.columns().enumerate() {
             let (linear, g) = (linears[m], &mut *grads[m]);
             g[linear.weight_range()].copy_from_slice(&dw[cols.start * self.fan_in..cols.end * self.fan_in]);

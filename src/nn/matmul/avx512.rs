@@ -25,10 +25,17 @@
 //! packed `[depth][16 * NV]` otherwise (a transposed weight matrix, moved
 //! 16 x 16 through registers). `lhs` is read in place (one broadcast per
 //! row and term) when a row or a term is contiguous, packed otherwise.
+//!
+//! Zero terms. Where the caller marks an operand `zeros_likely`, a tile
+//! may visit only the terms where its `lhs` rows are nonzero, or a strip
+//! only the rows of `rhs` that are nonzero, with the same bits ([`sparse`]
+//! says why and when).
 
 use super::{MatRef, Start};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
+
+mod sparse;
 
 /// Lanes of a zmm register.
 const LANES: usize = 16;
@@ -38,10 +45,21 @@ const LANES: usize = 16;
 /// copied together first, so that each tile reads a contiguous block.
 const IN_PLACE_SPAN: usize = 1 << 16;
 
+/// A thread's buffers, reused from call to call.
+#[derive(Default)]
+struct Packs {
+    /// A packed strip of `rhs`.
+    rhs: Vec<f32>,
+    /// Packed `lhs`, where it has no unit stride.
+    lhs: Vec<f32>,
+    /// The terms each row tile visits (see [`sparse`]).
+    row_lists: sparse::RowLists,
+    /// The terms every tile of a strip visits.
+    strip_list: Vec<u32>,
+}
+
 thread_local! {
-    /// Packed `rhs` strips and, where needed, packed `lhs`: reused from
-    /// call to call on each thread.
-    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
 }
 
 /// Whether this CPU runs the kernel (AVX-512F; it implies FMA).
@@ -81,44 +99,98 @@ enum LhsLayout {
 /// must be true.
 pub unsafe fn block(dst: &mut [f32], start: Start<'_>, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
     PACKS.with(|packs| {
-        let (packed_rhs, packed_lhs) = &mut *packs.borrow_mut();
+        let packs = &mut *packs.borrow_mut();
+        let lhs_view = lhs;
         let (a, layout) = if lhs.col_stride == 1 {
             (lhs.data.as_ptr().add(first), LhsLayout::Rows(lhs.row_stride))
         } else if lhs.row_stride == 1 {
             (lhs.data.as_ptr().add(first * lhs.col_stride), LhsLayout::Terms(lhs.col_stride))
         } else {
-            pack_lhs(packed_lhs, &lhs, first, depth);
-            (packed_lhs.as_ptr(), LhsLayout::Terms(lhs.rows))
+            pack_lhs(&mut packs.lhs, &lhs, first, depth);
+            (packs.lhs.as_ptr(), LhsLayout::Terms(lhs.rows))
         };
         let lhs = Lhs { ptr: a, layout, rows: lhs.rows };
+        let full_nv = rhs.cols.min(4 * LANES).div_ceil(LANES);
+        let row_lists = match lhs_view.zeros_likely {
+            true => sparse::lhs_row_lists(&mut packs.row_lists, lhs, tile_rows(full_nv), depth),
+            false => None,
+        };
+        let mut strip_lists = row_lists.is_none() && rhs.zeros_likely;
+        let mut lhs_finite = None;
         let top = rhs.data.as_ptr().add(first * rhs.row_stride);
         let mut col = 0;
         while col < rhs.cols {
             let width = (rhs.cols - col).min(4 * LANES);
-            let b = if rhs.col_stride == 1 && depth * rhs.row_stride <= IN_PLACE_SPAN {
-                Rhs { ptr: top.add(col), stride: rhs.row_stride }
-            } else if rhs.col_stride == 1 {
-                let row_len = width.div_ceil(LANES) * LANES;
-                packed_rhs.resize(depth * row_len, 0.0);
-                for (p, row) in packed_rhs.chunks_exact_mut(row_len).enumerate() {
-                    row[..width].copy_from_slice(std::slice::from_raw_parts(top.add(col + p * rhs.row_stride), width));
-                }
-                Rhs { ptr: packed_rhs.as_ptr(), stride: row_len }
-            } else {
-                let row_len = width.div_ceil(LANES) * LANES;
-                packed_rhs.resize(depth * row_len, 0.0);
-                let from = top.add(col * rhs.col_stride);
-                pack_transposed(packed_rhs, from, rhs.col_stride, rhs.row_stride, width, depth, row_len);
-                Rhs { ptr: packed_rhs.as_ptr(), stride: row_len }
-            };
+            let b = strip_of_rhs(&mut packs.rhs, &rhs, top, col, width, depth);
             let start = match start {
                 Start::Bias(bias) => Start::Bias(&bias[col..]),
                 other => other,
             };
-            strip(dst.as_mut_ptr().add(col), rhs.cols, start, lhs, b, width, depth);
+            let mask = lane_mask(width);
+            let terms = match &row_lists {
+                Some(lists) if width.div_ceil(LANES) == full_nv && sparse::finite_strip(b, width, depth) => {
+                    TileTerms::PerTile(lists)
+                }
+                _ if strip_lists => match sparse::strip_list(&mut packs.strip_list, b, width, depth) {
+                    sparse::Density::Sparse if *lhs_finite.get_or_insert_with(|| sparse::finite_lhs(lhs, depth)) => {
+                        TileTerms::Same(&packs.strip_list)
+                    }
+                    sparse::Density::Dense => {
+                        strip_lists = false;
+                        TileTerms::All
+                    }
+                    _ => TileTerms::All,
+                },
+                _ => TileTerms::All,
+            };
+            strip(Out { dst: dst.as_mut_ptr().add(col), dst_rs: rhs.cols, mask, start }, lhs, b, width, depth, terms);
             col += width;
         }
     });
+}
+
+/// The strip of `rhs` at columns `col..col + width` of the block starting
+/// at `top`, in place or packed into `packed`.
+unsafe fn strip_of_rhs(
+    packed: &mut Vec<f32>,
+    rhs: &MatRef,
+    top: *const f32,
+    col: usize,
+    width: usize,
+    depth: usize,
+) -> Rhs {
+    if rhs.col_stride == 1 && depth * rhs.row_stride <= IN_PLACE_SPAN {
+        return Rhs { ptr: top.add(col), stride: rhs.row_stride };
+    }
+    let row_len = width.div_ceil(LANES) * LANES;
+    packed.resize(depth * row_len, 0.0);
+    if rhs.col_stride == 1 {
+        for (p, row) in packed.chunks_exact_mut(row_len).enumerate() {
+            row[..width].copy_from_slice(std::slice::from_raw_parts(top.add(col + p * rhs.row_stride), width));
+        }
+    } else {
+        let from = top.add(col * rhs.col_stride);
+        pack_transposed(packed, from, rhs.col_stride, rhs.row_stride, width, depth, row_len);
+    }
+    Rhs { ptr: packed.as_ptr(), stride: row_len }
+}
+
+/// The lane mask of a strip's last register.
+fn lane_mask(width: usize) -> __mmask16 {
+    match width % LANES {
+        0 => 0xffff,
+        tail => (1u16 << tail) - 1,
+    }
+}
+
+/// Rows per tile for `nv` registers per row: `rows * nv <= 24`
+/// accumulators, and at most 12 rows.
+fn tile_rows(nv: usize) -> usize {
+    match nv {
+        1 | 2 => 12,
+        3 => 8,
+        _ => 6,
+    }
 }
 
 /// Where a strip reads `lhs`: its first row, the layout, the row count.
@@ -220,20 +292,24 @@ unsafe fn pack_lhs(out: &mut Vec<f32>, lhs: &MatRef, start: usize, depth: usize)
     }
 }
 
-/// One column strip over every row: tiles of `MR` rows, the register
-/// shape chosen by the strip's width.
+/// Which terms the tiles of a strip visit: all, each row tile its own list
+/// (zeros in `lhs`), or one list for every tile (zero rows of `rhs`).
+#[derive(Clone, Copy)]
+enum TileTerms<'a> {
+    All,
+    PerTile(&'a sparse::RowLists),
+    Same(&'a [u32]),
+}
+
+/// One column strip over every row: tiles of [`tile_rows`] rows, the
+/// register shape chosen by the strip's width.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn strip(dst: *mut f32, dst_rs: usize, start: Start<'_>, lhs: Lhs, rhs: Rhs, width: usize, depth: usize) {
-    let mask = match width % LANES {
-        0 => 0xffff,
-        tail => (1u16 << tail) - 1,
-    };
-    let out = Out { dst, dst_rs, mask, start };
+unsafe fn strip(out: Out<'_>, lhs: Lhs, rhs: Rhs, width: usize, depth: usize, terms: TileTerms<'_>) {
     match width.div_ceil(LANES) {
-        1 => rows::<1, 12>(out, lhs, rhs, depth),
-        2 => rows::<2, 12>(out, lhs, rhs, depth),
-        3 => rows::<3, 8>(out, lhs, rhs, depth),
-        _ => rows::<4, 6>(out, lhs, rhs, depth),
+        1 => rows::<1, 12>(out, lhs, rhs, depth, terms),
+        2 => rows::<2, 12>(out, lhs, rhs, depth, terms),
+        3 => rows::<3, 8>(out, lhs, rhs, depth, terms),
+        _ => rows::<4, 6>(out, lhs, rhs, depth, terms),
     }
 }
 
@@ -250,7 +326,8 @@ struct Out<'a> {
 
 /// The rows of one strip, `MR` at a time, the last tile shorter.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn rows<const NV: usize, const MR: usize>(out: Out<'_>, lhs: Lhs, rhs: Rhs, depth: usize) {
+unsafe fn rows<const NV: usize, const MR: usize>(out: Out<'_>, lhs: Lhs, rhs: Rhs, depth: usize, terms: TileTerms<'_>) {
+    debug_assert_eq!(MR, tile_rows(NV));
     let (a, layout, m) = (lhs.ptr, lhs.layout, lhs.rows);
     let mut row = 0;
     while row < m {
@@ -260,10 +337,15 @@ unsafe fn rows<const NV: usize, const MR: usize>(out: Out<'_>, lhs: Lhs, rhs: Rh
             LhsLayout::Terms(_) => a.add(row),
         };
         let out = Out { dst: out.dst.add(row * out.dst_rs), ..out };
+        let only = match terms {
+            TileTerms::All => None,
+            TileTerms::PerTile(lists) => Some(lists.tile(row / MR)),
+            TileTerms::Same(list) => Some(list),
+        };
         macro_rules! tile_of {
             ($($rows:literal)*) => {
                 match count {
-                    $($rows => tile::<NV, $rows>(out, a_tile, layout, rhs, depth),)*
+                    $($rows => tile::<NV, $rows>(out, a_tile, layout, rhs, depth, only),)*
                     _ => unreachable!("a tile has 1 to 12 rows"),
                 }
             };
@@ -274,7 +356,9 @@ unsafe fn rows<const NV: usize, const MR: usize>(out: Out<'_>, lhs: Lhs, rhs: Rh
 }
 
 /// One `R x 16 NV` tile: `R * NV` accumulators summed along k, then
-/// stored (see the module doc for the order).
+/// stored (see the module doc for the order). With `only`, the terms not
+/// listed are zeros and left out, unless a sum comes out `-0` (see
+/// [`sparse`]): then every term is summed.
 #[inline]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn tile<const NV: usize, const R: usize>(
@@ -283,24 +367,46 @@ unsafe fn tile<const NV: usize, const R: usize>(
     layout: LhsLayout,
     rhs: Rhs,
     depth: usize,
+    only: Option<&[u32]>,
 ) {
     if R * NV > 24 {
         return; // instantiated but never called: `rows` keeps R <= 24 / NV
     }
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
+    if let Some(list) = only {
+        sum_terms(&mut acc, a, layout, rhs, out.mask, list.iter().map(|&p| p as usize));
+        if !sparse::any_negative_zero(&acc, out.mask) {
+            return store(out, &acc);
+        }
+        acc = [[_mm512_setzero_ps(); NV]; R];
+    }
+    sum_terms(&mut acc, a, layout, rhs, out.mask, 0..depth);
+    store(out, &acc);
+}
+
+/// Adds the products of `terms` (in order) to a tile's sums.
+#[inline(always)]
+unsafe fn sum_terms<const NV: usize, const R: usize>(
+    acc: &mut [[__m512; NV]; R],
+    a: *const f32,
+    layout: LhsLayout,
+    rhs: Rhs,
+    mask: __mmask16,
+    terms: impl Iterator<Item = usize>,
+) {
     match layout {
         LhsLayout::Rows(stride) => {
             let rows: [*const f32; R] = std::array::from_fn(|r| a.add(r * stride));
-            for p in 0..depth {
-                let bv = load_row::<NV>(rhs, p, out.mask);
+            for p in terms {
+                let bv = load_row::<NV>(rhs, p, mask);
                 for (sums, row) in acc.iter_mut().zip(&rows) {
                     add_products(sums, *row.add(p), &bv);
                 }
             }
         }
         LhsLayout::Terms(stride) => {
-            for p in 0..depth {
-                let bv = load_row::<NV>(rhs, p, out.mask);
+            for p in terms {
+                let bv = load_row::<NV>(rhs, p, mask);
                 let ap = a.add(p * stride);
                 for (r, sums) in acc.iter_mut().enumerate() {
                     add_products(sums, *ap.add(r), &bv);
@@ -308,7 +414,6 @@ unsafe fn tile<const NV: usize, const R: usize>(
             }
         }
     }
-    store(out, &acc);
 }
 
 /// One term of a tile row: `sums[v] = fma(a, b[v], sums[v])`.
@@ -405,7 +510,7 @@ mod tests {
         match which {
             0 => MatRef::row_major(data, rows, cols),
             1 => MatRef::row_major(data, cols, rows).t(),
-            _ => MatRef { data, rows, cols, row_stride: 2 * cols + 1, col_stride: 2 },
+            _ => MatRef { data, rows, cols, row_stride: 2 * cols + 1, col_stride: 2, zeros_likely: false },
         }
     }
 
@@ -453,6 +558,99 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `lhs * rhs` by the kernel with the sparse operand marked, against
+    /// `gemm` over every term, for the three starts (a bias of `-0`s, so
+    /// that the sign of a zero sum shows).
+    fn assert_sparse_equals_gemm(lhs: MatRef, rhs: MatRef, what: &str) {
+        let (m, n) = (lhs.rows, rhs.cols);
+        let bias = vec![-0.0; n];
+        for mode in 0..3 {
+            let before: Vec<f32> = (0..m * n).map(|i| [0.5, -0.0, 0.0][i % 3]).collect();
+            let (mut want, mut got) = (before.clone(), before);
+            let start = [Start::Overwrite, Start::Accumulate, Start::Bias(&bias)][mode];
+            if mode == 2 {
+                want.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(&bias));
+            }
+            by_gemm(&mut want, mode > 0, lhs, rhs);
+            by_kernel(&mut got, start, lhs, rhs);
+            let differ = want.iter().zip(&got).position(|(x, y)| x.to_bits() != y.to_bits());
+            assert_eq!(
+                differ,
+                None,
+                "{what}, start {mode}: gemm {want:?} kernel {got:?}",
+                want = differ.map(|i| want[i]),
+                got = differ.map(|i| got[i])
+            );
+        }
+    }
+
+    /// Images' worth of zeros: each value is zero (of either sign) with
+    /// probability 9/10, and whole rows are zero with probability 1/2.
+    fn mostly_zeros(values: &mut Values, rows: usize, cols: usize) -> Vec<f32> {
+        let mut out = values.vec(rows * cols);
+        for row in out.chunks_exact_mut(cols) {
+            let blank = (values.0 >> 40).is_multiple_of(2);
+            for x in row.iter_mut() {
+                if blank || !values.next().to_bits().is_multiple_of(10) {
+                    *x = if (values.0 >> 40).is_multiple_of(3) { -0.0 } else { 0.0 };
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `x` holds both `m x k` and `k x n` row-major.
+    fn lhs_fits(x: &[f32], m: usize, k: usize, n: usize) -> bool {
+        x.len() >= m * k && x.len() >= k * n
+    }
+
+    #[test]
+    fn leaving_zero_terms_out_keeps_gemm_bits() {
+        if !available() {
+            eprintln!("no AVX-512 on this CPU: the kernel is not used, nothing to compare");
+            return;
+        }
+        let mut values = Values(11);
+        // The first layer's forward (zeros in lhs) and weight gradient
+        // (zero rows in rhs), with edges, two k-blocks and a narrow strip.
+        for (m, n, k) in [(64, 64, 784), (13, 40, 100), (1000, 10, 64), (64, 784, 64), (10, 100, 37)] {
+            let x = mostly_zeros(&mut values, m.max(k), k.max(n));
+            let dense = values.vec(k * n.max(m));
+            assert!(lhs_fits(&x, m, k, n) && dense.len() >= k * m.max(n));
+            let (lhs, rhs) = (MatRef::row_major(&x, m, k).zeros_likely(), MatRef::row_major(&dense, n, k).t());
+            assert_sparse_equals_gemm(lhs, rhs, &format!("{m}x{n}x{k}, zeros in lhs"));
+            let (lhs, rhs) = (MatRef::row_major(&dense, k, m).t(), MatRef::row_major(&x, k, n).zeros_likely());
+            assert_sparse_equals_gemm(lhs, rhs, &format!("{m}x{n}x{k}, zeros in rhs"));
+            // Infinities and NaNs facing zero terms must make NaNs, as in gemm.
+            let mut bad = dense.clone();
+            bad[3] = f32::INFINITY;
+            bad[k + 5] = f32::NAN;
+            let (lhs, rhs) = (MatRef::row_major(&x, m, k).zeros_likely(), MatRef::row_major(&bad, n, k).t());
+            assert_sparse_equals_gemm(lhs, rhs, &format!("{m}x{n}x{k}, zeros in lhs, inf and NaN in rhs"));
+            let (lhs, rhs) = (MatRef::row_major(&bad, k, m).t(), MatRef::row_major(&x, k, n).zeros_likely());
+            assert_sparse_equals_gemm(lhs, rhs, &format!("{m}x{n}x{k}, zeros in rhs, inf and NaN in lhs"));
+        }
+    }
+
+    #[test]
+    fn a_sum_underflowing_to_negative_zero_is_summed_again() {
+        if !available() {
+            eprintln!("no AVX-512 on this CPU: the kernel is not used, nothing to compare");
+            return;
+        }
+        // Term 0 gives 1e-30 * -1e-30, which rounds to -0; every later term
+        // is 0 * 1 = +0, which gemm adds (making +0) and a list leaves out.
+        let (m, n, k) = (12, 16, 64);
+        let mut x = vec![0.0; m * k];
+        x[0] = 1e-30;
+        let mut w = vec![1.0; k * n];
+        w[0] = -1e-30;
+        let (lhs, rhs) = (MatRef::row_major(&x, m, k).zeros_likely(), MatRef::row_major(&w, k, n));
+        assert_sparse_equals_gemm(lhs, rhs, "underflow, zeros in lhs");
+        let (lhs, rhs) = (MatRef::row_major(&w, n, k).t(), MatRef::row_major(&x, m, k).t().zeros_likely());
+        assert_sparse_equals_gemm(lhs, rhs, "underflow, zeros in rhs");
     }
 
     #[test]
