@@ -7,7 +7,7 @@
 //! `dz^T x` (zeros in `rhs`: a 64-pixel stretch of a row is blank 23 % of
 //! the time). A tile that leaves those terms out does about half the first
 //! layer's work, and the first layer holds 39 % of a 784-64^20-10 network's
-//! multiply-adds and 71 % of the seed network's.
+//! multiply-adds and 70 % of the seed network's.
 //!
 //! **Why the bits do not change.** Every element is summed as
 //! `acc = +0; acc = fma(a_p, b_p, acc)` in order of p (the module above).
