@@ -543,35 +543,27 @@ mod tests {
                 if !(0..k).step_by(K_BLOCK).all(|s| general_path(m, n, K_BLOCK.min(k - s), &lhs, &rhs)) {
                     continue;
                 }
-                let bias = values.vec(n);
-                for mode in 0..3 {
-                    let before = values.vec(m * n);
-                    let (mut want, mut got) = (before.clone(), before);
-                    let start = [Start::Overwrite, Start::Accumulate, Start::Bias(&bias)][mode];
-                    if mode == 2 {
-                        want.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(&bias));
-                    }
-                    by_gemm(&mut want, mode > 0, lhs, rhs);
-                    by_kernel(&mut got, start, lhs, rhs);
-                    let same = want.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits());
-                    assert!(same, "{m}x{n}x{k}, views {lhs_view}/{rhs_view}, start {mode}");
-                }
+                let (bias, before) = (values.vec(n), values.vec(m * n));
+                assert_kernel_equals_gemm(
+                    lhs,
+                    rhs,
+                    &bias,
+                    &before,
+                    &format!("{m}x{n}x{k}, views {lhs_view}/{rhs_view}"),
+                );
             }
         }
     }
 
-    /// `lhs * rhs` by the kernel with the sparse operand marked, against
-    /// `gemm` over every term, for the three starts (a bias of `-0`s, so
-    /// that the sign of a zero sum shows).
-    fn assert_sparse_equals_gemm(lhs: MatRef, rhs: MatRef, what: &str) {
-        let (m, n) = (lhs.rows, rhs.cols);
-        let bias = vec![-0.0; n];
+    /// `dst = start + lhs * rhs` by the kernel against `gemm`, bit for bit,
+    /// for the three starts (overwrite, accumulate onto `before`, `bias`).
+    fn assert_kernel_equals_gemm(lhs: MatRef, rhs: MatRef, bias: &[f32], before: &[f32], what: &str) {
+        let n = rhs.cols;
         for mode in 0..3 {
-            let before: Vec<f32> = (0..m * n).map(|i| [0.5, -0.0, 0.0][i % 3]).collect();
-            let (mut want, mut got) = (before.clone(), before);
-            let start = [Start::Overwrite, Start::Accumulate, Start::Bias(&bias)][mode];
+            let (mut want, mut got) = (before.to_vec(), before.to_vec());
+            let start = [Start::Overwrite, Start::Accumulate, Start::Bias(bias)][mode];
             if mode == 2 {
-                want.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(&bias));
+                want.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(bias));
             }
             by_gemm(&mut want, mode > 0, lhs, rhs);
             by_kernel(&mut got, start, lhs, rhs);
@@ -584,6 +576,13 @@ mod tests {
                 got = differ.map(|i| got[i])
             );
         }
+    }
+
+    /// [`assert_kernel_equals_gemm`] with a bias of `-0`s and a destination
+    /// holding zeros of both signs, so that the sign of a zero sum shows.
+    fn assert_sparse_equals_gemm(lhs: MatRef, rhs: MatRef, what: &str) {
+        let before: Vec<f32> = (0..lhs.rows * rhs.cols).map(|i| [0.5, -0.0, 0.0][i % 3]).collect();
+        assert_kernel_equals_gemm(lhs, rhs, &vec![-0.0; rhs.cols], &before, what);
     }
 
     /// Images' worth of zeros: each value is zero (of either sign) with
