@@ -100,7 +100,7 @@ enum LhsLayout {
 pub unsafe fn block(dst: &mut [f32], start: Start<'_>, lhs: MatRef, rhs: MatRef, first: usize, depth: usize) {
     PACKS.with(|packs| {
         let packs = &mut *packs.borrow_mut();
-        let lhs_view = lhs;
+        let lhs_zeros = lhs.zeros_likely;
         let (a, layout) = if lhs.col_stride == 1 {
             (lhs.data.as_ptr().add(first), LhsLayout::Rows(lhs.row_stride))
         } else if lhs.row_stride == 1 {
@@ -111,7 +111,7 @@ pub unsafe fn block(dst: &mut [f32], start: Start<'_>, lhs: MatRef, rhs: MatRef,
         };
         let lhs = Lhs { ptr: a, layout, rows: lhs.rows };
         let full_nv = rhs.cols.min(4 * LANES).div_ceil(LANES);
-        let row_lists = match lhs_view.zeros_likely {
+        let row_lists = match lhs_zeros {
             true => sparse::lhs_row_lists(&mut packs.row_lists, lhs, tile_rows(full_nv), depth),
             false => None,
         };
@@ -185,7 +185,7 @@ fn lane_mask(width: usize) -> __mmask16 {
 
 /// Rows per tile for `nv` registers per row: `rows * nv <= 24`
 /// accumulators, and at most 12 rows.
-fn tile_rows(nv: usize) -> usize {
+const fn tile_rows(nv: usize) -> usize {
     match nv {
         1 | 2 => 12,
         3 => 8,
@@ -327,7 +327,7 @@ struct Out<'a> {
 /// The rows of one strip, `MR` at a time, the last tile shorter.
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn rows<const NV: usize, const MR: usize>(out: Out<'_>, lhs: Lhs, rhs: Rhs, depth: usize, terms: TileTerms<'_>) {
-    debug_assert_eq!(MR, tile_rows(NV));
+    const { assert!(MR == tile_rows(NV), "the row lists are built for tile_rows(NV) rows a tile") };
     let (a, layout, m) = (lhs.ptr, lhs.layout, lhs.rows);
     let mut row = 0;
     while row < m {
