@@ -34,18 +34,20 @@ __all__ = ["InputError", "Run", "Sweep", "from_torch", "open", "presets", "resum
 Experiment = Union[None, str, "os.PathLike[str]", Dict[str, Any]]
 
 
-def _source(experiment: Experiment) -> tuple:
-    """How the compiled module is told which experiment: a kind and a text."""
-    if experiment is None:
+def _source(given: Any, field: str = "experiment") -> tuple:
+    """How the compiled module is told which experiment (or sweep): a kind
+    and a text. ``None`` is the seed experiment; ``field`` names the
+    argument in the error."""
+    if given is None and field == "experiment":
         return ("seed", "")
-    if isinstance(experiment, dict):
-        return ("json", json.dumps(experiment))
-    if isinstance(experiment, (str, os.PathLike)):
-        path = Path(os.fspath(experiment))
+    if isinstance(given, dict):
+        return ("json", json.dumps(given))
+    if isinstance(given, (str, os.PathLike)):
+        path = Path(os.fspath(given))
         if path.exists():
             return ("file", str(path))
-        return ("preset", str(experiment))
-    raise InputError(f"experiment: a file, a preset's name or a dict, got {type(experiment).__name__}")
+        return ("preset", str(given))
+    raise InputError(f"{field}: a file, a preset's name or a dict, got {type(given).__name__}")
 
 
 Progress = Union[bool, Callable[[str], Any]]
@@ -140,11 +142,7 @@ def sweep(
     ``group_size`` train points of the same shapes together, as the command
     line's ``--lockstep`` and ``--group-size`` (the same bits as alone).
     """
-    if isinstance(spec, dict):
-        kind, source = "json", json.dumps(spec)
-    else:
-        path = Path(os.fspath(spec))
-        kind, source = ("file", str(path)) if path.exists() else ("preset", str(spec))
+    kind, source = _source(spec, "spec")
     dir, total, done, failed, interrupted = _initscope.sweep(
         kind,
         source,

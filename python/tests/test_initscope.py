@@ -166,6 +166,8 @@ def test_a_sweep_runs_and_reads_back_as_a_table(data, tmp_path):
     bad = dict(spec, sweep={"optimizer.lr": []})
     with pytest.raises(initscope.InputError, match="the list is empty"):
         initscope.sweep(bad, tmp_path / "bad")
+    with pytest.raises(initscope.InputError, match="^spec: a file, a preset's name or a dict, got int$"):
+        initscope.sweep(42, tmp_path / "bad")
 
 
 def test_lockstep_gives_the_records_of_training_alone(data, tmp_path):
