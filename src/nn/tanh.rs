@@ -4,32 +4,39 @@
 //!
 //! The C library's `tanhf` is scalar: in a deep tanh network it took 70 %
 //! of training time (perf, 784-64^20-10 on MNIST), three times the matrix
-//! products. This is Cephes' `tanhf` (S. L. Moshier, Cephes Math Library
-//! 2.2, `tanhf.c` and `expf.c`) written without branches, so that both of
-//! its ranges are computed and one is selected per element:
+//! products. Here `tanh` is one rational function of `x^2`,
 //!
-//! - `|x| < 0.625`: `x + x^3 P(x^2)`, Cephes' degree-4 minimax polynomial;
-//! - otherwise: `1 - 2 / (exp(2|x|) + 1)` with the sign of `x`, where
-//!   `exp` is Cephes' `expf`: `2^n exp(r)`, `n = round(x / ln 2)`, `r`
-//!   reduced in two parts of `ln 2` and `exp(r)` a degree-7 polynomial;
-//!   `|x|` is clamped at 10, where `tanh` rounds to 1 in single precision.
+//! ```text
+//! tanh(x) ~ x P(x^2) / Q(x^2),   P of degree 6, Q of degree 3, P(0) = Q(0) = 1,
+//! ```
 //!
-//! Only `+ - * /` and bit operations are used (no fused multiply-add, no
-//! library call), each correctly rounded by IEEE 754, so the result depends
-//! on the input alone: not on the vector width, the CPU or the thread.
-//! Rounding to the nearest integer is the `1.5 * 2^23` trick, exact for
-//! the `|n| <= 26` that occur. The error is at most 2 units in the last
-//! place (tested against `f64::tanh` over every float in `[2^-20, 10]`).
+//! the minimax fit (least maximum error in units in the last place) on
+//! `[0, 9.010913]`, made by `scripts/fit-tanh.py` (the differential
+//! correction algorithm, Cheney and Loeb 1961) and rounded to single
+//! precision; the same form as Eigen's `generic_fast_tanh_float`, with
+//! coefficients of our own. `|x|` is clamped at `ln(2^26 - 1) / 2 =
+//! 9.010913`, beyond which `tanh` rounds to 1, and the result capped at 1.
+//! Per 16 lanes that is 10 fused multiply-adds, 5 other operations and one
+//! division, against Cephes' two branches (an `exp` and a polynomial, both
+//! computed and one selected): 2.4x fewer operations, for an error of at
+//! most 6.13 units in the last place instead of 2 (3.7e-7 relative, at
+//! 7.56; tested against `f64::tanh` over every float in `[2^-20, 10]`).
+//! The rounding of about five operations on numbers near 1 is most of it:
+//! the fit itself is within 1.14 units.
+//!
+//! Only `+ * /`, fused multiply-adds, `min` and bit operations are used
+//! (no library call), each correctly rounded by IEEE 754, so the result
+//! depends on the input alone: not on the vector width, the CPU or the
+//! thread. Where the CPU has no fused multiply-add, [`f32::mul_add`] still
+//! rounds once (in software, slowly).
 
-/// Cephes `tanhf`'s polynomial for `|x| < 0.625`, highest degree first.
-const SMALL: [f32; 5] = [-5.704_988_7e-3, 2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1];
-/// Cephes `expf`'s polynomial for `exp(r) - 1 - r`, over `r^2`, highest first.
-const EXP: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5e-1];
-/// `ln 2` in two parts (Cephes' C1 and C2): `n * C1` is exact.
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-/// `1.5 * 2^23`: adding and subtracting it rounds to the nearest integer.
-const ROUNDER: f32 = 12_582_912.0;
+/// `P`'s coefficients in `x^2`, highest degree first (`P(0) = 1`), from
+/// `scripts/fit-tanh.py`.
+const P: [f32; 7] = [-4.071_835e-15, 2.054_119e-11, -1.342_204_8e-8, 9.465_768e-6, 2.942_484e-3, 0.129_396_36, 1.0];
+/// `Q`'s coefficients in `x^2`, highest degree first (`Q(0) = 1`).
+const Q: [f32; 4] = [2.310_911_8e-4, 2.385_261_5e-2, 0.462_729_63, 1.0];
+/// `ln(2^26 - 1) / 2`: from here on `tanh(x) > 1 - 2^-25` rounds to 1.
+const CLAMP: f32 = 9.010_913;
 
 /// `a[i] = tanh(z[i])` for every element of `z` (`a` at least as long):
 /// in 16-wide AVX-512 registers (written out with intrinsics) or 8-wide AVX2
@@ -43,8 +50,8 @@ pub fn tanh_slice(z: &[f32], a: &mut [f32]) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA.
         unsafe { tanh_slice_avx2(z, a) };
         return;
     }
@@ -58,11 +65,9 @@ fn tanh_slice_portable(z: &[f32], a: &mut [f32]) {
 }
 
 /// [`tanh`] in 16-lane AVX-512 registers: the same IEEE operations in the
-/// same order (no FMA), written out because the compiler's own
-/// vectorisation spends some on what it cannot prove (`0 * z + c` starting
-/// each polynomial, a sign copy in three steps): 7 % faster, the same bits
-/// (the exhaustive test below compares every input from 2^-20 to 10 with
-/// the scalar [`tanh`]).
+/// same order, written out with intrinsics (the sign in one ternary-logic
+/// step); the exhaustive test below compares every input from 2^-20 to 10
+/// with the scalar [`tanh`].
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
@@ -84,64 +89,42 @@ unsafe fn tanh_slice_avx512(z: &[f32], a: &mut [f32]) {
 fn tanh16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
     let splat = _mm512_set1_ps;
-    let (add, sub, mul) = (_mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps);
-    let ax = _mm512_abs_ps(x);
-    // Small |x|: x + x^3 P(x^2); the fold's first step `0 * z + c` is `c`
-    // wherever this branch is taken (z is finite there).
-    let z = mul(x, x);
-    let p = SMALL[1..].iter().fold(splat(SMALL[0]), |acc, &c| add(mul(acc, z), splat(c)));
-    let small = add(x, mul(mul(x, z), p));
-    // Large |x|: 1 - 2 / (exp(2|x|) + 1); r is always finite.
-    let t = mul(splat(2.0), _mm512_min_ps(ax, splat(10.0)));
-    let shifted = add(mul(t, splat(std::f32::consts::LOG2_E)), splat(ROUNDER));
-    let n = sub(shifted, splat(ROUNDER));
-    let r = sub(sub(t, mul(n, splat(LN2_HI))), mul(n, splat(LN2_LO)));
-    let q = EXP[1..].iter().fold(splat(EXP[0]), |acc, &c| add(mul(acc, r), splat(c)));
-    let exp_r = add(add(mul(q, mul(r, r)), r), splat(1.0));
-    let bias = _mm512_set1_epi32(127 - ROUNDER.to_bits() as i32);
-    let power = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_castps_si512(shifted), bias));
-    let exp_t = mul(exp_r, _mm512_castsi512_ps(power));
-    let large = sub(splat(1.0), _mm512_div_ps(splat(2.0), add(exp_t, splat(1.0))));
-    // Select; the sign of x on the magnitude's bits in one ternary-logic
-    // step (bit = sign mask ? x : y); NaN stays x.
-    let y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(ax, splat(0.625)), large, small);
+    let ax = _mm512_min_ps(_mm512_abs_ps(x), splat(CLAMP));
+    let s = _mm512_mul_ps(ax, ax);
+    let horner = |coefficients: &[f32]| {
+        coefficients[1..].iter().fold(splat(coefficients[0]), |acc, &c| _mm512_fmadd_ps(acc, s, splat(c)))
+    };
+    let (p, q) = (horner(&P), horner(&Q));
+    let y = _mm512_min_ps(_mm512_div_ps(_mm512_mul_ps(ax, p), q), splat(1.0));
+    // The sign of x on y's bits in one ternary-logic step (bit = sign mask
+    // ? x : y); NaN stays x.
     let sign = _mm512_set1_epi32(i32::MIN);
     let signed = _mm512_ternarylogic_epi32::<0xCA>(sign, _mm512_castps_si512(x), _mm512_castps_si512(y));
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), _mm512_castsi512_ps(signed), x)
 }
 
-/// [`tanh_slice_portable`] compiled for AVX2 (no FMA: Rust never fuses a
-/// multiply and an add on its own, so the bits stay the same).
+/// [`tanh_slice_portable`] compiled for AVX2 with FMA ([`f32::mul_add`]
+/// becomes one instruction; Rust never fuses a multiply and an add on its
+/// own, so the bits stay the same).
 ///
 /// # Safety
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn tanh_slice_avx2(z: &[f32], a: &mut [f32]) {
     for (a, &z) in a[..z.len()].iter_mut().zip(z) {
         *a = tanh(z);
     }
 }
 
-/// `tanh(x)` within 2 ulp; NaN stays NaN, `-0` stays `-0`.
+/// `tanh(x)` within 6.13 ulp, never above 1 in magnitude; odd to the bit;
+/// NaN stays NaN, `-0` stays `-0`.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    let ax = x.abs();
-    // Small |x|: x + x^3 P(x^2).
-    let z = x * x;
-    let p = SMALL.iter().fold(0.0f32, |acc, &c| acc * z + c);
-    let small = x + x * z * p;
-    // Large |x|: 1 - 2 / (exp(2|x|) + 1), with exp as 2^n exp(r).
-    let t = 2.0 * ax.min(10.0);
-    let shifted = t * std::f32::consts::LOG2_E + ROUNDER;
-    let n = shifted - ROUNDER;
-    let r = (t - n * LN2_HI) - n * LN2_LO;
-    let q = EXP.iter().fold(0.0f32, |acc, &c| acc * r + c);
-    let exp_r = q * (r * r) + r + 1.0;
-    let power = (shifted.to_bits() as i32 - ROUNDER.to_bits() as i32 + 127) << 23;
-    let exp_t = exp_r * f32::from_bits(power as u32);
-    let large = 1.0 - 2.0 / (exp_t + 1.0);
-    let y = if ax < 0.625 { small } else { large }.copysign(x);
+    let ax = x.abs().min(CLAMP);
+    let s = ax * ax;
+    let horner = |coefficients: &[f32]| coefficients[1..].iter().fold(coefficients[0], |acc, &c| acc.mul_add(s, c));
+    let y = (ax * horner(&P) / horner(&Q)).min(1.0).copysign(x);
     if x.is_nan() {
         x
     } else {
@@ -161,9 +144,10 @@ mod tests {
     }
 
     #[test]
-    fn within_two_ulp_of_the_exact_value_over_every_float_that_matters() {
+    fn within_six_and_a_half_ulp_of_the_exact_value_and_never_above_one_over_every_float_that_matters() {
         // Every float from 2^-20 to 10 (beyond 10 tanh rounds to 1; below,
-        // tanh(x) = x - x^3/3 is within the same bound), both signs.
+        // tanh(x) = x - x^3/3 rounds to x, as P(x^2) / Q(x^2) rounds to 1),
+        // both signs.
         let (start, end) = ((2.0f32).powi(-20).to_bits(), 10.0f32.to_bits());
         let mut worst = (0.0, 0.0f32);
         let mut ys = vec![0.0; 1 << 20];
@@ -175,12 +159,13 @@ mod tests {
                 if e > worst.0 {
                     worst = (e, x);
                 }
+                assert!(y <= 1.0, "{y} above 1 at {x}");
                 assert_eq!(tanh(-x).to_bits(), (-y).to_bits(), "odd at {x}");
                 assert_eq!(tanh(x).to_bits(), y.to_bits(), "the slice's code differs from the scalar's at {x}");
             }
         }
         eprintln!("worst: {} ulp at {}", worst.0, worst.1);
-        assert!(worst.0 <= 2.0, "{} ulp at {}", worst.0, worst.1);
+        assert!(worst.0 <= 6.5, "{} ulp at {}", worst.0, worst.1);
     }
 
     /// Every code path this CPU can run gives the portable path's bits.
@@ -189,7 +174,7 @@ mod tests {
     fn every_vector_width_gives_the_same_bits() {
         let mut xs: Vec<f32> = (0..1 << 20).map(|i| (i as f32 - 524_288.0) * 2e-5).collect();
         // The edges, and a length that leaves a partial last vector.
-        let edges = [0.0, -0.0, 0.625, -0.625, 10.0, -10.0, 1e30, -1e30, 1e-30, f32::INFINITY, f32::NEG_INFINITY];
+        let edges = [0.0, -0.0, CLAMP, -CLAMP, 10.0, -10.0, 1e30, -1e30, 1e-30, f32::INFINITY, f32::NEG_INFINITY];
         xs.extend(edges.iter().chain(&[f32::NAN, -f32::NAN, f32::from_bits(0x7fa0_0001)]));
         let mut portable = vec![0.0; xs.len()];
         tanh_slice_portable(&xs, &mut portable);
@@ -212,7 +197,8 @@ mod tests {
         assert_eq!(tanh(0.0).to_bits(), 0.0f32.to_bits());
         assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
         assert_eq!(tanh(10.0), 1.0);
-        assert_eq!(tanh(9.0), 0.999_999_94);
+        assert_eq!(tanh(CLAMP), 1.0);
+        assert_eq!(tanh(f32::from_bits(CLAMP.to_bits() - 1)), 1.0);
         assert_eq!(tanh(f32::INFINITY), 1.0);
         assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
         assert_eq!(tanh(1e30), 1.0);
