@@ -16,10 +16,10 @@ the worst error in units in the last place on a sample.
     /tmp/fit/bin/python scripts/fit-tanh.py
 """
 
+import sys
+
 import numpy as np
 from scipy.optimize import linprog
-
-import sys
 
 # Beyond ln(2^26 - 1) / 2 = 9.01091..., tanh rounds to 1 in single precision.
 CLAMP = 9.010_913
