@@ -237,8 +237,9 @@ impl MeanField {
 
     /// The critical weight variance: the sigma_w^2 where chi_1 = 1 at the
     /// fixed point (the edge of chaos, Poole Fig. 2, Schoenholz Fig. 1), by
-    /// bisection on log sigma_w^2 in [1e-2, 1e3]; `None` if there is none
-    /// there (a linear network with bias, say).
+    /// bisection on log sigma_w^2 in [1e-2, 1e3] until the midpoint no
+    /// longer moves; `None` if there is none there (a linear network with
+    /// bias, say).
     pub fn critical_weight_variance(&self, sigma_b2: f64) -> Option<f64> {
         let (mut lo, mut hi) = (1e-2f64.ln(), 1e3f64.ln());
         let above = |x: f64| self.chi1_at(x.exp(), sigma_b2) > 1.0;
@@ -247,6 +248,9 @@ impl MeanField {
         }
         for _ in 0..80 {
             let mid = 0.5 * (lo + hi);
+            if mid == lo || mid == hi {
+                break; // every later step would leave lo and hi as they are
+            }
             if above(mid) {
                 hi = mid;
             } else {
