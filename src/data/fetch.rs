@@ -116,7 +116,7 @@ fn verified_mark(path: &Path) -> PathBuf {
 /// compressed bytes (a fifth as many for MNIST) instead of the content.
 /// Best effort: a data directory that cannot be written is only slower.
 fn remember_verified(path: &Path) {
-    if !path.extension().is_some_and(|e| e == "gz") {
+    if path.extension().is_none_or(|e| e != "gz") {
         return;
     }
     if let Ok(raw) = std::fs::read(path) {
