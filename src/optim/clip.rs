@@ -55,7 +55,7 @@ pub struct ClipOutcome {
 ///
 /// Every step records this norm, so it must be cheap: one f64 sum in
 /// order is a chain of dependent additions (a tenth of a 784-512-256-128-
-/// 64-10 step's time). Each tensor's sum of squares is [`LANES`] partial
+/// 64-10 step's time). Each tensor's sum of squares is `LANES` (8) partial
 /// sums (element `i` into partial `i % LANES`) added in order at the
 /// end: a fixed order, so the result depends on the values alone, and the
 /// compiler keeps the partials in one SIMD register. In f64, the order
