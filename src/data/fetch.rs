@@ -80,18 +80,27 @@ fn check_dir(name: DatasetName, dir: &Path) -> Result<Vec<Option<VerifiedFile>>>
 }
 
 /// One file of [`check_dir`]: its verified content, or `None` if missing.
-/// A compressed file whose own md5 matches the one recorded beside it
-/// (see [`remember_verified`]) is not hashed again after inflating.
+/// The file is read once; the md5 of its own bytes is taken on a second
+/// thread while it inflates. Those bytes verify it when they are the
+/// published content (an uncompressed file) or match the mark that an
+/// earlier full check left beside a compressed one ([`verified_mark`]);
+/// otherwise the content's md5 is checked, and the mark written.
 fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Option<VerifiedFile>> {
     let Some(path) = existing_file(dir, stem) else {
         return Ok(None);
     };
-    if let Some(content) = verified_before(&path) {
+    let raw = std::fs::read(&path).map_err(|source| idx::IdxError::Io { path: path.clone(), source })?;
+    let (own, content) = std::thread::scope(|scope| {
+        let own = scope.spawn(|| md5_hex(&raw));
+        let content = idx::read_maybe_gz_bytes(&raw);
+        (own.join().expect("hashing a data file panicked"), content)
+    });
+    let content = content.map_err(|source| idx::IdxError::Gzip { path: path.clone(), source })?;
+    let mark = verified_mark(&path);
+    if own == md5 || std::fs::read_to_string(&mark).is_ok_and(|recorded| recorded.trim() == own) {
         return Ok(Some((path, content)));
     }
-    let mut hasher = Md5::new();
-    let content = idx::read_maybe_gz_observed(&path, |piece| hasher.update(piece))?;
-    let got = format!("{:x}", hasher.finalize());
+    let got = md5_hex(&content);
     if got != md5 {
         return Err(crate::error::input(format!(
             "{}: checksum mismatch for {} (md5 of the uncompressed content is {got}, expected {md5}); delete the file to fetch it again",
@@ -99,44 +108,18 @@ fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Op
             name.as_str()
         )));
     }
-    remember_verified(&path);
+    // Best effort: a data directory that cannot be written is only slower.
+    let _ = write_atomic(&mark, format!("{own}\n").as_bytes());
     Ok(Some((path, content)))
 }
 
-/// Where the md5 of a verified compressed file's own bytes is kept:
-/// `<file>.md5` beside it.
+/// Where the md5 of a verified compressed file's own bytes is kept,
+/// `<file>.md5` beside it, so that later loads hash those bytes (a fifth
+/// as many for MNIST) instead of the content.
 fn verified_mark(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".md5");
     PathBuf::from(name)
-}
-
-/// After a compressed file's content matched its published md5, records
-/// the md5 of the file's own bytes beside it, so that later loads hash the
-/// compressed bytes (a fifth as many for MNIST) instead of the content.
-/// Best effort: a data directory that cannot be written is only slower.
-fn remember_verified(path: &Path) {
-    if path.extension().is_none_or(|e| e != "gz") {
-        return;
-    }
-    if let Ok(raw) = std::fs::read(path) {
-        let _ = write_atomic(&verified_mark(path), format!("{}\n", md5_hex(&raw)).as_bytes());
-    }
-}
-
-/// The content of a compressed file whose bytes still have the md5 that
-/// [`remember_verified`] recorded (hashed on a second thread while the
-/// file inflates); `None` when there is no record, or it does not match,
-/// or the file does not inflate: then the content is verified in full.
-fn verified_before(path: &Path) -> Option<Vec<u8>> {
-    let recorded = std::fs::read_to_string(verified_mark(path)).ok()?;
-    let raw = std::fs::read(path).ok()?;
-    let (own, content) = std::thread::scope(|scope| {
-        let own = scope.spawn(|| md5_hex(&raw));
-        let content = idx::read_maybe_gz_bytes(&raw);
-        (own.join().expect("hashing a data file panicked"), content)
-    });
-    (own == recorded.trim()).then_some(content.ok()?)
 }
 
 /// The indices of the files not found, or every file's content when all are.
@@ -360,25 +343,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(format!("{STEM}.gz"));
         let (good, md5) = (content(0), md5_hex(&content(0)));
+        // A published md5 that nothing matches: only a mark can verify.
+        let unmatched = md5_hex(b"no such content");
         std::fs::write(&path, idx::gzip(&good)).unwrap();
-        assert!(verified_before(&path).is_none(), "no mark yet");
+        assert!(check(dir.path(), &unmatched).is_err(), "no mark yet: the content is hashed");
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
         let mark = verified_mark(&path);
         let own = || md5_hex(&std::fs::read(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&mark).unwrap().trim(), own());
-        assert_eq!(verified_before(&path).unwrap(), good, "the mark is used");
+        assert_eq!(check(dir.path(), &unmatched).unwrap().unwrap().1, good, "the mark is used");
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
         // Another file in its place: the mark no longer matches, so the
         // content is hashed and refused.
         std::fs::write(&path, idx::gzip(&content(1))).unwrap();
-        assert!(verified_before(&path).is_none());
         let err = check(dir.path(), &md5).unwrap_err().to_string();
         assert!(err.contains("checksum mismatch") && err.contains(&format!("{STEM}.gz")), "{err}");
         // A damaged mark: the good file is verified in full and marked again.
         std::fs::write(&path, idx::gzip(&good)).unwrap();
         std::fs::write(&mark, "0123\n").unwrap();
+        assert!(check(dir.path(), &unmatched).is_err(), "a damaged mark verifies nothing");
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
         assert_eq!(std::fs::read_to_string(&mark).unwrap().trim(), own());
+    }
+
+    #[test]
+    fn a_cut_compressed_file_is_one_gzip_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{STEM}.gz"));
+        let gz = idx::gzip(&content(0));
+        std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
+        let err = check(dir.path(), &md5_hex(&content(0))).unwrap_err().to_string();
+        assert!(err.contains(&format!("{STEM}.gz")) && err.contains("truncated gzip"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
     }
 
     #[test]

@@ -65,43 +65,6 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, IdxError> {
     read_maybe_gz_bytes(&raw).map_err(|source| IdxError::Gzip { path: path.into(), source })
 }
 
-/// [`read_maybe_gz`], handing the uncompressed content to `observe` piece
-/// by piece, in order, on a second thread while the rest is inflated (for
-/// a checksum: the md5 of MNIST's training images takes about as long as
-/// inflating them, so the two together take about as long as one).
-pub fn read_maybe_gz_observed(path: &Path, observe: impl FnMut(&[u8]) + Send) -> Result<Vec<u8>, IdxError> {
-    const PIECE: usize = 1 << 20;
-    let raw = std::fs::read(path).map_err(|source| IdxError::Io { path: path.into(), source })?;
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        let mut observe = observe;
-        observe(&raw);
-        return Ok(raw);
-    }
-    let (pieces, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-    let capacity = raw.len() * 4;
-    std::thread::scope(|scope| {
-        let collector = scope.spawn(move || {
-            let (mut observe, mut content) = (observe, Vec::with_capacity(capacity));
-            for piece in received {
-                observe(&piece);
-                content.extend_from_slice(&piece);
-            }
-            content
-        });
-        let mut decoder = GzDecoder::new(raw.as_slice());
-        let inflated = (|| loop {
-            let mut piece = Vec::with_capacity(PIECE);
-            (&mut decoder).take(PIECE as u64).read_to_end(&mut piece)?;
-            if piece.is_empty() || pieces.send(piece).is_err() {
-                return Ok(());
-            }
-        })();
-        drop(pieces);
-        let content = collector.join().expect("the observer of a data file panicked");
-        inflated.map(|()| content).map_err(|source| IdxError::Gzip { path: path.into(), source })
-    })
-}
-
 /// Inflates `bytes` when they are gzip-compressed, else returns them.
 pub fn read_maybe_gz_bytes(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -214,30 +177,6 @@ mod tests {
         let gz = gzip(&encode(&sample()));
         let m = one_line_error(&gz[..gz.len() / 2], "cut.gz");
         assert!(m.contains("truncated gzip"), "{m}");
-    }
-
-    #[test]
-    fn an_observer_sees_the_whole_content_in_order_and_a_cut_stream_is_a_gzip_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 27) as u8).collect();
-        let gz = dir.path().join("big.gz");
-        std::fs::write(&gz, gzip(&content)).unwrap();
-        let (mut seen, mut pieces) = (Vec::new(), 0);
-        let read = read_maybe_gz_observed(&gz, |piece| {
-            seen.extend_from_slice(piece);
-            pieces += 1;
-        });
-        assert_eq!(read.unwrap(), content);
-        assert_eq!((seen == content, pieces), (true, 3), "three pieces of a megabyte");
-        let plain = dir.path().join("plain");
-        std::fs::write(&plain, &content[..100]).unwrap();
-        let mut seen = Vec::new();
-        assert_eq!(read_maybe_gz_observed(&plain, |p| seen.extend_from_slice(p)).unwrap(), &content[..100]);
-        assert_eq!(seen, &content[..100]);
-        let cut = std::fs::read(&gz).unwrap();
-        std::fs::write(&gz, &cut[..cut.len() / 2]).unwrap();
-        let message = read_maybe_gz_observed(&gz, |_| {}).unwrap_err().to_string();
-        assert!(message.contains("big.gz") && message.contains("truncated gzip"), "{message}");
     }
 
     #[test]
