@@ -111,19 +111,19 @@ impl LabeledImages {
     pub fn read(images: &Path, labels: &Path, classes: usize) -> Result<Self> {
         let image_bytes = idx::read_maybe_gz(images)?;
         let label_bytes = idx::read_maybe_gz(labels)?;
-        Self::from_bytes((images, &image_bytes), (labels, &label_bytes), classes)
+        Self::from_bytes((images, image_bytes), (labels, label_bytes), classes)
     }
 
     /// As [`LabeledImages::read`], from the files' uncompressed contents
     /// (the paths name them in errors).
-    pub fn from_bytes(images: (&Path, &[u8]), labels: (&Path, &[u8]), classes: usize) -> Result<Self> {
+    pub fn from_bytes(images: (&Path, Vec<u8>), labels: (&Path, Vec<u8>), classes: usize) -> Result<Self> {
         Self::parse_checked(images, labels, classes).map_err(|e| match e.downcast::<idx::IdxError>() {
             Ok(idx) => idx.into(),
             Err(other) => crate::error::input(other),
         })
     }
 
-    fn parse_checked(images: (&Path, &[u8]), labels: (&Path, &[u8]), classes: usize) -> Result<Self> {
+    fn parse_checked(images: (&Path, Vec<u8>), labels: (&Path, Vec<u8>), classes: usize) -> Result<Self> {
         let img = idx::parse(images.1, images.0)?;
         let lab = idx::parse(labels.1, labels.0)?;
         let (images, labels) = (images.0, labels.0);
@@ -183,13 +183,14 @@ impl Dataset {
     }
 
     /// Fetches `name` into `root/<name>` if needed, verifies it, and reads
-    /// it (each file is inflated once, for its checksum and its values).
+    /// it (each file's content is read once, for its checksum and its
+    /// values, and moved into the images, not copied).
     pub fn load(name: DatasetName, root: &Path) -> Result<Self> {
-        let files = fetch::ensure(name, root)?;
-        let part = |i: usize| (files[i].0.as_path(), files[i].1.as_slice());
-        Ok(Dataset {
-            train: LabeledImages::from_bytes(part(0), part(1), CLASSES)?,
-            test: LabeledImages::from_bytes(part(2), part(3), CLASSES)?,
-        })
+        let [train_images, train_labels, test_images, test_labels]: [fetch::VerifiedFile; 4] =
+            fetch::ensure(name, root)?.try_into().expect("ensure returns the four files");
+        let pair = |(images, image_bytes): fetch::VerifiedFile, (labels, label_bytes): fetch::VerifiedFile| {
+            LabeledImages::from_bytes((&images, image_bytes), (&labels, label_bytes), CLASSES)
+        };
+        Ok(Dataset { train: pair(train_images, train_labels)?, test: pair(test_images, test_labels)? })
     }
 }

@@ -240,7 +240,25 @@ impl MeanField {
     /// bisection on log sigma_w^2 in [1e-2, 1e3] until the midpoint no
     /// longer moves; `None` if there is none there (a linear network with
     /// bias, say).
+    ///
+    /// Every point of a sweep over the weights' scale asks for the same
+    /// value (about 3,000 quadratures), so it is kept per activation and
+    /// sigma_b^2 for the rest of the process: the same arguments give the
+    /// same bits either way.
     pub fn critical_weight_variance(&self, sigma_b2: f64) -> Option<f64> {
+        static KNOWN: std::sync::Mutex<Vec<(Activation, u64, Option<f64>)>> = std::sync::Mutex::new(Vec::new());
+        let key = (self.activation, sigma_b2.to_bits());
+        let known = |k: &(Activation, u64, Option<f64>)| (k.0, k.1) == key;
+        if let Some(found) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|k| known(k)) {
+            return found.2;
+        }
+        let value = self.bisect_critical_weight_variance(sigma_b2);
+        KNOWN.lock().unwrap_or_else(|e| e.into_inner()).push((key.0, key.1, value));
+        value
+    }
+
+    /// [`MeanField::critical_weight_variance`], computed.
+    fn bisect_critical_weight_variance(&self, sigma_b2: f64) -> Option<f64> {
         let (mut lo, mut hi) = (1e-2f64.ln(), 1e3f64.ln());
         let above = |x: f64| self.chi1_at(x.exp(), sigma_b2) > 1.0;
         if above(lo) || !above(hi) {
