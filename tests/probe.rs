@@ -11,7 +11,7 @@ fn dataset(train: usize, test: usize, side: usize) -> Dataset {
         let (images, labels) = synthetic(n, side, seed);
         LabeledImages { count: n, rows: side, cols: side, pixels: images.data, labels: labels.data }
     };
-    Dataset { train: set(train, 1), test: set(test, 2) }
+    Dataset::new(set(train, 1), set(test, 2))
 }
 
 fn options(dir: &std::path::Path) -> RunOptions {

@@ -452,7 +452,7 @@ mod tests {
                     [probe]\nevery = 0\n[[variants]]\nname = \"kaiming\"\nweight_init = { scheme = \"kaiming_uniform\" }\nbias_init = { scheme = \"constant\", value = 0.0 }\n[sweep]\nseed = [1]\n";
         let spec = SweepSpec::from_toml(text, "test").unwrap();
         let point = spec.point(0).unwrap();
-        let data = crate::data::Dataset { train: noise(200), test: noise(100) };
+        let data = crate::data::Dataset::new(noise(200), noise(100));
         for round in 0..4 {
             let root = tmp.path().join(format!("sweep{round}"));
             let dir = SweepDir::prepare(&spec, &root).unwrap();

@@ -278,3 +278,24 @@ impl MeanField {
         Some((0.5 * (lo + hi)).exp())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is kept is what is computed, per activation and sigma_b^2.
+    #[test]
+    fn the_critical_weight_variance_kept_is_the_one_computed() {
+        for activation in [Activation::Tanh, Activation::Relu] {
+            let field = MeanField::new(activation);
+            for sigma_b2 in [0.0, 0.05] {
+                let computed = field.bisect_critical_weight_variance(sigma_b2).map(f64::to_bits);
+                for _ in 0..2 {
+                    assert_eq!(field.critical_weight_variance(sigma_b2).map(f64::to_bits), computed);
+                }
+            }
+        }
+        let (tanh, relu) = (MeanField::new(Activation::Tanh), MeanField::new(Activation::Relu));
+        assert_ne!(tanh.critical_weight_variance(0.05), relu.critical_weight_variance(0.05));
+    }
+}

@@ -13,7 +13,7 @@ pub mod quadrature;
 pub mod residual;
 
 use crate::data::batch::validation_split;
-use crate::data::{Dataset, LabeledImages};
+use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::nn::{Activation, Init};
 use crate::parametrisation::LayerScale;
@@ -91,42 +91,11 @@ pub struct VariantPrediction {
     pub blocks: Vec<residual::BlockPrediction>,
 }
 
-/// E[x_i^2] over the pixels of the first `count` images, as the network
-/// sees them (scaled to [0, 1]): `sum p^2 / 255^2 / n`, the sum of squared
-/// bytes exact in integers (a sweep computes it once per point, and a sum
-/// in f64 in order took 6 % of a small network's sweep).
-pub fn input_second_moment(images: &LabeledImages, count: usize) -> f64 {
-    let n = count.min(images.count) * images.pixels_per_image();
-    squared_bytes(&images.pixels[..n]) as f64 / (255.0 * 255.0) / n.max(1) as f64
-}
-
-/// `sum of p^2` over `bytes`, exact; in AVX-512 registers where the CPU
-/// has them (integers: the same sum at any width).
-fn squared_bytes(bytes: &[u8]) -> u64 {
-    #[inline(always)]
-    fn portable(bytes: &[u8]) -> u64 {
-        // 2^16 squares of at most 255^2 fit in a u32.
-        let chunk = |c: &[u8]| c.iter().map(|&p| u32::from(p) * u32::from(p)).sum::<u32>() as u64;
-        bytes.chunks(1 << 16).map(chunk).sum()
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn avx512(bytes: &[u8]) -> u64 {
-        portable(bytes)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
-        // SAFETY: the CPU has AVX-512F and BW.
-        return unsafe { avx512(bytes) };
-    }
-    portable(bytes)
-}
-
 /// The prediction of every variant of `exp` on `data` (its inputs' second
 /// moment measured on the training split).
 pub fn predict_all(exp: &Experiment, data: &Dataset) -> Vec<VariantPrediction> {
     let (train, _) = validation_split(data.train.count, exp.validation_fraction);
-    let moment = input_second_moment(&data.train, train.end);
+    let moment = data.train_second_moment(train.end);
     RunSpec::per_variant(exp, DataShape::of(data)).iter().map(|spec| predict(spec, moment)).collect()
 }
 

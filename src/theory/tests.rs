@@ -457,22 +457,3 @@ fn weights_from_a_file_are_predicted_from_their_second_moments() {
     let missing = predict(&RunSpec::per_variant(&from_file, shape)[0], 0.1);
     assert!(missing.layers.is_empty() && missing.note.as_deref().unwrap().contains("no tensor my_network.1.weight"));
 }
-
-/// The moment from the exact integer sum: 0.5 for half black, half white,
-/// and within f64 rounding of the sum in floating point on odd bytes.
-#[test]
-fn input_second_moment_is_the_mean_of_squared_scaled_pixels() {
-    let images = |pixels: Vec<u8>| LabeledImages {
-        count: pixels.len() / 4,
-        rows: 2,
-        cols: 2,
-        labels: vec![0; pixels.len() / 4],
-        pixels,
-    };
-    assert_eq!(input_second_moment(&images(vec![0, 255, 255, 0, 0, 0, 255, 255]), 2), 0.5);
-    let pixels: Vec<u8> = (0..400_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
-    let in_float = pixels.iter().map(|&p| (f64::from(p) / 255.0).powi(2)).sum::<f64>() / pixels.len() as f64;
-    let exact = input_second_moment(&images(pixels), 100_000);
-    assert!((exact - in_float).abs() < 1e-12 * exact, "{exact} vs {in_float}");
-    assert_eq!(input_second_moment(&images(vec![255; 8]), 1), 1.0, "only the first `count` images");
-}
