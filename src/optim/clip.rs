@@ -65,6 +65,82 @@ pub fn global_norm(grads: &[f32], tensors: &[Range<usize>]) -> f32 {
     tensors.iter().map(|r| f64::from(tensor_norm(r)).powi(2)).sum::<f64>().sqrt() as f32
 }
 
+/// [`global_norm`] of `into` after `others` are added into it, element by
+/// element in order (`into += others[0]; into += others[1]; ...`): the
+/// shards' gradients summed and their norm taken in one pass over memory,
+/// with the bits of adding first and then calling [`global_norm`]. The
+/// sum of squares is a chain of dependent additions, and the adds hide in
+/// its shadow. Positions outside `tensors` (which do not overlap) are
+/// summed too.
+pub fn sum_into_and_norm(into: &mut [f32], others: &[&[f32]], tensors: &[Range<usize>]) -> f32 {
+    let mut covered = 0;
+    let mut squares = Vec::with_capacity(tensors.len());
+    let mut sorted: Vec<&Range<usize>> = tensors.iter().collect();
+    sorted.sort_by_key(|r| r.start);
+    for r in sorted {
+        add_into(&mut into[covered.min(r.start)..r.start], others, covered.min(r.start));
+        squares.push((r.clone(), sum_of_squares_after_adding(&mut into[r.clone()], others, r.start)));
+        covered = covered.max(r.end);
+    }
+    add_into(&mut into[covered..], others, covered);
+    let tensor_norm = |r: &Range<usize>| squares.iter().find(|(t, _)| t == r).map_or(0.0, |s| s.1).sqrt() as f32;
+    tensors.iter().map(|r| f64::from(tensor_norm(r)).powi(2)).sum::<f64>().sqrt() as f32
+}
+
+/// `into += others[k][from..]` for each `k` in order.
+fn add_into(into: &mut [f32], others: &[&[f32]], from: usize) {
+    for other in others {
+        into.iter_mut().zip(&other[from..]).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// [`sum_of_squares`] of `into` after [`add_into`].
+fn sum_of_squares_after_adding(into: &mut [f32], others: &[&[f32]], from: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { sum_of_squares_after_adding_avx512(into, others, from) };
+    }
+    sum_of_squares_after_adding_portable(into, others, from)
+}
+
+/// [`sum_of_squares_after_adding_portable`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_of_squares_after_adding_avx512(into: &mut [f32], others: &[&[f32]], from: usize) -> f64 {
+    sum_of_squares_after_adding_portable(into, others, from)
+}
+
+#[inline(always)]
+fn sum_of_squares_after_adding_portable(into: &mut [f32], others: &[&[f32]], from: usize) -> f64 {
+    match others {
+        [] => sum_of_squares_portable(into),
+        [other] => {
+            let other = &other[from..from + into.len()];
+            let mut partial = [0.0f64; LANES];
+            let done = into.len() - into.len() % LANES;
+            for (chunk, add) in into[..done].chunks_exact_mut(LANES).zip(other.chunks_exact(LANES)) {
+                for ((p, x), &y) in partial.iter_mut().zip(chunk).zip(add) {
+                    *x += y;
+                    *p += f64::from(*x) * f64::from(*x);
+                }
+            }
+            for ((p, x), &y) in partial.iter_mut().zip(&mut into[done..]).zip(&other[done..]) {
+                *x += y;
+                *p += f64::from(*x) * f64::from(*x);
+            }
+            partial.iter().sum()
+        }
+        _ => {
+            add_into(into, others, from);
+            sum_of_squares_portable(into)
+        }
+    }
+}
+
 /// Partial sums of [`sum_of_squares`].
 const LANES: usize = 8;
 
@@ -144,6 +220,37 @@ pub fn clip(settings: &ClipSettings, grads: &mut [f32], norm: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Summing the shards' gradients and taking the norm in one pass gives
+    /// the bits of adding first and calling `global_norm`: one shard, two,
+    /// three, tensors out of order, tails and gaps outside every tensor.
+    #[test]
+    fn summing_while_taking_the_norm_gives_the_bits_of_summing_first() {
+        let mut state = 7u64;
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
+                })
+                .collect()
+        };
+        let len = 1000;
+        let shards: Vec<Vec<f32>> = (0..4).map(|_| draw(len)).collect();
+        let tensors = [37..300, 0..29, 300..301, 301..990];
+        for count in 1..=4 {
+            let others: Vec<&[f32]> = shards[1..count].iter().map(Vec::as_slice).collect();
+            let mut added = shards[0].clone();
+            for other in &others {
+                added.iter_mut().zip(other.iter()).for_each(|(a, b)| *a += b);
+            }
+            let mut fused = shards[0].clone();
+            let norm = sum_into_and_norm(&mut fused, &others, &tensors);
+            assert_eq!(norm.to_bits(), global_norm(&added, &tensors).to_bits(), "{count} shards: the norm");
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused), bits(&added), "{count} shards: the sum, gaps included");
+        }
+    }
 
     /// The interleaved sum against the sum in order: both within f64
     /// rounding of each other (relative 1e-13 over 100,003 terms), so the

@@ -196,12 +196,9 @@ impl Trainer {
     /// the norm clipping looks at, and returns the batch's mean loss.
     fn reduce_shards(&mut self, batch: usize) -> f32 {
         let (first, rest) = self.shards.split_first_mut().expect("SHARDS >= 1");
-        let mut loss_sum = first.loss_sum;
-        for shard in rest {
-            first.grads.iter_mut().zip(&shard.grads).for_each(|(g, s)| *g += s);
-            loss_sum += shard.loss_sum;
-        }
-        let norm = clip::global_norm(&first.grads, &self.tensors);
+        let loss_sum = rest.iter().fold(first.loss_sum, |sum, shard| sum + shard.loss_sum);
+        let others: Vec<&[f32]> = rest.iter().map(|shard| shard.grads.as_slice()).collect();
+        let norm = clip::sum_into_and_norm(&mut first.grads, &others, &self.tensors);
         self.clip_outcome = clip::outcome(self.clip.as_ref(), &first.grads, norm);
         (loss_sum / batch as f64) as f32
     }
