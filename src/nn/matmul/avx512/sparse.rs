@@ -210,7 +210,11 @@ unsafe fn nonzero_terms(list: &mut Vec<u32>, depth: usize, mut bits: impl FnMut(
         let len = list.len();
         list.reserve(LANES);
         let indices = _mm512_add_epi32(steps, _mm512_set1_epi32(p as i32));
-        _mm512_mask_compressstoreu_epi32(list.as_mut_ptr().add(len) as *mut i32, nonzero, indices);
+        // Compressed in a register and stored whole into the reserved
+        // capacity (the lanes past the count are not kept): the store form
+        // of the compress is microcoded, 3x slower.
+        let kept = _mm512_maskz_compress_epi32(nonzero, indices);
+        _mm512_storeu_si512(list.as_mut_ptr().add(len) as *mut __m512i, kept);
         list.set_len(len + nonzero.count_ones() as usize);
     }
 }
