@@ -84,29 +84,30 @@ fn check_dir(name: DatasetName, dir: &Path) -> Result<Vec<Option<VerifiedFile>>>
 /// The file is read once, and the md5 of its own bytes taken on a second
 /// thread. Those bytes verify it when they are the published content (an
 /// uncompressed file) or match the mark that an earlier full check left
-/// beside a compressed one ([`Mark`]); otherwise the content's md5 is
-/// checked, and the mark written. A marked compressed file is not inflated
-/// again: its content is read from the copy the mark describes (a sweep
-/// waits for this before its first point; inflating MNIST's training
-/// images took 84 ms, reading the copy and its CRC a fifth of that).
+/// beside a compressed one ([`mark_path`]); otherwise the content's md5 is
+/// checked, and the mark written. A compressed file is not inflated again
+/// once verified: its content is read from the copy made then
+/// ([`InflatedCopy`]; a sweep waits for this before its first point, and
+/// inflating MNIST's training images took 84 ms, reading the copy and its
+/// CRC a fifth of that).
 fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Option<VerifiedFile>> {
     let Some(path) = existing_file(dir, stem) else {
         return Ok(None);
     };
     let raw = std::fs::read(&path).map_err(|source| idx::IdxError::Io { path: path.clone(), source })?;
-    let mark = idx::is_gzip(&raw).then(|| Mark::read(&path)).flatten();
+    let compressed = idx::is_gzip(&raw);
     let (own, copy, content) = std::thread::scope(|scope| {
         let own = scope.spawn(|| md5_hex(&raw));
-        let copy = mark.as_ref().and_then(|m| m.inflated_copy(&path));
+        let copy = compressed.then(|| InflatedCopy::read(&path)).flatten();
         let content = if copy.is_some() { None } else { Some(idx::read_maybe_gz_bytes(&raw)) };
         (own.join().expect("hashing a data file panicked"), copy, content)
     });
-    let marked = mark.as_ref().is_some_and(|m| m.own == own);
-    if let (true, Some(copy)) = (marked, copy) {
-        return Ok(Some((path, copy)));
+    if let Some(copy) = copy.filter(|c| c.source == own) {
+        return Ok(Some((path, copy.content)));
     }
     let content = content.unwrap_or_else(|| idx::read_maybe_gz_bytes(&raw));
     let content = content.map_err(|source| idx::IdxError::Gzip { path: path.clone(), source })?;
+    let marked = std::fs::read_to_string(mark_path(&path)).is_ok_and(|recorded| recorded.trim() == own);
     if own != md5 && !marked {
         let got = md5_hex(&content);
         if got != md5 {
@@ -117,62 +118,62 @@ fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Op
             )));
         }
     }
-    if idx::is_gzip(&raw) {
-        Mark::write(&path, own, &content);
+    if compressed {
+        // Best effort: a data directory that cannot be written is only slower.
+        if !marked {
+            let _ = write_atomic(&mark_path(&path), format!("{own}\n").as_bytes());
+        }
+        InflatedCopy::write(&path, &own, &content);
     }
     Ok(Some((path, content)))
 }
 
-/// What the first full check of a compressed file leaves beside it, in
-/// `<file>.md5`: the md5 of the file's own bytes (so that later loads hash
-/// those, a fifth as many for MNIST, instead of the content) and, on a
-/// second line, the CRC-32C and length of its uncompressed copy
-/// `<file>.inflated` (so that later loads read that instead of inflating).
-struct Mark {
-    own: String,
-    inflated: Option<(u32, usize)>,
+/// `<path><suffix>`.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
-impl Mark {
-    /// `<path><suffix>`.
-    fn beside(path: &Path, suffix: &str) -> PathBuf {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
+/// Where the md5 of a verified compressed file's own bytes is kept,
+/// `<file>.md5` beside it, so that later loads hash those bytes (a fifth
+/// as many for MNIST) instead of the content.
+fn mark_path(path: &Path) -> PathBuf {
+    beside(path, ".md5")
+}
+
+/// The uncompressed content of a verified compressed file, kept beside it
+/// as `<file>.inflated` (the plain file), with `<file>.inflated.crc32c`
+/// recording its CRC-32C, its length and the md5 of the compressed bytes
+/// it came from: later loads that find those bytes read the copy instead of
+/// inflating, and a copy that is cut, damaged or of another file is not
+/// used (and is made again).
+struct InflatedCopy {
+    /// The md5 of the compressed file's bytes it was inflated from.
+    source: String,
+    content: Vec<u8>,
+}
+
+impl InflatedCopy {
+    /// The copy beside the compressed file at `path`, if it is there whole.
+    fn read(path: &Path) -> Option<InflatedCopy> {
+        let record = std::fs::read_to_string(beside(path, ".inflated.crc32c")).ok()?;
+        let mut fields = record.split_whitespace();
+        let crc = u32::from_str_radix(fields.next()?, 16).ok()?;
+        let len: usize = fields.next()?.parse().ok()?;
+        let source = fields.next()?.to_string();
+        let content = std::fs::read(beside(path, ".inflated")).ok()?;
+        (content.len() == len && crc32c::crc32c(&content) == crc).then_some(InflatedCopy { source, content })
     }
 
-    /// The mark beside `path`, if there is one that parses.
-    fn read(path: &Path) -> Option<Mark> {
-        let text = std::fs::read_to_string(Self::beside(path, ".md5")).ok()?;
-        let mut lines = text.lines();
-        let own = lines.next()?.trim().to_string();
-        let inflated = lines.next().and_then(|line| {
-            let (crc, len) = line.trim().strip_prefix("inflated crc32c ")?.split_once(" bytes ")?;
-            Some((u32::from_str_radix(crc, 16).ok()?, len.parse().ok()?))
-        });
-        Some(Mark { own, inflated })
-    }
-
-    /// The copy's content, if it is there whole (its length and CRC as
-    /// recorded).
-    fn inflated_copy(&self, path: &Path) -> Option<Vec<u8>> {
-        let (crc, len) = self.inflated?;
-        let copy = std::fs::read(Self::beside(path, ".inflated")).ok()?;
-        (copy.len() == len && crc32c::crc32c(&copy) == crc).then_some(copy)
-    }
-
-    /// Marks the compressed file at `path`, whose own md5 is `own`, as
-    /// verified, with its uncompressed `content` copied beside it. Best
-    /// effort: a data directory that cannot be written is only slower. The
-    /// copy is written first, so a mark never describes a copy that is not
-    /// there yet.
-    fn write(path: &Path, own: String, content: &[u8]) {
-        let copied = write_atomic(&Self::beside(path, ".inflated"), content).is_ok();
-        let mut text = format!("{own}\n");
-        if copied {
-            text += &format!("inflated crc32c {:08x} bytes {}\n", crc32c::crc32c(content), content.len());
+    /// Copies `content`, verified, beside the compressed file at `path`
+    /// whose own md5 is `source`. Best effort, the copy before its record,
+    /// so that a record never describes a copy not yet there.
+    fn write(path: &Path, source: &str, content: &[u8]) {
+        if write_atomic(&beside(path, ".inflated"), content).is_ok() {
+            let record = format!("{:08x} {} {source}\n", crc32c::crc32c(content), content.len());
+            let _ = write_atomic(&beside(path, ".inflated.crc32c"), record.as_bytes());
         }
-        let _ = write_atomic(&Self::beside(path, ".md5"), text.as_bytes());
     }
 }
 
@@ -392,9 +393,9 @@ mod tests {
         check_file(DatasetName::Mnist, dir, STEM, md5)
     }
 
-    /// The mark's first line.
+    /// What the mark holds.
     fn marked_md5(path: &Path) -> String {
-        std::fs::read_to_string(Mark::beside(path, ".md5")).unwrap().lines().next().unwrap().to_string()
+        std::fs::read_to_string(mark_path(path)).unwrap().trim().to_string()
     }
 
     #[test]
@@ -409,42 +410,56 @@ mod tests {
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
         let own = || md5_hex(&std::fs::read(&path).unwrap());
         assert_eq!(marked_md5(&path), own());
+        // Without the inflated copy (its own test is below), the mark alone.
+        let forget_copy = || std::fs::remove_file(beside(&path, ".inflated.crc32c")).unwrap();
+        forget_copy();
         assert_eq!(check(dir.path(), &unmatched).unwrap().unwrap().1, good, "the mark is used");
+        forget_copy();
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
         // Another file in its place: the mark no longer matches, so the
         // content is inflated, hashed and refused.
         std::fs::write(&path, idx::gzip(&content(1))).unwrap();
         let err = check(dir.path(), &md5).unwrap_err().to_string();
         assert!(err.contains("checksum mismatch") && err.contains(&format!("{STEM}.gz")), "{err}");
-        // A damaged mark: the good file is verified in full and marked again.
+        // A damaged mark (and no copy): the good file is verified in full
+        // and marked again.
         std::fs::write(&path, idx::gzip(&good)).unwrap();
-        std::fs::write(Mark::beside(&path, ".md5"), "0123\n").unwrap();
+        std::fs::write(mark_path(&path), "0123\n").unwrap();
+        forget_copy();
         assert!(check(dir.path(), &unmatched).is_err(), "a damaged mark verifies nothing");
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
         assert_eq!(marked_md5(&path), own());
     }
 
     #[test]
-    fn a_marked_file_is_read_from_its_inflated_copy_while_the_copy_is_whole() {
+    fn a_verified_file_is_read_from_its_inflated_copy_while_the_copy_is_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(format!("{STEM}.gz"));
         let (good, md5) = (content(0), md5_hex(&content(0)));
         std::fs::write(&path, idx::gzip(&good)).unwrap();
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
-        let copy = Mark::beside(&path, ".inflated");
+        let copy = beside(&path, ".inflated");
         assert_eq!(std::fs::read(&copy).unwrap(), good, "the copy is the uncompressed file");
-        // The copy, not the compressed file, is what is read now.
+        // A copy whose CRC is not the recorded one is not used, and is made again.
         let mut other = content(4);
         std::fs::write(&copy, &other).unwrap();
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good, "a copy of another CRC is not used");
         assert_eq!(std::fs::read(&copy).unwrap(), good, "and is written again");
-        let record = std::fs::read_to_string(Mark::beside(&path, ".md5")).unwrap();
-        let forged = record.lines().next().unwrap().to_string()
-            + &format!("\ninflated crc32c {:08x} bytes {}\n", crc32c::crc32c(&other), other.len());
-        std::fs::write(Mark::beside(&path, ".md5"), forged).unwrap();
-        std::fs::write(&copy, &other).unwrap();
+        // A whole copy is read as it is, not inflated: shown with a record
+        // that vouches for another content.
+        let own = md5_hex(&std::fs::read(&path).unwrap());
+        let vouch = |bytes: &[u8], source: &str| {
+            let record = format!("{:08x} {} {source}\n", crc32c::crc32c(bytes), bytes.len());
+            std::fs::write(beside(&path, ".inflated.crc32c"), record).unwrap();
+            std::fs::write(&copy, bytes).unwrap();
+        };
+        vouch(&other, &own);
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, other, "a whole copy is read as it is");
-        // A damaged copy (one byte, or cut) is not used.
+        // Nor is a copy made from other compressed bytes, or one that is
+        // damaged (one byte) or cut.
+        vouch(&other, &md5_hex(b"other compressed bytes"));
+        assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
+        vouch(&other, &own);
         other[1000] ^= 1;
         std::fs::write(&copy, &other).unwrap();
         assert_eq!(check(dir.path(), &md5).unwrap().unwrap().1, good);
@@ -473,7 +488,7 @@ mod tests {
         let path = dir.path().join(STEM);
         std::fs::write(&path, content(2)).unwrap();
         assert_eq!(check(dir.path(), &md5_hex(&content(2))).unwrap().unwrap().1, content(2));
-        assert!(!Mark::beside(&path, ".md5").exists() && !Mark::beside(&path, ".inflated").exists());
+        assert!(!mark_path(&path).exists() && !beside(&path, ".inflated").exists());
         assert!(check(dir.path(), &md5_hex(&content(3))).is_err());
     }
 }
