@@ -76,18 +76,18 @@ pub fn global_norm(grads: &[f32], tensors: &[Range<usize>]) -> f32 {
 /// its shadow. Positions outside `tensors` (which do not overlap) are
 /// summed too.
 pub fn sum_into_and_norm(into: &mut [f32], others: &[&[f32]], tensors: &[Range<usize>]) -> f32 {
-    let mut covered = 0;
-    let mut squares = Vec::with_capacity(tensors.len());
-    let mut sorted: Vec<&Range<usize>> = tensors.iter().collect();
-    sorted.sort_by_key(|r| r.start);
-    for r in sorted {
-        add_into(&mut into[covered.min(r.start)..r.start], others, covered.min(r.start));
-        squares.push((r.clone(), sum_of_squares_after_adding(&mut into[r.clone()], others, r.start)));
+    let mut in_memory_order: Vec<usize> = (0..tensors.len()).collect();
+    in_memory_order.sort_by_key(|&t| tensors[t].start);
+    let (mut squares, mut covered) = (vec![0.0f64; tensors.len()], 0);
+    for t in in_memory_order {
+        let r = tensors[t].clone();
+        let gap = covered.min(r.start)..r.start;
+        add_into(&mut into[gap.clone()], others, gap.start);
+        squares[t] = sum_of_squares_after_adding(&mut into[r.clone()], others, r.start);
         covered = covered.max(r.end);
     }
     add_into(&mut into[covered..], others, covered);
-    let tensor_norm = |r: &Range<usize>| squares.iter().find(|(t, _)| t == r).map_or(0.0, |s| s.1).sqrt() as f32;
-    tensors.iter().map(|r| f64::from(tensor_norm(r)).powi(2)).sum::<f64>().sqrt() as f32
+    squares.iter().map(|&sum| f64::from(sum.sqrt() as f32).powi(2)).sum::<f64>().sqrt() as f32
 }
 
 /// `into += others[k][from..]` for each `k` in order.
