@@ -27,6 +27,7 @@ pub mod experiment;
 pub mod fit;
 pub mod fsutil;
 pub mod lr_transfer;
+pub mod memo;
 pub mod nn;
 pub mod nonfinite;
 pub mod optim;

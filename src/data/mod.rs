@@ -195,20 +195,10 @@ pub struct Dataset {
     pub train: LabeledImages,
     /// The test file (10,000 images).
     pub test: LabeledImages,
-    /// [`Dataset::train_second_moment`]s already taken.
-    moments: Moments,
-}
-
-/// Second moments of the training images by image count, kept because
-/// every point of a sweep asks for the same one (7 ms of a 784-64^20-10
-/// point's 0.5 s each time).
-#[derive(Debug, Default)]
-struct Moments(std::sync::Mutex<Vec<(usize, f64)>>);
-
-impl Clone for Moments {
-    fn clone(&self) -> Self {
-        Moments(std::sync::Mutex::new(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()))
-    }
+    /// [`Dataset::train_second_moment`]s already taken, by image count:
+    /// every point of a sweep asks for the same one (7 ms of a
+    /// 784-64^20-10 point's 0.5 s each time).
+    moments: crate::memo::Memo<usize, f64>,
 }
 
 /// Number of classes of every data set initscope knows.
@@ -217,19 +207,13 @@ pub const CLASSES: usize = 10;
 impl Dataset {
     /// A data set of these parts.
     pub fn new(train: LabeledImages, test: LabeledImages) -> Self {
-        Dataset { train, test, moments: Moments::default() }
+        Dataset { train, test, moments: crate::memo::Memo::new() }
     }
 
     /// [`LabeledImages::second_moment`] of the first `count` training
     /// images, computed once per count.
     pub fn train_second_moment(&self, count: usize) -> f64 {
-        let known = |moments: &Vec<(usize, f64)>| moments.iter().find(|m| m.0 == count).map(|m| m.1);
-        if let Some(moment) = known(&self.moments.0.lock().unwrap_or_else(|e| e.into_inner())) {
-            return moment;
-        }
-        let moment = self.train.second_moment(count);
-        self.moments.0.lock().unwrap_or_else(|e| e.into_inner()).push((count, moment));
-        moment
+        self.moments.get_or_insert_with(count, || self.train.second_moment(count))
     }
 
     /// Reads the four standard files from `dir` (compressed or not).

@@ -246,15 +246,10 @@ impl MeanField {
     /// sigma_b^2 for the rest of the process: the same arguments give the
     /// same bits either way.
     pub fn critical_weight_variance(&self, sigma_b2: f64) -> Option<f64> {
-        static KNOWN: std::sync::Mutex<Vec<(Activation, u64, Option<f64>)>> = std::sync::Mutex::new(Vec::new());
-        let key = (self.activation, sigma_b2.to_bits());
-        let known = |k: &(Activation, u64, Option<f64>)| (k.0, k.1) == key;
-        if let Some(found) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|k| known(k)) {
-            return found.2;
-        }
-        let value = self.bisect_critical_weight_variance(sigma_b2);
-        KNOWN.lock().unwrap_or_else(|e| e.into_inner()).push((key.0, key.1, value));
-        value
+        static KNOWN: crate::memo::Memo<(Activation, u64), Option<f64>> = crate::memo::Memo::new();
+        KNOWN.get_or_insert_with((self.activation, sigma_b2.to_bits()), || {
+            self.bisect_critical_weight_variance(sigma_b2)
+        })
     }
 
     /// [`MeanField::critical_weight_variance`], computed.
