@@ -94,22 +94,28 @@ fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Op
     let Some(path) = existing_file(dir, stem) else {
         return Ok(None);
     };
-    let raw = std::fs::read(&path).map_err(|source| idx::IdxError::Io { path: path.clone(), source })?;
+    let mut raw = std::fs::read(&path).map_err(|source| idx::IdxError::Io { path: path.clone(), source })?;
     let compressed = idx::is_gzip(&raw);
-    let (own, copy, content) = std::thread::scope(|scope| {
+    let (own, copy, inflated) = std::thread::scope(|scope| {
         let own = scope.spawn(|| md5_hex(&raw));
         let copy = compressed.then(|| InflatedCopy::read(&path)).flatten();
-        let content = if copy.is_some() { None } else { Some(idx::read_maybe_gz_bytes(&raw)) };
-        (own.join().expect("hashing a data file panicked"), copy, content)
+        let inflated = (compressed && copy.is_none()).then(|| idx::read_maybe_gz_bytes(&raw));
+        (own.join().expect("hashing a data file panicked"), copy, inflated)
     });
     if let Some(copy) = copy.filter(|c| c.source == own) {
         return Ok(Some((path, copy.content)));
     }
-    let content = content.unwrap_or_else(|| idx::read_maybe_gz_bytes(&raw));
+    // An uncompressed file's bytes are its content: moved, not copied.
+    let content = match inflated {
+        Some(inflated) => inflated,
+        None if compressed => idx::read_maybe_gz_bytes(&raw),
+        None => Ok(std::mem::take(&mut raw)),
+    };
     let content = content.map_err(|source| idx::IdxError::Gzip { path: path.clone(), source })?;
-    let marked = std::fs::read_to_string(mark_path(&path)).is_ok_and(|recorded| recorded.trim() == own);
+    let marked = compressed && std::fs::read_to_string(mark_path(&path)).is_ok_and(|recorded| recorded.trim() == own);
     if own != md5 && !marked {
-        let got = md5_hex(&content);
+        // An uncompressed file's content md5 is its own, taken already.
+        let got = if compressed { md5_hex(&content) } else { own.clone() };
         if got != md5 {
             return Err(crate::error::input(format!(
                 "{}: checksum mismatch for {} (md5 of the uncompressed content is {got}, expected {md5}); delete the file to fetch it again",
