@@ -73,21 +73,24 @@ pub fn global_norm(grads: &[f32], tensors: &[Range<usize>]) -> f32 {
 /// shards' gradients summed and their norm taken in one pass over memory,
 /// with the bits of adding first and then calling [`global_norm`]. The
 /// sum of squares is a chain of dependent additions, and the adds hide in
-/// its shadow. Positions outside `tensors` (which do not overlap) are
-/// summed too.
+/// its shadow. Positions outside `tensors` are summed too. Tensors that
+/// are not in memory order, one after another (a model's are), are summed
+/// first and measured after.
 pub fn sum_into_and_norm(into: &mut [f32], others: &[&[f32]], tensors: &[Range<usize>]) -> f32 {
-    let mut in_memory_order: Vec<usize> = (0..tensors.len()).collect();
-    in_memory_order.sort_by_key(|&t| tensors[t].start);
-    let (mut squares, mut covered) = (vec![0.0f64; tensors.len()], 0);
-    for t in in_memory_order {
-        let r = tensors[t].clone();
-        let gap = covered.min(r.start)..r.start;
-        add_into(&mut into[gap.clone()], others, gap.start);
-        squares[t] = sum_of_squares_after_adding(&mut into[r.clone()], others, r.start);
-        covered = covered.max(r.end);
+    if !tensors.windows(2).all(|pair| pair[0].end <= pair[1].start) {
+        add_into(into, others, 0);
+        return global_norm(into, tensors);
+    }
+    // From -0, as `Iterator::sum` starts: no tensors give global_norm's -0.
+    let (mut sum, mut covered) = (-0.0f64, 0);
+    for r in tensors {
+        add_into(&mut into[covered..r.start], others, covered);
+        let tensor_norm = sum_of_squares_after_adding(&mut into[r.clone()], others, r.start).sqrt() as f32;
+        sum += f64::from(tensor_norm).powi(2);
+        covered = r.end;
     }
     add_into(&mut into[covered..], others, covered);
-    squares.iter().map(|&sum| f64::from(sum.sqrt() as f32).powi(2)).sum::<f64>().sqrt() as f32
+    sum.sqrt() as f32
 }
 
 /// `into += others[k][from..]` for each `k` in order.
@@ -226,7 +229,8 @@ mod tests {
 
     /// Summing the shards' gradients and taking the norm in one pass gives
     /// the bits of adding first and calling `global_norm`: one shard, two,
-    /// three, tensors out of order, tails and gaps outside every tensor.
+    /// three, tensors in memory order and out of it, none, tails and gaps
+    /// outside every tensor.
     #[test]
     fn summing_while_taking_the_norm_gives_the_bits_of_summing_first() {
         let mut state = 7u64;
@@ -240,16 +244,18 @@ mod tests {
         };
         let len = 1000;
         let shards: Vec<Vec<f32>> = (0..4).map(|_| draw(len)).collect();
-        let tensors = [37..300, 0..29, 300..301, 301..990];
-        for count in 1..=4 {
+        let in_order = [0..29, 37..300, 300..301, 301..990];
+        let out_of_order = [37..300, 0..29, 300..301, 301..990];
+        let tensor_sets: [&[Range<usize>]; 3] = [&in_order, &out_of_order, &[]];
+        for (count, tensors) in (1..=4).flat_map(|c| tensor_sets.map(|t| (c, t))) {
             let others: Vec<&[f32]> = shards[1..count].iter().map(Vec::as_slice).collect();
             let mut added = shards[0].clone();
             for other in &others {
                 added.iter_mut().zip(other.iter()).for_each(|(a, b)| *a += b);
             }
             let mut fused = shards[0].clone();
-            let norm = sum_into_and_norm(&mut fused, &others, &tensors);
-            assert_eq!(norm.to_bits(), global_norm(&added, &tensors).to_bits(), "{count} shards: the norm");
+            let norm = sum_into_and_norm(&mut fused, &others, tensors);
+            assert_eq!(norm.to_bits(), global_norm(&added, tensors).to_bits(), "{count} shards: the norm");
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&fused), bits(&added), "{count} shards: the sum, gaps included");
         }
