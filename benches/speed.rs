@@ -9,10 +9,9 @@
 //! benchmark links it.
 
 use cblas_sys::{cblas_sgemm, CBLAS_LAYOUT, CBLAS_TRANSPOSE};
-use initscope::bench::Peak;
+use initscope::bench::{seconds_per_call, Peak};
 use initscope::nn::matmul::{matmul, MatRef};
 use std::os::raw::c_int;
-use std::time::Instant;
 
 #[link(name = "openblas")]
 extern "C" {
@@ -80,17 +79,6 @@ fn openblas(dst: &mut [f32], a: &Operand, b: &Operand) {
             n as c_int,
         )
     }
-}
-
-/// Best seconds per call of `f` over five rounds of `calls` calls.
-fn seconds_per_call(calls: usize, mut f: impl FnMut()) -> f64 {
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            (0..calls).for_each(|_| f());
-            start.elapsed().as_secs_f64() / calls as f64
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 fn filled(len: usize, value: f32) -> Vec<f32> {

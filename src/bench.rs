@@ -85,6 +85,12 @@ fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Seconds per call of `f`: the best of five rounds of `calls` calls (the
+/// benchmarks' tables of single products and passes).
+pub fn seconds_per_call(calls: usize, mut f: impl FnMut()) -> f64 {
+    best_of(5, || (0..calls).for_each(|_| f())) / calls.max(1) as f64
+}
+
 /// Peak resident memory of this process, from `/proc/self/status`.
 pub fn peak_memory_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
