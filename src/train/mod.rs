@@ -23,7 +23,7 @@ use crate::parallel::{for_each_split, part};
 
 /// Samples per forward pass when evaluating (larger than a training batch:
 /// evaluation keeps no gradients, and bigger products run faster).
-const EVAL_BATCH: usize = 1000;
+pub const EVAL_BATCH: usize = 1000;
 
 /// Every training batch is computed as this many shards, whatever the
 /// thread count: the shards' shapes, and the fixed order in which their
