@@ -206,9 +206,16 @@ fn print_parts(title: &str, parts: &[Part], measured: f64) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let root = std::env::var_os("INITSCOPE_DATA_DIR").map_or_else(default_data_root, Into::into);
-    let data = Dataset::load(DatasetName::Mnist, &root)?;
+    let data = match Dataset::load(DatasetName::Mnist, &root) {
+        Ok(data) => data,
+        Err(e) => {
+            // One line, as the command line says it.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let counts = Counts::of(&data);
     let (training, evaluation) = (0..3)
         .map(|_| whole_point(&data, &counts))
@@ -221,5 +228,5 @@ fn main() -> anyhow::Result<()> {
         training,
     );
     print_parts(&format!("evaluation of {evaluated} images"), &eval_parts(&data.train, &counts), evaluation);
-    Ok(())
+    std::process::ExitCode::SUCCESS
 }
