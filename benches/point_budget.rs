@@ -172,15 +172,16 @@ fn whole_point(data: &Dataset, counts: &Counts) -> (f64, f64) {
     model.initialise(&weight, &Init::Constant { value: 0.0 }, 1);
     let mut trainer = Trainer::new(model, OptimizerSettings::sgd(0.01), BATCH, 1);
     let order = epoch_order(counts.trained.clone(), true, 1, "shuffle/train", 0);
+    let train_and_validation: Vec<u32> = (0..data.train.count as u32).collect();
+    let test: Vec<u32> = (0..data.test.count as u32).collect();
     let start = Instant::now();
     order.chunks_exact(BATCH).for_each(|batch| {
         trainer.step(&data.train, batch);
     });
     let training = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let train_and_validation: Vec<u32> = (0..data.train.count as u32).collect();
     black_box(trainer.accuracy(&data.train, &train_and_validation));
-    black_box(trainer.accuracy(&data.test, &(0..data.test.count as u32).collect::<Vec<_>>()));
+    black_box(trainer.accuracy(&data.test, &test));
     (training, start.elapsed().as_secs_f64())
 }
 
