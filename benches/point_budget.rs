@@ -212,8 +212,7 @@ fn main() -> std::process::ExitCode {
     let data = match Dataset::load(DatasetName::Mnist, &root) {
         Ok(data) => data,
         Err(e) => {
-            // One line, as the command line says it.
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", initscope::error::one_line(&e));
             return std::process::ExitCode::FAILURE;
         }
     };

@@ -13,6 +13,13 @@ pub fn input(message: impl std::fmt::Display) -> anyhow::Error {
     InputError(message.to_string()).into()
 }
 
+/// `e` and its causes as one line (`outer: inner: ...`, newlines folded):
+/// how the command line, a sweep's failed point and the benchmarks say an
+/// error.
+pub fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
 /// A setting that cannot run: the setting's path (`optimizer.lr`,
 /// `variants[1].model.residual.blocks`) and what is wrong with it, kept
 /// apart so that the file's line of the setting can be found from the path
@@ -43,5 +50,16 @@ impl SettingError {
 impl From<SettingError> for InputError {
     fn from(e: SettingError) -> Self {
         InputError(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_and_its_causes_are_one_line() {
+        let e = anyhow::anyhow!("expected 784 pixels\ngot 3").context("data/train.idx");
+        assert_eq!(one_line(&e), "data/train.idx: expected 784 pixels got 3");
     }
 }

@@ -383,7 +383,7 @@ fn open_point(
 fn failure_state(e: &anyhow::Error) -> PointState {
     match e.chain().find_map(|c| c.downcast_ref::<crate::runlock::RunDirBusy>()) {
         Some(busy) => PointState::Running(busy.holder.describe()),
-        None => PointState::Failed(format!("{e:#}").replace('\n', " ")),
+        None => PointState::Failed(crate::error::one_line(e)),
     }
 }
 

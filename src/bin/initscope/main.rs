@@ -373,7 +373,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", initscope::error::one_line(&e));
             // Bad input or usage exits 2 (as clap does), failures at run time 1.
             ExitCode::from(if initscope::run::is_input_error(&e) { 2 } else { 1 })
         }
