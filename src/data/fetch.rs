@@ -94,7 +94,7 @@ fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Op
     let Some(path) = existing_file(dir, stem) else {
         return Ok(None);
     };
-    let mut raw = std::fs::read(&path).map_err(|source| idx::IdxError::Io { path: path.clone(), source })?;
+    let mut raw = std::fs::read(&path).map_err(|cause| idx::IdxError::Io { path: path.clone(), cause })?;
     let compressed = idx::is_gzip(&raw);
     let (own, copy, inflated) = std::thread::scope(|scope| {
         let own = scope.spawn(|| md5_hex(&raw));
@@ -111,7 +111,7 @@ fn check_file(name: DatasetName, dir: &Path, stem: &str, md5: &str) -> Result<Op
         None if compressed => idx::read_maybe_gz_bytes(&raw),
         None => Ok(std::mem::take(&mut raw)),
     };
-    let content = content.map_err(|source| idx::IdxError::Gzip { path: path.clone(), source })?;
+    let content = content.map_err(|cause| idx::IdxError::Gzip { path: path.clone(), cause })?;
     let marked = compressed && std::fs::read_to_string(mark_path(&path)).is_ok_and(|recorded| recorded.trim() == own);
     if own != md5 && !marked {
         // An uncompressed file's content md5 is its own, taken already.

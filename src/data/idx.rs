@@ -12,20 +12,21 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
     /// The file could not be opened or read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, said in the message (not also as the error's source,
+        /// which would say it twice in a chain of causes).
+        cause: std::io::Error,
     },
     /// The gzip stream is corrupt or ends early.
-    #[error("{path}: corrupt or truncated gzip data: {source}")]
+    #[error("{path}: corrupt or truncated gzip data: {cause}")]
     Gzip {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, said in the message (as for `Io`).
+        cause: std::io::Error,
     },
     /// The header is not a valid IDX header.
     #[error("{path}: not an IDX file: {reason}")]
@@ -61,8 +62,8 @@ const UBYTE: u8 = 0x08;
 /// Reads a file whole, inflating it when it is gzip-compressed; the bytes
 /// returned are the uncompressed content (the checksums are of these).
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let raw = std::fs::read(path).map_err(|source| IdxError::Io { path: path.into(), source })?;
-    read_maybe_gz_bytes(&raw).map_err(|source| IdxError::Gzip { path: path.into(), source })
+    let raw = std::fs::read(path).map_err(|cause| IdxError::Io { path: path.into(), cause })?;
+    read_maybe_gz_bytes(&raw).map_err(|cause| IdxError::Gzip { path: path.into(), cause })
 }
 
 /// Whether `bytes` start as a gzip stream does.
@@ -171,6 +172,22 @@ mod tests {
         assert!(!message.contains('\n'), "not one line: {message}");
         assert!(message.contains(name), "does not name the file: {message}");
         message
+    }
+
+    /// A truncated gzip file's error, in a chain of causes as the command
+    /// line prints it, says its cause once.
+    #[test]
+    fn a_corrupt_gzip_file_says_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a-idx3-ubyte.gz");
+        let whole = gzip(&encode(&sample()));
+        std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+        let err = read(&path).unwrap_err();
+        let IdxError::Gzip { cause, .. } = &err else { panic!("not a gzip error: {err}") };
+        let cause = cause.to_string();
+        let line = crate::error::one_line(&anyhow::Error::from(err).context("loading mnist"));
+        assert_eq!(line.matches(&cause).count(), 1, "{line}");
+        assert!(line.starts_with("loading mnist: ") && line.contains("a-idx3-ubyte.gz"), "{line}");
     }
 
     #[test]
